@@ -1,0 +1,50 @@
+# entk: build the filters in bin/, run the tests, run the pipelines.
+#   make            build everything (bin/entk-*)
+#   make deps       install the Debian packages entk and its tests need (run as root)
+#   make test       run the test suite (tests/run)
+#   make mlp-modadd run the paper's Setting 1 (pipelines/mlp-modadd; OUT=out/mlp-modadd)
+CC      ?= cc
+CFLAGS  ?= -O3 -march=native -g
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -Iinclude -fopenmp
+LDLIBS  := -lopenblas -llapacke -lmsgpackc -lxxhash -lm -lpthread -fopenmp
+
+LIB_SRC := $(wildcard lib/*.c)
+LIB_OBJ := $(LIB_SRC:lib/%.c=build/%.o)
+BIN_SRC := $(wildcard bin/entk-*.c)
+BINS    := $(BIN_SRC:.c=)
+TOOLS_SRC := $(wildcard tests/tools/*.c)
+TOOLS   := $(TOOLS_SRC:.c=)
+
+all: $(BINS) $(TOOLS)
+
+build/%.o: lib/%.c $(wildcard include/*.h) | build
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+build:
+	mkdir -p build
+
+build/libentk.a: $(LIB_OBJ)
+	rm -f $@ && ar rcs $@ $^
+
+bin/entk-%: bin/entk-%.c build/libentk.a $(wildcard include/*.h)
+	$(CC) $(CFLAGS) -o $@ $< build/libentk.a $(LDLIBS)
+
+tests/tools/%: tests/tools/%.c build/libentk.a
+	$(CC) $(CFLAGS) -o $@ $< build/libentk.a $(LDLIBS)
+
+DEB_PACKAGES := build-essential pkg-config libopenblas-dev liblapacke-dev libmsgpack-dev libxxhash-dev \
+	gnuplot-nox python3-torch python3-numpy python3-msgpack nodejs npm ca-certificates
+
+deps:
+	apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(DEB_PACKAGES)
+
+test: all
+	bash tests/run
+
+mlp-modadd: all
+	$(MAKE) -C pipelines/mlp-modadd
+
+clean:
+	rm -rf build $(BINS) $(TOOLS)
+
+.PHONY: all deps test clean mlp-modadd

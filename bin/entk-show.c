@@ -1,0 +1,105 @@
+/* entk-show: frames as text, for people and for awk/gnuplot/jq at the end of a pipeline. */
+#include "cli.h"
+#include "err.h"
+#include "frame.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *help =
+    "Usage: entk-show [--name NAME] [--data | --values | --fields F1,F2,...] [FILE|-]...\n"
+    "Prints a frame stream as JSON lines (one per frame, the header first) on stdout.\n"
+    "  --name NAME      only frames called NAME\n"
+    "  --data           include tensor values in the JSON (\"data\": [...], row-major)\n"
+    "  --values         print tensor values as text, one row per line (last axis across), nothing else\n"
+    "  --fields F,...   print the named meta fields of each frame as a tab-separated line\n"
+    "  --check          validate the streams and print nothing (exit status tells)\n"
+    "Examples:\n"
+    "  entk-modadd -p 5 | entk-show\n"
+    "  entk-show --name metrics --fields epoch,loss,test_acc metrics.frames\n"
+    "  entk-show --name eigenvalues --values eig.frames | head\n";
+
+int main(int argc, char **argv) {
+    cli_start(argc, argv);
+    cli_common co = {0};
+    const char *name = NULL, *fields = NULL;
+    int data = 0, values = 0, check = 0;
+    static struct option lo[] = {CLI_COMMON_LONGOPTS, {"name", required_argument, 0, 'n'}, {"data", no_argument, 0, 'd'},
+                                 {"values", no_argument, 0, 'v'}, {"fields", required_argument, 0, 'f'},
+                                 {"check", no_argument, 0, 'c'}, {0}};
+    int c;
+    while ((c = getopt_long(argc, argv, "o:qh", lo, NULL)) != -1) {
+        if (cli_common_opt(c, &co, help)) continue;
+        switch (c) {
+        case 'n': name = optarg; break;
+        case 'd': data = 1; break;
+        case 'v': values = 1; break;
+        case 'f': fields = optarg; break;
+        case 'c': check = 1; break;
+        default: cli_bad_option(argv);
+        }
+    }
+    int nf = 0;
+    char **fl = fields ? cli_split(fields, &nf) : NULL;
+    int ninputs = argc - optind;
+    for (int in = 0; in < (ninputs ? ninputs : 1); in++) {
+        frame_reader r;
+        frame_reader_open(&r, ninputs ? argv[optind + in] : "-");
+        do {
+            int plain = !values && !fields && !check;
+            if (plain && (!name || strcmp(name, r.h.producer) == 0 || strcmp(name, "header") == 0)) {
+                printf("{\"kind\":\"header\",\"name\":\"%s\",\"version\":\"%s\",\"key\":\"%s\",\"args\":[", r.h.producer,
+                       r.h.version, r.h.key.hex);
+                for (int i = 0; i < r.h.argc; i++) printf("%s\"%s\"", i ? "," : "", r.h.argv[i]);
+                printf("],\"inputs\":[");
+                for (int i = 0; i < r.h.ninputs; i++)
+                    printf("%s{\"name\":\"%s\",\"key\":\"%s\"}", i ? "," : "", r.h.input_name[i], r.h.input_key[i].hex);
+                printf("]}\n");
+            }
+            frame f;
+            while (frame_read(&r, &f)) {
+                if (check || (name && strcmp(name, f.name) != 0)) continue;
+                int is_t = strcmp(f.kind, "tensor") == 0;
+                if (fields) {
+                    for (int i = 0; i < nf; i++) {
+                        const msgpack_object *o = meta_get(&f.meta, fl[i]);
+                        if (i) putchar('\t');
+                        if (!o) fputs("NA", stdout);
+                        else if (o->type == MSGPACK_OBJECT_STR) fwrite(o->via.str.ptr, 1, o->via.str.size, stdout);
+                        else msgpack_print_json(stdout, o);
+                    }
+                    putchar('\n');
+                    continue;
+                }
+                if (values) {
+                    if (!is_t) continue;
+                    int64_t n = tensor_numel(&f.t), w = f.t.ndim ? f.t.shape[f.t.ndim - 1] : 1;
+                    for (int64_t i = 0; i < n; i++) {
+                        double v = tensor_get(&f.t, i);
+                        if (dtype_is_float(f.t.dt)) printf("%.17g", v); else printf("%.0f", v);
+                        putchar(w && (i + 1) % w == 0 ? '\n' : '\t');
+                    }
+                    continue;
+                }
+                printf("{\"kind\":\"%s\",\"name\":\"%s\"", f.kind, f.name);
+                if (is_t) {
+                    printf(",\"dtype\":\"%s\",\"shape\":[", dtype_name(f.t.dt));
+                    for (int i = 0; i < f.t.ndim; i++) printf("%s%lld", i ? "," : "", (long long)f.t.shape[i]);
+                    putchar(']');
+                }
+                printf(",\"meta\":");
+                if (f.meta.type == MSGPACK_OBJECT_MAP) msgpack_print_json(stdout, &f.meta); else printf("{}");
+                if (is_t && data) {
+                    printf(",\"data\":[");
+                    int64_t n = tensor_numel(&f.t);
+                    for (int64_t i = 0; i < n; i++) printf(dtype_is_float(f.t.dt) ? "%s%.17g" : "%s%.0f", i ? "," : "", tensor_get(&f.t, i));
+                    putchar(']');
+                }
+                printf("}\n");
+            }
+        } while (frame_reader_next_stream(&r));
+        frame_reader_close(&r);
+    }
+    if (fflush(stdout) != 0) entk_die(ENTK_EXIT_FAIL, "writing stdout failed");
+    return 0;
+}

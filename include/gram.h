@@ -1,0 +1,33 @@
+/* gram: eNTK Grams from Jacobian blocks, with the reductions of METHOD.md:
+ *   trace: K[n,m] = (1/C) sum_c K[n,m,c,c]
+ *   mean:  K[n,m] = (1/C^2) sum_{c,d} K[n,m,c,d]
+ *   flat:  the (N*C) x (N*C) matrix, class-major (row c*N + n)
+ * A Gram accumulates K += J_b J_b^T block by block (explicit blocks, syrk) or
+ * K += sum_{t,s} (X_t X_s^T) . R(G_t G_s^T) (factored blocks, Hadamard) in bounded memory. */
+#ifndef ENTK_GRAM_H
+#define ENTK_GRAM_H
+#include "tensor.h"
+
+typedef enum { RED_TRACE, RED_MEAN, RED_FLAT } reduction;
+
+typedef struct {
+    reduction red;
+    dtype dt;
+    int64_t N, C;
+    tensor K;          /* [N, N], or [N*C, N*C] sample-major while accumulating for flat */
+    double flops;      /* floating-point operations spent in the accumulation */
+    double seconds;    /* time spent in the accumulation */
+    int finished;      /* flat K already permuted to class-major */
+} gram;
+
+reduction reduction_parse(const char *s);   /* dies with a usage error */
+const char *reduction_name(reduction r);
+void gram_init(gram *g, reduction red, dtype dt, int64_t N, int64_t C);
+/* X [N, T, in], G [N, T, C, rows] */
+void gram_add_factored(gram *g, const tensor *X, const tensor *G);
+/* J [N, C, P] */
+void gram_add_explicit(gram *g, const tensor *J);
+/* Final K: for flat, permuted to class-major. */
+tensor *gram_finish(gram *g);
+void gram_free(gram *g);
+#endif

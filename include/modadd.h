@@ -1,0 +1,26 @@
+/* modadd: the modular-addition data set: all p^2 pairs (n, m), index = n*p + m (the order of
+ * torch.cartesian_prod), label (n + m) mod p, a seeded train/test split, and the model inputs:
+ * "onehot" (concat of two one-hots, p^2 x 2p, for the MLP) or "tokens" ([n, m, p], p^2 x 3, for the
+ * Transformer; token p is '='). Read back from frames by modadd_read. */
+#ifndef ENTK_MODADD_H
+#define ENTK_MODADD_H
+#include <stdint.h>
+#include "frame.h"
+#include "tensor.h"
+
+typedef struct {
+    int p;
+    int64_t N;
+    char encoding[16];   /* "onehot" or "tokens" */
+    tensor pairs;        /* i32 [N, 2] */
+    tensor labels;       /* i32 [N] */
+    tensor train;        /* u8 [N]: 1 = training example */
+    tensor x;            /* onehot: f64 [N, 2p]; tokens: i32 [N, 3] */
+} modadd;
+
+void modadd_make(modadd *d, int p, const char *encoding, double train_frac, uint64_t seed);
+void modadd_write(frame_writer *w, const modadd *d);
+/* Reads the frames modadd_write wrote (after the header), validating shapes. */
+void modadd_read(frame_reader *r, modadd *d);
+void modadd_free(modadd *d);
+#endif

@@ -1,0 +1,64 @@
+/* model: the modular-addition networks of METHOD.md settings 1 and 2, their checkpoints, forward
+ * pass, loss gradient and the factored Jacobian of the logits.
+ *
+ * Checkpoints are safetensors files; __metadata__ holds "entk_model" ("mlp" or "transformer")
+ * and the config as strings, and the tensors are:
+ *   mlp:          W1 [hidden, 2p], W2 [p, hidden]
+ *                 f(x) = W2 (W1 x / sqrt(2p))^2 / hidden, no biases (Gromov 2023)
+ *   transformer:  see transformer.h
+ * Factored Jacobian: for a parameter W of shape [out, in] used as a linear map at T positions,
+ *   d f_c(x_n) / d W[i, j] = sum_t G[n, t, c, i] * X[n, t, j]
+ * so a Gram over W is sum_{t,s} (X_t X_s^T) . (G_t G_s^T) (Hadamard) and never needs the
+ * N*C x out*in Jacobian itself. */
+#ifndef ENTK_MODEL_H
+#define ENTK_MODEL_H
+#include <stdint.h>
+#include "hash.h"
+#include "tensor.h"
+
+#define MODEL_MAX_PARAMS 16
+
+typedef enum { MODEL_MLP, MODEL_TRANSFORMER } model_kind;
+
+typedef struct {
+    model_kind kind;
+    dtype dt;
+    int p;                               /* modulus = number of classes C */
+    int nparams;
+    const char *names[MODEL_MAX_PARAMS];
+    tensor w[MODEL_MAX_PARAMS];          /* parameters, in dt */
+    /* mlp */
+    int in_dim, hidden;
+    /* transformer */
+    int vocab, d_model, n_heads, d_head, d_mlp, n_ctx;
+    entk_key key;                        /* content hash of the checkpoint file (or of the weights) */
+} model;
+
+typedef struct {
+    int64_t N, T, C, out, in;
+    tensor X;     /* [N, T, in] */
+    tensor G;     /* [N, T, C, out] */
+} factored_jac;
+
+/* config: "hidden" for mlp; "d_model,n_heads,d_mlp" for transformer (see --help of entk-train). */
+void model_create(model *m, model_kind kind, int p, const int *config, uint64_t seed, dtype dt);
+void model_load(model *m, const char *path, dtype dt);
+void model_save(const model *m, const char *path, const char *const *extra_meta, int nextra);
+void model_free(model *m);
+int model_param_index(const model *m, const char *name);   /* -1 if none */
+/* Number of input columns a model expects (2p one-hot floats, or 3 tokens). */
+const char *model_encoding(const model *m);
+
+/* logits [nb, C] (in m->dt) for rows idx[0..nb) of x (idx NULL = rows 0..nb). */
+void model_forward(const model *m, const tensor *x, const int64_t *idx, int64_t nb, void *logits);
+/* Loss over rows idx of x with integer labels, and its gradient into grads[k] (shapes of m->w).
+ * mlp: MSE against one-hot labels, mean over nb*C; transformer: cross-entropy over the logits. */
+double model_loss_grad(const model *m, const tensor *x, const int32_t *labels, const int64_t *idx, int64_t nb,
+                       tensor *grads);
+/* The factored Jacobian of all logits w.r.t. parameter k over rows [0, N) of x. */
+void model_factored_jacobian(const model *m, const tensor *x, int k, factored_jac *fj);
+void factored_free(factored_jac *fj);
+/* out, in and T of parameter k as a linear map (the shape of its factored Jacobian), cheaply. */
+void model_linear_shape(const model *m, int k, int64_t *out, int64_t *in, int64_t *T);
+model_kind model_kind_parse(const char *s);
+#endif

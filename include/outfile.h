@@ -1,0 +1,20 @@
+/* outfile: outputs that appear complete or not at all.
+ *
+ * A named output is written to "<path>.tmp.<pid>" and renamed over <path> only by outfile_commit;
+ * if the program dies first, the temporary is removed (err.h exit hooks), so make never sees a
+ * half-written target. "-" or NULL means stdout. */
+#ifndef ENTK_OUTFILE_H
+#define ENTK_OUTFILE_H
+#include <stdio.h>
+
+typedef struct {
+    FILE *fp;
+    char *path;   /* final name, NULL for stdout */
+    char *tmp;    /* temporary name while open */
+} outfile;
+
+void outfile_open(outfile *o, const char *path);
+void outfile_commit(outfile *o);     /* flush, fsync, rename; dies on any failure */
+/* Writes buf to path atomically in one go. */
+void outfile_write_all(const char *path, const void *buf, size_t n);
+#endif

@@ -1,0 +1,15 @@
+/* rng: seeded, platform-independent random numbers (xoshiro256** seeded by splitmix64), so a run
+ * with the same seed gives the same weights and splits everywhere. */
+#ifndef ENTK_RNG_H
+#define ENTK_RNG_H
+#include <stdint.h>
+
+typedef struct { uint64_t s[4]; int has_spare; double spare; } rng;
+
+void rng_seed(rng *r, uint64_t seed);
+uint64_t rng_next(rng *r);
+double rng_uniform(rng *r);            /* [0, 1) */
+double rng_normal(rng *r);             /* N(0, 1), Box-Muller */
+uint64_t rng_below(rng *r, uint64_t n); /* uniform in [0, n) without modulo bias */
+void rng_permutation(rng *r, int64_t n, int64_t *out);   /* Fisher-Yates */
+#endif

@@ -1,0 +1,38 @@
+/* tensor: a plain n-d array (row-major, little-endian host) with a dtype and a shape. */
+#ifndef ENTK_TENSOR_H
+#define ENTK_TENSOR_H
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum { DT_F32, DT_F64, DT_I32, DT_I64, DT_U8, DT_NONE } dtype;
+#define TENSOR_MAXDIM 8
+
+typedef struct {
+    dtype dt;
+    int ndim;
+    int64_t shape[TENSOR_MAXDIM];
+    void *data;
+} tensor;
+
+const char *dtype_name(dtype d);
+int dtype_parse(const char *s, dtype *out);      /* 1 on success */
+size_t dtype_size(dtype d);
+int dtype_is_float(dtype d);
+/* Parses a --dtype option value (f32 or f64) or dies with a usage error. */
+dtype dtype_float_option(const char *s);
+
+tensor tensor_new(dtype d, int ndim, const int64_t *shape);   /* zero-filled */
+tensor tensor_1d(dtype d, int64_t a);
+tensor tensor_2d(dtype d, int64_t a, int64_t b);
+tensor tensor_3d(dtype d, int64_t a, int64_t b, int64_t c);
+int64_t tensor_numel(const tensor *t);
+size_t tensor_nbytes(const tensor *t);
+void tensor_free(tensor *t);
+/* A new tensor holding t's values as dtype d (float<->float or int<->int). */
+tensor tensor_as(const tensor *t, dtype d);
+/* Element i as a double, whatever the dtype. */
+double tensor_get(const tensor *t, int64_t i);
+/* "[841,841] f64" into buf. */
+const char *tensor_desc(const tensor *t, char *buf, size_t n);
+int tensor_same_shape(const tensor *a, const tensor *b);
+#endif

@@ -1,0 +1,17 @@
+/* transformer: the 1-layer Transformer of METHOD.md setting 2 (after Nanda et al. 2023).
+ * Implemented in lib/transformer.c; called through model.h. */
+#ifndef ENTK_TRANSFORMER_H
+#define ENTK_TRANSFORMER_H
+#include "model.h"
+#include "rng.h"
+#include "safetensors.h"
+
+void transformer_create(model *m, const int *config, rng *r);
+void transformer_load(model *m, const safetensors *st);
+/* logits at the last position for rows idx; cache (if not NULL) receives per-layer activations. */
+void transformer_forward(const model *m, const tensor *x, const int64_t *idx, int64_t nb, void *logits, void *cache);
+double transformer_loss_grad(const model *m, const tensor *x, const int32_t *labels, const int64_t *idx, int64_t nb,
+                             tensor *grads);
+void transformer_linear_shape(const model *m, int k, int64_t *out, int64_t *in, int64_t *T);
+void transformer_factored_jacobian(const model *m, const tensor *x, int k, factored_jac *fj);
+#endif

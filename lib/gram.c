@@ -1,0 +1,132 @@
+#include "gram.h"
+#include "err.h"
+#include "linalg.h"
+#include <stdlib.h>
+#include <string.h>
+
+reduction reduction_parse(const char *s) {
+    if (strcmp(s, "trace") == 0) return RED_TRACE;
+    if (strcmp(s, "mean") == 0) return RED_MEAN;
+    if (strcmp(s, "flat") == 0) return RED_FLAT;
+    entk_die(ENTK_EXIT_USAGE, "--reduce must be trace, mean or flat, not '%s'", s);
+}
+
+const char *reduction_name(reduction r) { return r == RED_TRACE ? "trace" : r == RED_MEAN ? "mean" : "flat"; }
+
+void gram_init(gram *g, reduction red, dtype dt, int64_t N, int64_t C) {
+    memset(g, 0, sizeof *g);
+    g->red = red;
+    g->dt = dt;
+    g->N = N;
+    g->C = C;
+    int64_t n = red == RED_FLAT ? N * C : N;
+    g->K = tensor_2d(dt, n, n);
+}
+
+/* Copies the [N, C, rows] slice at position t of G [N, T, C, rows], reduced over classes for
+ * mean (-> [N, rows]); trace and flat keep [N*C, rows]. */
+static void *g_slice(const gram *g, const tensor *G, int64_t t, int64_t *ncols_rows) {
+    int64_t N = G->shape[0], T = G->shape[1], C = G->shape[2], R = G->shape[3];
+    size_t es = dtype_size(g->dt);
+    if (g->red == RED_MEAN) {
+        char *s = xcalloc((size_t)(N * R), es);
+        for (int64_t n = 0; n < N; n++)
+            for (int64_t c = 0; c < C; c++)
+                la_axpy(g->dt, R, 1.0, (const char *)G->data + (size_t)(((n * T + t) * C + c) * R) * es, s + (size_t)(n * R) * es);
+        *ncols_rows = R;
+        return s;
+    }
+    char *s = xmalloc((size_t)(N * C * R) * es);
+    for (int64_t n = 0; n < N; n++)
+        memcpy(s + (size_t)(n * C * R) * es, (const char *)G->data + (size_t)((n * T + t) * C * R) * es, (size_t)(C * R) * es);
+    *ncols_rows = C * R;
+    return s;
+}
+
+void gram_add_factored(gram *g, const tensor *X, const tensor *G) {
+    double t0 = entk_now();
+    dtype dt = g->dt;
+    int64_t N = g->N, T = X->shape[1], in = X->shape[2], C = g->C, R = G->shape[3];
+    size_t es = dtype_size(dt);
+    double scale = g->red == RED_TRACE ? 1.0 / (double)C : g->red == RED_MEAN ? 1.0 / (double)(C * C) : 1.0;
+    char *XX = xmalloc((size_t)(N * N) * es);
+    int64_t nk = g->red == RED_FLAT ? N * C : N;
+    char *GG = xmalloc((size_t)(nk * nk) * es);
+    void **gs = xcalloc((size_t)T, sizeof(void *));
+    int64_t width = 0;
+    for (int64_t t = 0; t < T; t++) gs[t] = g_slice(g, G, t, &width);
+    for (int64_t t = 0; t < T; t++)
+        for (int64_t s = 0; s < T; s++) {
+            /* X_t X_s^T: rows of X_t are strided by T*in */
+            const char *xt = (const char *)X->data + (size_t)(t * in) * es, *xs = (const char *)X->data + (size_t)(s * in) * es;
+            la_gemm(dt, 0, 1, N, N, in, 1.0, xt, T * in, xs, T * in, 0.0, XX, N);
+            if (g->red == RED_FLAT) /* rows (n, c): [N*C, R] */
+                la_gemm(dt, 0, 1, N * C, N * C, R, 1.0, gs[t], R, gs[s], R, 0.0, GG, N * C);
+            else
+                la_gemm(dt, 0, 1, N, N, width, 1.0, gs[t], width, gs[s], width, 0.0, GG, N);
+            g->flops += 2.0 * (double)N * N * in + 2.0 * (double)nk * nk * (g->red == RED_FLAT ? R : width);
+            if (g->red == RED_FLAT) {
+                for (int64_t n = 0; n < N; n++)
+                    for (int64_t c = 0; c < C; c++)
+                        for (int64_t m = 0; m < N; m++) {
+                            double xx = la_get(dt, XX, n * N + m);
+                            for (int64_t d = 0; d < C; d++) {
+                                int64_t i = (n * C + c) * nk + m * C + d;
+                                la_set(dt, g->K.data, i, la_get(dt, g->K.data, i) + xx * la_get(dt, GG, i));
+                            }
+                        }
+            } else if (dt == DT_F64) {
+                double *K = g->K.data, *a = (double *)XX, *b = (double *)GG;
+                for (int64_t i = 0; i < N * N; i++) K[i] += scale * a[i] * b[i];
+            } else {
+                float *K = g->K.data, *a = (float *)XX, *b = (float *)GG;
+                for (int64_t i = 0; i < N * N; i++) K[i] += (float)scale * a[i] * b[i];
+            }
+        }
+    for (int64_t t = 0; t < T; t++) free(gs[t]);
+    free(gs);
+    free(XX);
+    free(GG);
+    g->seconds += entk_now() - t0;
+}
+
+void gram_add_explicit(gram *g, const tensor *J) {
+    double t0 = entk_now();
+    dtype dt = g->dt;
+    int64_t N = g->N, C = g->C, P = J->shape[2];
+    size_t es = dtype_size(dt);
+    if (g->red == RED_TRACE) {
+        /* sum_c J_c J_c^T = J' J'^T with J' the [N, C*P] view of J */
+        la_syrk_full(dt, N, C * P, 1.0 / (double)C, J->data, C * P, 1.0, g->K.data);
+        g->flops += (double)N * (N + 1) * C * P;
+    } else if (g->red == RED_MEAN) {
+        char *s = xcalloc((size_t)(N * P), es);
+        for (int64_t n = 0; n < N; n++)
+            for (int64_t c = 0; c < C; c++)
+                la_axpy(dt, P, 1.0, (const char *)J->data + (size_t)((n * C + c) * P) * es, s + (size_t)(n * P) * es);
+        la_syrk_full(dt, N, P, 1.0 / (double)(C * C), s, P, 1.0, g->K.data);
+        g->flops += (double)N * (N + 1) * P + (double)N * C * P;
+        free(s);
+    } else {
+        la_syrk_full(dt, N * C, P, 1.0, J->data, P, 1.0, g->K.data);
+        g->flops += (double)N * C * (N * C + 1) * P;
+    }
+    g->seconds += entk_now() - t0;
+}
+
+tensor *gram_finish(gram *g) {
+    if (g->red != RED_FLAT || g->finished) return &g->K;
+    int64_t N = g->N, C = g->C, n2 = N * C;
+    tensor P = tensor_2d(g->dt, n2, n2);
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t c = 0; c < C; c++)
+            for (int64_t m = 0; m < N; m++)
+                for (int64_t d = 0; d < C; d++)
+                    la_set(g->dt, P.data, (c * N + n) * n2 + d * N + m, la_get(g->dt, g->K.data, (n * C + c) * n2 + m * C + d));
+    tensor_free(&g->K);
+    g->K = P;
+    g->finished = 1;
+    return &g->K;
+}
+
+void gram_free(gram *g) { tensor_free(&g->K); }

@@ -1,0 +1,34 @@
+# Sourced by every tests/t_*.sh. Each check prints one "PASS name" or "FAIL name: why" line;
+# tests/run counts them.
+set -u
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+export PATH="$ROOT/bin:$ROOT/tests/tools:$PATH"
+SHARED=${ENTK_SHARED:-$ROOT/../shared}
+PY=/usr/bin/python3
+T=$(mktemp -d "${TMPDIR:-/tmp}/entk-test.XXXXXX")
+export ENTK_CACHE_DIR="$T/cache"
+trap 'rm -rf "$T"' EXIT
+
+pass() { echo "PASS $1"; }
+fail() { echo "FAIL $1: $2"; }
+
+# check NAME CMD...: passes if CMD exits 0
+check() {
+    local name=$1; shift
+    local out
+    if out=$("$@" 2>&1); then pass "$name"; else fail "$name" "$(echo "$out" | tail -n 3 | tr '\n' ' ')"; fi
+}
+
+# check_fails NAME CODE PATTERN CMD...: CMD must exit with CODE and print exactly one stderr line
+# matching PATTERN (grep -E)
+check_fails() {
+    local name=$1 code=$2 pat=$3; shift 3
+    local err rc
+    "$@" >"$T/stdout" 2>"$T/stderr"
+    rc=$?
+    err=$(cat "$T/stderr")
+    if [ "$rc" -ne "$code" ]; then fail "$name" "exit $rc, expected $code; stderr: $err"; return; fi
+    if [ "$(grep -c . "$T/stderr")" -ne 1 ]; then fail "$name" "expected one stderr line, got: $err"; return; fi
+    if ! grep -Eq "$pat" "$T/stderr"; then fail "$name" "stderr '$err' does not match /$pat/"; return; fi
+    pass "$name"
+}
