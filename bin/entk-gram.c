@@ -186,15 +186,24 @@ int main(int argc, char **argv) {
                 tensor_free(&J);
             } else if (strcmp(f.name, "X") == 0) {
                 frame_expect_shape(&r, &f, 3, (int64_t[]){N, -1, -1});
-                tensor X = keep ? frame_take(&r, &f, dt) : (tensor){0};
+                tensor X = keep ? frame_take(&r, &f, dt) : (tensor){0}, A = {0};
                 int64_t T = f.t.shape[1];
-                frame_read_tensor(&r, &f, "G");
-                frame_expect_shape(&r, &f, 4, (int64_t[]){N, T, C, -1});
+                if (!frame_read(&r, &f)) frame_fail(&r, NULL, "stream ended inside a factored block");
+                int sep = strcmp(f.name, "A") == 0;
+                if (sep) {
+                    frame_expect_shape(&r, &f, 2, (int64_t[]){C, -1});
+                    if (keep) A = frame_take(&r, &f, dt);
+                    frame_read_tensor(&r, &f, "G");
+                } else if (strcmp(f.name, "G") != 0) {
+                    frame_fail(&r, &f, "expected tensor frame 'A' or 'G' after 'X'");
+                }
+                frame_expect_shape(&r, &f, 4, (int64_t[]){N, T, sep ? 1 : C, sep ? A.shape[1] : -1});
                 if (keep) {
                     tensor G = frame_take(&r, &f, dt);
-                    gram_add_factored(&g, &X, &G);
+                    gram_add_factored(&g, &X, &G, sep ? &A : NULL);
                     tensor_free(&G);
                     tensor_free(&X);
+                    tensor_free(&A);
                 }
             } else {
                 frame_fail(&r, &f, "unexpected frame in a Jacobian stream");

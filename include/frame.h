@@ -73,6 +73,8 @@ void frame_write_tensor(frame_writer *w, const char *name, const tensor *t, cons
 void frame_write_record(frame_writer *w, const char *name, const meta *m);
 /* Packs a tensor frame into buf (appending) instead of a stream: used for cache entries. */
 void frame_pack_tensor(msgpack_sbuffer *buf, const char *name, const tensor *t, const meta *m);
+/* Number of top-level msgpack objects in a packed buffer (-1 if it is not whole objects). */
+long frame_count_packed(const void *bytes, size_t n);
 /* Copies already-packed frames (from frame_pack_tensor) into the stream. */
 void frame_write_packed(frame_writer *w, const void *bytes, size_t n, long nframes);
 /* Writes the end frame and commits the output (rename into place). */

@@ -23,8 +23,8 @@ typedef struct {
 reduction reduction_parse(const char *s);   /* dies with a usage error */
 const char *reduction_name(reduction r);
 void gram_init(gram *g, reduction red, dtype dt, int64_t N, int64_t C);
-/* X [N, T, in], G [N, T, C, rows] */
-void gram_add_factored(gram *g, const tensor *X, const tensor *G);
+/* X [N, T, in], G [N, T, C, rows]; or separable: A [C, rows] and G [N, T, 1, rows] (A NULL if dense) */
+void gram_add_factored(gram *g, const tensor *X, const tensor *G, const tensor *A);
 /* J [N, C, P] */
 void gram_add_explicit(gram *g, const tensor *J);
 /* Final K: for flat, permuted to class-major. */

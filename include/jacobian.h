@@ -3,6 +3,7 @@
  * A Jacobian stream is: header, one "jacobian" record {N, C, form, params}, then per parameter
  * and per block of its output rows [row0, row0+rows):
  *   factored: tensor "X" [N, T, in] and tensor "G" [N, T, C, rows]   (see model.h)
+ *             or, separable, "X", "A" [C, rows] and "G" [N, T, 1, rows]
  *   explicit: tensor "J" [N, C, rows*in] = d f_c(x_n) / d W[row0 + i, j] at column i*in + j
  * every block frame carrying meta {param, form, block, row0, rows, out, in}. Blocks bound the
  * memory of the Gram that consumes them (K += J_b J_b^T); each block is one cache entry keyed by

@@ -9,7 +9,9 @@
  * Factored Jacobian: for a parameter W of shape [out, in] used as a linear map at T positions,
  *   d f_c(x_n) / d W[i, j] = sum_t G[n, t, c, i] * X[n, t, j]
  * so a Gram over W is sum_{t,s} (X_t X_s^T) . (G_t G_s^T) (Hadamard) and never needs the
- * N*C x out*in Jacobian itself. */
+ * N*C x out*in Jacobian itself. Where G separates as G[n,t,c,i] = A[c,i] B[n,t,i] (the MLP: the
+ * class only enters through the next layer's weights) G is stored as B [N, T, 1, out] with A
+ * [C, out]: the class-traced Gram then costs N^2 out instead of N^2 C out. */
 #ifndef ENTK_MODEL_H
 #define ENTK_MODEL_H
 #include <stdint.h>
@@ -37,7 +39,8 @@ typedef struct {
 typedef struct {
     int64_t N, T, C, out, in;
     tensor X;     /* [N, T, in] */
-    tensor G;     /* [N, T, C, out] */
+    tensor G;     /* [N, T, C, out], or B [N, T, 1, out] when A is set */
+    tensor A;     /* separable form: [C, out]; A.data == NULL for a dense G */
 } factored_jac;
 
 /* config: "hidden" for mlp; "d_model,n_heads,d_mlp" for transformer (see --help of entk-train). */
@@ -59,6 +62,7 @@ double model_loss_grad(const model *m, const tensor *x, const int32_t *labels, c
 void model_factored_jacobian(const model *m, const tensor *x, int k, factored_jac *fj);
 void factored_free(factored_jac *fj);
 /* out, in and T of parameter k as a linear map (the shape of its factored Jacobian), cheaply. */
+int model_separable(const model *m, int k);   /* does parameter k's factored G separate? */
 void model_linear_shape(const model *m, int k, int64_t *out, int64_t *in, int64_t *T);
 model_kind model_kind_parse(const char *s);
 #endif

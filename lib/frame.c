@@ -125,7 +125,21 @@ void frame_write_record(frame_writer *w, const char *name, const meta *m) {
     w->nframes++;
 }
 
+long frame_count_packed(const void *bytes, size_t n) {
+    msgpack_unpacked u;
+    msgpack_unpacked_init(&u);
+    size_t off = 0;
+    long count = 0;
+    while (off < n) {
+        if (msgpack_unpack_next(&u, bytes, n, &off) != MSGPACK_UNPACK_SUCCESS) { count = -1; break; }
+        count++;
+    }
+    msgpack_unpacked_destroy(&u);
+    return count;
+}
+
 void frame_write_packed(frame_writer *w, const void *bytes, size_t n, long nframes) {
+    if (nframes < 0) entk_die(ENTK_EXIT_FAIL, "internal: packed frames are not whole msgpack objects");
     if (n && fwrite(bytes, 1, n, w->out.fp) != n) entk_die(ENTK_EXIT_FAIL, "writing frames: %s", strerror(errno));
     w->nframes += nframes;
 }

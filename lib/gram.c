@@ -2,6 +2,7 @@
 #include "err.h"
 #include "linalg.h"
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 
 reduction reduction_parse(const char *s) {
@@ -23,27 +24,63 @@ void gram_init(gram *g, reduction red, dtype dt, int64_t N, int64_t C) {
     g->K = tensor_2d(dt, n, n);
 }
 
-/* Copies the [N, C, rows] slice at position t of G [N, T, C, rows], reduced over classes for
- * mean (-> [N, rows]); trace and flat keep [N*C, rows]. */
-static void *g_slice(const gram *g, const tensor *G, int64_t t, int64_t *ncols_rows) {
+/* The class-side factor at position t of G [N, T, C, R], as a matrix whose Gram gives the reduced
+ * G_t G_s^T: for mean, sum_c G (-> [N, R]); for trace and flat, [N*C, R] rows (n, c). With a
+ * separable G (A [C, R], B = G [N, T, 1, R]) trace needs only B scaled by sqrt(sum_c A[c,i]^2)
+ * and mean B scaled by sum_c A[c,i]: [N, R] either way. */
+static void *g_slice(const gram *g, const tensor *G, const tensor *A, int64_t t, int64_t *width) {
     int64_t N = G->shape[0], T = G->shape[1], C = G->shape[2], R = G->shape[3];
-    size_t es = dtype_size(g->dt);
+    dtype dt = g->dt;
+    size_t es = dtype_size(dt);
+    if (A) {
+        char *s = xmalloc((size_t)(N * R) * es);
+        double *wt = xcalloc((size_t)R, sizeof(double));
+        for (int64_t c = 0; c < A->shape[0]; c++)
+            for (int64_t i = 0; i < R; i++) {
+                double a = la_get(dt, A->data, c * R + i);
+                wt[i] += g->red == RED_MEAN ? a : a * a;
+            }
+        if (g->red == RED_TRACE)
+            for (int64_t i = 0; i < R; i++) wt[i] = sqrt(wt[i]);
+        for (int64_t n = 0; n < N; n++)
+            for (int64_t i = 0; i < R; i++) la_set(dt, s, n * R + i, wt[i] * la_get(dt, G->data, (n * T + t) * R + i));
+        free(wt);
+        *width = R;
+        return s;
+    }
     if (g->red == RED_MEAN) {
         char *s = xcalloc((size_t)(N * R), es);
         for (int64_t n = 0; n < N; n++)
             for (int64_t c = 0; c < C; c++)
-                la_axpy(g->dt, R, 1.0, (const char *)G->data + (size_t)(((n * T + t) * C + c) * R) * es, s + (size_t)(n * R) * es);
-        *ncols_rows = R;
+                la_axpy(dt, R, 1.0, (const char *)G->data + (size_t)(((n * T + t) * C + c) * R) * es, s + (size_t)(n * R) * es);
+        *width = R;
         return s;
     }
     char *s = xmalloc((size_t)(N * C * R) * es);
     for (int64_t n = 0; n < N; n++)
         memcpy(s + (size_t)(n * C * R) * es, (const char *)G->data + (size_t)((n * T + t) * C * R) * es, (size_t)(C * R) * es);
-    *ncols_rows = C * R;
+    *width = C * R;
     return s;
 }
 
-void gram_add_factored(gram *g, const tensor *X, const tensor *G) {
+/* Dense G [N, T, C, R] from a separable A [C, R] and B [N, T, 1, R]. */
+static tensor densify(const tensor *A, const tensor *B) {
+    int64_t N = B->shape[0], T = B->shape[1], C = A->shape[0], R = A->shape[1];
+    tensor G = tensor_new(B->dt, 4, (int64_t[]){N, T, C, R});
+    for (int64_t nt = 0; nt < N * T; nt++)
+        for (int64_t c = 0; c < C; c++)
+            for (int64_t i = 0; i < R; i++)
+                la_set(B->dt, G.data, (nt * C + c) * R + i, la_get(B->dt, A->data, c * R + i) * la_get(B->dt, B->data, nt * R + i));
+    return G;
+}
+
+void gram_add_factored(gram *g, const tensor *X, const tensor *G, const tensor *A) {
+    if (A && g->red == RED_FLAT) {
+        tensor D = densify(A, G);
+        gram_add_factored(g, X, &D, NULL);
+        tensor_free(&D);
+        return;
+    }
     double t0 = entk_now();
     dtype dt = g->dt;
     int64_t N = g->N, T = X->shape[1], in = X->shape[2], C = g->C, R = G->shape[3];
@@ -54,7 +91,7 @@ void gram_add_factored(gram *g, const tensor *X, const tensor *G) {
     char *GG = xmalloc((size_t)(nk * nk) * es);
     void **gs = xcalloc((size_t)T, sizeof(void *));
     int64_t width = 0;
-    for (int64_t t = 0; t < T; t++) gs[t] = g_slice(g, G, t, &width);
+    for (int64_t t = 0; t < T; t++) gs[t] = g_slice(g, G, A, t, &width);
     for (int64_t t = 0; t < T; t++)
         for (int64_t s = 0; s < T; s++) {
             /* X_t X_s^T: rows of X_t are strided by T*in */

@@ -19,26 +19,32 @@ int64_t jacobian_block_rows(const model *m, int64_t N, int k, const jac_options 
 
 tensor jacobian_expand(const factored_jac *fj, int64_t row0, int64_t rows) {
     dtype dt = fj->G.dt;
+    size_t es = dtype_size(dt);
     int64_t N = fj->N, T = fj->T, C = fj->C, out = fj->out, in = fj->in;
+    int sep = fj->A.data != NULL;
     tensor J = tensor_3d(dt, N, C, rows * in);
-    /* J[n, c, i*in + j] = sum_t G[n,t,c,row0+i] X[n,t,j]: per (n, t) a rank-1 update of the
-     * C x (rows*in) slab, done as a small gemm with the G slice (C x rows) against X (1 x in) */
+    char *gs = xmalloc((size_t)(C * rows) * es);
+    /* J[n, c, i*in + j] = sum_t G[n,t,c,row0+i] X[n,t,j]: per (n, t) the (C*rows) x in outer
+     * product of the G slice with x, which is contiguous in J's layout: one rank-1 gemm */
     for (int64_t n = 0; n < N; n++)
         for (int64_t t = 0; t < T; t++) {
-            const char *g = (const char *)fj->G.data + (size_t)(((n * T + t) * C) * out + row0) * dtype_size(dt);
-            const char *x = (const char *)fj->X.data + (size_t)((n * T + t) * in) * dtype_size(dt);
-            char *j = (char *)J.data + (size_t)(n * C * rows * in) * dtype_size(dt);
-            /* (C*rows) x in outer product: G_slice[c, i] * x[j] -> J[c, i, j] */
             for (int64_t c = 0; c < C; c++)
-                la_gemm(dt, 0, 0, rows, in, 1, 1.0, g + (size_t)(c * out) * dtype_size(dt), 1, x, in, t ? 1.0 : 0.0,
-                        j + (size_t)(c * rows * in) * dtype_size(dt), in);
+                for (int64_t i = 0; i < rows; i++) {
+                    double g = sep ? la_get(dt, fj->A.data, c * out + row0 + i) * la_get(dt, fj->G.data, (n * T + t) * out + row0 + i)
+                                   : la_get(dt, fj->G.data, ((n * T + t) * C + c) * out + row0 + i);
+                    la_set(dt, gs, c * rows + i, g);
+                }
+            const char *x = (const char *)fj->X.data + (size_t)((n * T + t) * in) * es;
+            char *j = (char *)J.data + (size_t)(n * C * rows * in) * es;
+            la_gemm(dt, 0, 0, C * rows, in, 1, 1.0, gs, 1, x, in, t ? 1.0 : 0.0, j, in);
         }
+    free(gs);
     return J;
 }
 
 static entk_key block_key(const model *m, const entk_key *data_key, int k, const jac_options *o, int64_t row0, int64_t rows) {
     keybuilder kb;
-    keybuilder_init(&kb, "jacobian-block");
+    keybuilder_init(&kb, "jacobian-block-v2"); /* v2: separable blocks (X, A, G) */
     keybuilder_str(&kb, ENTK_VERSION);
     keybuilder_str(&kb, m->key.hex);
     keybuilder_str(&kb, data_key->hex);
@@ -50,10 +56,13 @@ static entk_key block_key(const model *m, const entk_key *data_key, int k, const
     return keybuilder_final(&kb);
 }
 
-/* Copies G[..., row0:row0+rows] of every (n, t, c) into a new [N, T, C, rows] tensor. */
+/* Copies G[..., row0:row0+rows] (last axis of length out) into a new tensor. */
 static tensor slice_rows(const tensor *G, int64_t out, int64_t row0, int64_t rows) {
-    int64_t lead = G->shape[0] * G->shape[1] * G->shape[2];
-    tensor s = tensor_new(G->dt, 4, (int64_t[]){G->shape[0], G->shape[1], G->shape[2], rows});
+    int64_t lead = tensor_numel(G) / out;
+    int64_t shape[TENSOR_MAXDIM];
+    memcpy(shape, G->shape, sizeof shape);
+    shape[G->ndim - 1] = rows;
+    tensor s = tensor_new(G->dt, G->ndim, shape);
     size_t es = dtype_size(G->dt);
     for (int64_t r = 0; r < lead; r++)
         memcpy((char *)s.data + (size_t)(r * rows) * es, (const char *)G->data + (size_t)(r * out + row0) * es, (size_t)rows * es);
@@ -68,20 +77,22 @@ void jacobian_write_param(frame_writer *w, const model *m, const tensor *x, cons
     int64_t nblocks = (out + rows_per - 1) / rows_per;
     factored_jac fj;
     int have = 0;  /* the factored Jacobian is computed on the first cache miss only */
+    /* frames per block: J; or X, G; or X, A, G (separable) -- a cached block records which */
+    long nframes = o->form == JAC_EXPLICIT ? 1 : model_separable(m, k) ? 3 : 2;
     for (int64_t b = 0; b < nblocks; b++) {
         int64_t row0 = b * rows_per, rows = row0 + rows_per > out ? out - row0 : rows_per;
         entk_key key = block_key(m, data_key, k, o, row0, rows);
         void *bytes;
         size_t nbytes;
         if (cache_get(&key, &bytes, &nbytes)) {
-            frame_write_packed(w, bytes, nbytes, o->form == JAC_FACTORED ? 2 : 1);
+            frame_write_packed(w, bytes, nbytes, frame_count_packed(bytes, nbytes));
             free(bytes);
             continue;
         }
         if (!have) {
             model_factored_jacobian(m, x, k, &fj);
             have = 1;
-            if (fj.out != out || fj.in != in || fj.T != T)
+            if (fj.out != out || fj.in != in || fj.T != T || (fj.A.data != NULL) != model_separable(m, k))
                 entk_die(ENTK_EXIT_FAIL, "internal: %s Jacobian shape disagrees with its plan", m->names[k]);
         }
         meta mt = {0};
@@ -97,6 +108,11 @@ void jacobian_write_param(frame_writer *w, const model *m, const tensor *x, cons
         if (o->form == JAC_FACTORED) {
             tensor g = rows == out ? fj.G : slice_rows(&fj.G, out, row0, rows);
             frame_pack_tensor(&sb, "X", &fj.X, &mt);
+            if (fj.A.data) {
+                tensor a = rows == out ? fj.A : slice_rows(&fj.A, out, row0, rows);
+                frame_pack_tensor(&sb, "A", &a, &mt);
+                if (rows != out) tensor_free(&a);
+            }
             frame_pack_tensor(&sb, "G", &g, &mt);
             if (rows != out) tensor_free(&g);
         } else {
@@ -105,7 +121,7 @@ void jacobian_write_param(frame_writer *w, const model *m, const tensor *x, cons
             tensor_free(&J);
         }
         cache_put(&key, sb.data, sb.size);
-        frame_write_packed(w, sb.data, sb.size, o->form == JAC_FACTORED ? 2 : 1);
+        frame_write_packed(w, sb.data, sb.size, nframes);
         msgpack_sbuffer_destroy(&sb);
         entk_progress(m->names[k], (long)(b + 1), (long)nblocks);
     }

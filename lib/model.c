@@ -132,6 +132,8 @@ int model_param_index(const model *m, const char *name) {
 
 const char *model_encoding(const model *m) { return m->kind == MODEL_MLP ? "onehot" : "tokens"; }
 
+int model_separable(const model *m, int k) { return m->kind == MODEL_MLP; }
+
 void model_linear_shape(const model *m, int k, int64_t *out, int64_t *in, int64_t *T) {
     if (m->kind == MODEL_TRANSFORMER) { transformer_linear_shape(m, k, out, in, T); return; }
     *out = m->w[k].shape[0];
@@ -142,6 +144,7 @@ void model_linear_shape(const model *m, int k, int64_t *out, int64_t *in, int64_
 void factored_free(factored_jac *fj) {
     tensor_free(&fj->X);
     tensor_free(&fj->G);
+    tensor_free(&fj->A);
 }
 
 /* ---------------------------------------------------------------- mlp */
@@ -221,25 +224,25 @@ void model_factored_jacobian(const model *m, const tensor *x, int k, factored_ja
     memset(fj, 0, sizeof *fj);
     fj->N = N; fj->T = 1; fj->C = C;
     if (k == 0) {
-        /* df_c/dW1[i,j] = (s2 W2[c,i] 2 h_i) (s1 x_j) */
+        /* df_c/dW1[i,j] = (2 s2 W2[c,i]) h_i (s1 x_j): A = 2 s2 W2, B = h */
         fj->out = H; fj->in = D;
         fj->X = tensor_new(dt, 3, (int64_t[]){N, 1, D});
         memcpy(fj->X.data, X, (size_t)(N * D) * es);
         la_scale(dt, N * D, s1, fj->X.data);
-        fj->G = tensor_new(dt, 4, (int64_t[]){N, 1, C, H});
-        for (int64_t n = 0; n < N; n++)
-            for (int64_t c = 0; c < C; c++)
-                for (int64_t i = 0; i < H; i++)
-                    la_set(dt, fj->G.data, (n * C + c) * H + i,
-                           2 * s2 * la_get(dt, m->w[1].data, c * H + i) * la_get(dt, h, n * H + i));
+        fj->A = tensor_2d(dt, C, H);
+        memcpy(fj->A.data, m->w[1].data, (size_t)(C * H) * es);
+        la_scale(dt, C * H, 2 * s2, fj->A.data);
+        fj->G = tensor_new(dt, 4, (int64_t[]){N, 1, 1, H});
+        memcpy(fj->G.data, h, (size_t)(N * H) * es);
     } else {
-        /* df_c/dW2[i,j] = s2 delta_ci a_j */
+        /* df_c/dW2[i,j] = s2 delta_ci a_j: A = s2 I, B = 1 */
         fj->out = C; fj->in = H;
         fj->X = tensor_new(dt, 3, (int64_t[]){N, 1, H});
         memcpy(fj->X.data, a, (size_t)(N * H) * es);
-        fj->G = tensor_new(dt, 4, (int64_t[]){N, 1, C, C});
-        for (int64_t n = 0; n < N; n++)
-            for (int64_t c = 0; c < C; c++) la_set(dt, fj->G.data, (n * C + c) * C + c, s2);
+        fj->A = tensor_2d(dt, C, C);
+        for (int64_t c = 0; c < C; c++) la_set(dt, fj->A.data, c * C + c, s2);
+        fj->G = tensor_new(dt, 4, (int64_t[]){N, 1, 1, C});
+        for (int64_t i = 0; i < N * C; i++) la_set(dt, fj->G.data, i, 1.0);
     }
     free(X); free(h); free(a); free(f);
 }

@@ -1,0 +1,95 @@
+"""Peer check of entk's eNTKs: PyTorch autograd + functorch on the same weights and inputs.
+
+usage: ntk_ref.py MODEL DATA K_FILE... -- checks every K file (its reduce/params/dtype from its
+frames) against the functorch eNTK; prints one line per file and exits 1 if any is off.
+       ntk_ref.py --eig MODEL DATA EIG_FILE TOP: top eigenvalues of the full trace eNTK.
+Tolerances: relative Frobenius error <= 1e-10 for f64 results, <= 1e-5 for f32."""
+import sys
+
+import numpy as np
+import torch
+from functorch import jacrev, vmap
+
+sys.path.insert(0, __import__("os").path.dirname(__file__))
+from entkio import load_safetensors, tensors  # noqa: E402
+
+torch.set_default_dtype(torch.float64)
+
+
+def mlp_fn(p, hidden):
+    def f(params, x):
+        h = x @ params["W1"].T / np.sqrt(2 * p)
+        return (h * h) @ params["W2"].T / hidden
+    return f
+
+
+def model_fn(meta):
+    if meta["entk_model"] == "mlp":
+        return mlp_fn(int(meta["p"]), int(meta["hidden"]))
+    sys.path.insert(0, __import__("os").path.dirname(__file__))
+    from transformer_ref import transformer_fn
+    return transformer_fn(meta)
+
+
+def entk(model_path, data_path, dtype):
+    w, meta = load_safetensors(model_path)
+    params = {k: torch.tensor(v, dtype=dtype) for k, v in w.items()}
+    data = tensors(data_path)
+    x = torch.tensor(np.array(data["x"]["array"]))
+    if x.dtype.is_floating_point:
+        x = x.to(dtype)
+    f = model_fn(meta)
+    jac = vmap(jacrev(f), in_dims=(None, 0))(params, x)  # name -> [N, C, *shape]
+    return {k: v.reshape(v.shape[0], v.shape[1], -1) for k, v in jac.items()}
+
+
+def reduce(jacs, names, how):
+    N, C = next(iter(jacs.values())).shape[:2]
+    K = 0
+    for n in names:
+        J = jacs[n]
+        if how == "trace":
+            K = K + torch.einsum("ncp,mcp->nm", J, J) / C
+        elif how == "mean":
+            s = J.sum(1)
+            K = K + s @ s.T / C**2
+        else:  # flat, class-major
+            Jc = J.transpose(0, 1).reshape(N * C, -1)
+            K = K + Jc @ Jc.T
+    return K
+
+
+def main():
+    if sys.argv[1] == "--eig":
+        _, _, model, data, eigf, top = sys.argv
+        J = entk(model, data, torch.float64)
+        K = reduce(J, list(J), "trace").numpy()
+        K = K + 1e-8 * np.mean(np.diag(K)) * np.eye(K.shape[0])
+        ref = np.linalg.eigvalsh(K)[::-1][: int(top)]
+        got = tensors(eigf)["eigenvalues"]["array"].astype(np.float64)
+        err = np.abs(got - ref).max() / np.abs(ref).max()
+        tol = 1e-10 if tensors(eigf)["eigenvalues"]["dtype"] == "f64" else 1e-5
+        print(f"eigenvalues top {top}: max rel error {err:.2e} (tol {tol:g})")
+        sys.exit(0 if err <= tol else 1)
+    model, data, files = sys.argv[1], sys.argv[2], sys.argv[3:]
+    J64 = entk(model, data, torch.float64)
+    bad = 0
+    for path in files:
+        fr = tensors(path)["K"]
+        how, names = fr["meta"]["reduce"], fr["meta"]["params"].split(",")
+        ref = reduce(J64, names, how).numpy()
+        got = fr["array"].astype(np.float64)
+        if got.shape != ref.shape:
+            print(f"FAIL {path}: shape {got.shape} vs reference {ref.shape}")
+            bad += 1
+            continue
+        err = np.linalg.norm(got - ref) / np.linalg.norm(ref)
+        tol = 1e-10 if fr["dtype"] == "f64" else 1e-5
+        ok = err <= tol
+        bad += not ok
+        print(f"{'ok' if ok else 'FAIL'} {path}: reduce={how} params={','.join(names)} {fr['dtype']} rel err {err:.2e} (tol {tol:g})")
+    sys.exit(1 if bad else 0)
+
+
+if __name__ == "__main__":
+    main()
