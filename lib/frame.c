@@ -196,7 +196,7 @@ static int next_object(frame_reader *r) {
         size_t got = fread(msgpack_unpacker_buffer(&r->up), 1, msgpack_unpacker_buffer_capacity(&r->up), r->fp);
         if (got == 0) {
             if (ferror(r->fp)) entk_die(ENTK_EXIT_FAIL, "%s: read error: %s", r->src, strerror(errno));
-            if (r->up.used > r->up.off)
+            if (msgpack_unpacker_message_size(&r->up) > 0) /* bytes of an unfinished object */
                 frame_fail(r, NULL, "truncated frame (input ended inside a frame)");
             return 0;
         }

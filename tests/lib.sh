@@ -29,6 +29,6 @@ check_fails() {
     err=$(cat "$T/stderr")
     if [ "$rc" -ne "$code" ]; then fail "$name" "exit $rc, expected $code; stderr: $err"; return; fi
     if [ "$(grep -c . "$T/stderr")" -ne 1 ]; then fail "$name" "expected one stderr line, got: $err"; return; fi
-    if ! grep -Eq "$pat" "$T/stderr"; then fail "$name" "stderr '$err' does not match /$pat/"; return; fi
+    if ! grep -Eq -e "$pat" "$T/stderr"; then fail "$name" "stderr '$err' does not match /$pat/"; return; fi
     pass "$name"
 }

@@ -1,19 +1,23 @@
 """Peer check of entk's eNTKs: PyTorch autograd + functorch on the same weights and inputs.
 
-usage: ntk_ref.py MODEL DATA K_FILE... -- checks every K file (its reduce/params/dtype from its
+usage: ntk_ref.py MODEL DATA K_FILE... : checks every K file (its reduce/params/dtype from its
 frames) against the functorch eNTK; prints one line per file and exits 1 if any is off.
        ntk_ref.py --eig MODEL DATA EIG_FILE TOP: top eigenvalues of the full trace eNTK.
+       ntk_ref.py --compare K_A K_B TOL: two entk Grams against each other.
 Tolerances: relative Frobenius error <= 1e-10 for f64 results, <= 1e-5 for f32."""
 import sys
 
 import numpy as np
-import torch
-from functorch import jacrev, vmap
 
 sys.path.insert(0, __import__("os").path.dirname(__file__))
 from entkio import load_safetensors, tensors  # noqa: E402
 
-torch.set_default_dtype(torch.float64)
+try:  # --compare needs only numpy; torch loads in ~2 s, so it is imported only when used
+    import torch
+    from functorch import jacrev, vmap
+    torch.set_default_dtype(torch.float64)
+except ImportError:
+    torch = None
 
 
 def mlp_fn(p, hidden):
@@ -60,6 +64,13 @@ def reduce(jacs, names, how):
 
 
 def main():
+    if sys.argv[1] == "--compare":  # two K files of entk against each other
+        _, _, a, b, tol = sys.argv
+        ka = tensors(a)["K"]["array"].astype(np.float64)
+        kb = tensors(b)["K"]["array"].astype(np.float64)
+        err = np.linalg.norm(ka - kb) / np.linalg.norm(kb)
+        print(f"{a} vs {b}: rel err {err:.2e} (tol {float(tol):g})")
+        sys.exit(0 if err <= float(tol) else 1)
     if sys.argv[1] == "--eig":
         _, _, model, data, eigf, top = sys.argv
         J = entk(model, data, torch.float64)

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Frames, model files, cache and command lines: bad input fails loudly with one line and the
+# documented exit code; outputs are atomic; the cache verifies what it returns.
+source "$(dirname "$0")/lib.sh"
+cd "$T"
+CRAFT="$PY $ROOT/tests/peer/craft.py"
+
+entk-modadd -p 5 -o d.fr
+entk-train -q --model mlp --hidden 8 --epochs 2 --ckpt-every 2 --ckpt-dir ck -o m.fr d.fr
+M=ck/epoch-00002.safetensors
+
+# --- streams
+check "show reads a stream" entk-show --check d.fr
+check "show reads concatenated streams" bash -c "cat d.fr d.fr | entk-show --check"
+size=$(stat -c %s d.fr)
+head -c $((size - 7)) d.fr > cut.fr
+check_fails "truncated inside a frame" 3 'truncated frame' entk-train --model mlp -o out.fr cut.fr
+head -c $((size - 33)) d.fr > noend.fr   # exactly the end frame removed
+check_fails "cut at a frame boundary" 3 'truncated stream \(no end frame' entk-show noend.fr
+cp d.fr flip.fr
+printf '\x55' | dd of=flip.fr bs=1 seek=$((size - 60)) conv=notrunc status=none
+check_fails "flipped data byte" 3 'checksum mismatch' entk-show flip.fr
+printf 'not msgpack at all' > junk.fr
+check_fails "not a frame stream" 3 'not an entk frame stream|corrupt data' entk-show junk.fr
+: > empty.fr
+check_fails "empty input" 3 'empty input' entk-eig empty.fr
+$CRAFT fr-dtype d.fr dtype.fr labels f32
+check_fails "wrong dtype" 3 "frame [0-9]+ \(labels\): wrong dtype f32, expected i32" entk-train --model mlp dtype.fr
+$CRAFT fr-shape d.fr shape.fr x
+check_fails "shape disagrees with data" 3 'frame [0-9]+ \(x\): data is [0-9]+ bytes but shape' entk-show shape.fr
+check_fails "wrong frame" 3 "expected tensor frame 'K', got tensor 'pairs'" entk-eig d.fr
+entk-modadd -p 7 -o d7.fr
+entk-features -p 5 --family sum -o F5.fr
+entk-jacobian -q -m $M d.fr | entk-gram -q | entk-eig -q --top 5 -o E5.fr
+check_fails "features of another size" 3 'wrong shape \[49,6\] f64, expected \[25,\*\]' entk-align E5.fr <(entk-features -p 7 --family sum)
+check_fails "data of another modulus" 3 'data has p=7 but the model has p=5' entk-jacobian -m $M d7.fr
+
+# --- model files
+$CRAFT st-badlen badlen.st
+check_fails "safetensors header length" 3 'bad safetensors file: header length exceeds the file' entk-jacobian -m badlen.st d.fr
+$CRAFT st-badjson badjson.st
+check_fails "safetensors header not JSON" 3 'bad safetensors file: header is not valid JSON' entk-jacobian -m badjson.st d.fr
+$CRAFT st-offsets offsets.st
+check_fails "safetensors offsets" 3 "bad safetensors file: tensor 'W1' data_offsets do not match" entk-jacobian -m offsets.st d.fr
+$CRAFT st-drop $M drop.st W2
+check_fails "checkpoint missing a tensor" 3 "tensor 'W2' is missing" entk-jacobian -m drop.st d.fr
+$CRAFT st-reshape $M reshape.st W1
+check_fails "checkpoint tensor of wrong shape" 3 "tensor 'W1' has shape \[10,8\], expected \[8,10\]" entk-jacobian -m reshape.st d.fr
+check_fails "missing model file" 3 'cannot open nosuch.st' entk-jacobian -m nosuch.st d.fr
+
+# --- command lines
+for b in modadd train jacobian gram eig features align show; do
+    check_fails "entk-$b unknown option" 2 "unknown option" entk-$b --no-such-option
+    check "entk-$b --help has an example" bash -c "entk-$b --help | grep -q Example"
+done
+check_fails "bad number" 2 "--top needs an integer" entk-eig --top x E5.fr
+check_fails "bad reduction" 2 "--reduce must be trace, mean or flat" entk-gram --reduce max
+
+# --- atomic outputs: a failing filter leaves no file behind
+entk-eig -o never.fr cut.fr 2>/dev/null
+check "no output file after a failure" test ! -e never.fr
+check "no temporary file after a failure" bash -c "! ls never.fr.tmp.* 2>/dev/null"
+( entk-jacobian -q -m $M d.fr | head -c 100 ) | entk-gram -q -o never2.fr 2>/dev/null
+check "no output when upstream is cut" test ! -e never2.fr
+
+# --- cache
+export ENTK_CACHE_DIR=$T/c
+entk-jacobian -m $M d.fr 2>j1.err >j1.fr
+entk-jacobian -m $M d.fr 2>j2.err >j2.fr
+check "first run stores blocks" grep -q '0 hits, 2 misses, 2 stored' j1.err
+check "second run hits" grep -q '2 hits, 0 misses' j2.err
+check "cached blocks are byte-identical" cmp j1.fr j2.fr
+check "fan-out layout" bash -c "ls $T/c/objects | grep -Eq '^[0-9a-f]{2}$'"
+entry=$(find $T/c/objects -type f | head -n 1)
+printf '\x00\x01' | dd of="$entry" bs=1 seek=100 conv=notrunc status=none
+entk-jacobian -m $M d.fr 2>j3.err >j3.fr
+check "corrupt entry reported" grep -q 'corrupt entry .*checksum mismatch' j3.err
+check "corrupt entry recomputed" cmp j1.fr j3.fr
+entk-jacobian -m $M d.fr 2>j4.err >/dev/null
+check "recomputed entry stored again" grep -q '2 hits, 0 misses' j4.err
+entk-jacobian -m $M --cache-dir off d.fr 2>j5.err >j5.fr
+check "cache off still computes" cmp j1.fr j5.fr
+entk-gram -q < j1.fr > k1.fr
+entk-gram < j1.fr 2>k2.err > k2.fr
+check "gram cached by input key" grep -q '1 hits' k2.err
+check "cached gram identical" cmp k1.fr k2.fr
