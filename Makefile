@@ -33,7 +33,7 @@ tests/tools/%: tests/tools/%.c build/libentk.a
 	$(CC) $(CFLAGS) -o $@ $< build/libentk.a $(LDLIBS)
 
 DEB_PACKAGES := build-essential pkg-config libopenblas-dev liblapacke-dev libmsgpack-dev libxxhash-dev \
-	gnuplot-nox python3-torch python3-numpy python3-msgpack ca-certificates
+	gnuplot-nox python3-torch python3-numpy python3-msgpack bc ca-certificates
 
 deps:
 	apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(DEB_PACKAGES)

@@ -209,7 +209,7 @@ int main(int argc, char **argv) {
                 frame_fail(&r, &f, "unexpected frame in a Jacobian stream");
             }
             nblocks++;
-            entk_progress("blocks", nblocks, nblocks);
+            entk_progress("blocks", nblocks, -1);
         }
         entk_progress_end();
         tensor *K = gram_finish(&g);

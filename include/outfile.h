@@ -2,7 +2,8 @@
  *
  * A named output is written to "<path>.tmp.<pid>" and renamed over <path> only by outfile_commit;
  * if the program dies first, the temporary is removed (err.h exit hooks), so make never sees a
- * half-written target. "-" or NULL means stdout. */
+ * half-written target. "-" or NULL means stdout; an existing non-regular file (/dev/null, a fifo)
+ * is written in place. */
 #ifndef ENTK_OUTFILE_H
 #define ENTK_OUTFILE_H
 #include <stdio.h>
@@ -11,6 +12,7 @@ typedef struct {
     FILE *fp;
     char *path;   /* final name, NULL for stdout */
     char *tmp;    /* temporary name while open */
+    int special;  /* an existing device or fifo, written in place */
 } outfile;
 
 void outfile_open(outfile *o, const char *path);

@@ -12,6 +12,7 @@ void transformer_load(model *m, const safetensors *st);
 void transformer_forward(const model *m, const tensor *x, const int64_t *idx, int64_t nb, void *logits, void *cache);
 double transformer_loss_grad(const model *m, const tensor *x, const int32_t *labels, const int64_t *idx, int64_t nb,
                              tensor *grads);
+int transformer_separable(int k);
 void transformer_linear_shape(const model *m, int k, int64_t *out, int64_t *in, int64_t *T);
 void transformer_factored_jacobian(const model *m, const tensor *x, int k, factored_jac *fj);
 #endif

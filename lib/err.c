@@ -71,11 +71,13 @@ void entk_progress(const char *what, long done, long total) {
     double t = entk_now();
     if (done != total && t - last < 1.0) return;
     last = t;
+    char of[32] = "";
+    if (total >= 0) snprintf(of, sizeof of, "/%ld", total);
     if (isatty(2)) {
-        fprintf(stderr, "\r%s: %s %ld/%ld", prog, what, done, total);
+        fprintf(stderr, "\r%s: %s %ld%s", prog, what, done, of);
         progress_open = 1;
     } else {
-        fprintf(stderr, "%s: %s %ld/%ld\n", prog, what, done, total);
+        fprintf(stderr, "%s: %s %ld%s\n", prog, what, done, of);
     }
 }
 

@@ -132,7 +132,7 @@ int model_param_index(const model *m, const char *name) {
 
 const char *model_encoding(const model *m) { return m->kind == MODEL_MLP ? "onehot" : "tokens"; }
 
-int model_separable(const model *m, int k) { return m->kind == MODEL_MLP; }
+int model_separable(const model *m, int k) { return m->kind == MODEL_MLP || transformer_separable(k); }
 
 void model_linear_shape(const model *m, int k, int64_t *out, int64_t *in, int64_t *T) {
     if (m->kind == MODEL_TRANSFORMER) { transformer_linear_shape(m, k, out, in, T); return; }

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static void remove_tmp(void *arg) {
@@ -16,6 +17,15 @@ void outfile_open(outfile *o, const char *path) {
         o->fp = stdout;
         return;
     }
+    struct stat sb;
+    if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode)) {
+        /* a device or pipe (/dev/null, a fifo): write straight into it; renaming a temporary
+         * over it would replace the device node with a plain file */
+        o->fp = fopen(path, "wb");
+        if (!o->fp) entk_die(ENTK_EXIT_FAIL, "cannot open %s: %s", path, strerror(errno));
+        o->special = 1;
+        return;
+    }
     o->path = xstrdup(path);
     size_t n = strlen(path) + 32;
     o->tmp = xmalloc(n);
@@ -26,6 +36,11 @@ void outfile_open(outfile *o, const char *path) {
 }
 
 void outfile_commit(outfile *o) {
+    if (o->special) {
+        if (fclose(o->fp) != 0) entk_die(ENTK_EXIT_FAIL, "writing output: %s", strerror(errno));
+        o->fp = NULL;
+        return;
+    }
     if (!o->path) {
         if (fflush(stdout) != 0 || ferror(stdout))
             entk_die(ENTK_EXIT_FAIL, "writing stdout: %s", strerror(errno));

@@ -1,23 +1,258 @@
+/* The 1-layer Transformer of METHOD.md setting 2 (after Nanda et al. 2023): token + learned
+ * positional embedding, causal multi-head attention, ReLU MLP, untied unembedding, no biases,
+ * no LayerNorm; logits read at the last position. Tensor layouts (the checkpoint's names):
+ *   W_E [V, D]  W_pos [3, D]  W_Q, W_K, W_V [H, D, E]  W_O [H, E, D]
+ *   W_in [D, F]  W_out [F, D]  W_U [D, V]        (V = p + 1 with '=' = p, E = D / H)
+ * so x_t = W_E[tok_t] + W_pos[t], q = x W_Q[h], resid_mid = x + concat_h(z_h) W_O,
+ * resid_post = resid_mid + relu(resid_mid W_in) W_out, logits = resid_post[2] W_U.
+ * The model's outputs (for losses and eNTKs) are the first p logits. */
 #include "transformer.h"
 #include "err.h"
+#include "linalg.h"
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
 
-/* Setting 2 lands with issue 3; until then a transformer model is refused with a clear error. */
+enum { TF_WE, TF_WPOS, TF_WQ, TF_WK, TF_WV, TF_WO, TF_WIN, TF_WOUT, TF_WU, TF_NPARAMS };
+#define TF_T 3
+
+static const char *tf_names[TF_NPARAMS] = {"W_E", "W_pos", "W_Q", "W_K", "W_V", "W_O", "W_in", "W_out", "W_U"};
+
+/* Activations of one batch, kept for the backward pass (and for Jacobians). */
+typedef struct {
+    int64_t B;
+    int32_t *tok;                                  /* [B, T] */
+    void *resid_pre, *q, *k, *v, *attn, *z, *resid_mid, *pre, *post, *resid_post, *logits;
+    void *d_resid_post, *d_pre, *d_resid_mid, *d_z, *d_q, *d_k, *d_v, *d_resid_pre;
+    void *block;                                   /* the one allocation behind all of the above */
+} tf_cache;
+
+static void shapes(const model *m, int64_t sh[TF_NPARAMS][3], int nd[TF_NPARAMS]) {
+    int64_t D = m->d_model, H = m->n_heads, E = m->d_head, F = m->d_mlp, V = m->vocab;
+    int64_t s[TF_NPARAMS][3] = {{V, D}, {TF_T, D}, {H, D, E}, {H, D, E}, {H, D, E}, {H, E, D}, {D, F}, {F, D}, {D, V}};
+    for (int k = 0; k < TF_NPARAMS; k++) {
+        nd[k] = (k >= TF_WQ && k <= TF_WO) ? 3 : 2;
+        memcpy(sh[k], s[k], sizeof s[k]);
+    }
+}
+
+static void set_dims(model *m, int d_model, int heads, int d_mlp) {
+    if (d_model % heads) entk_die(ENTK_EXIT_USAGE, "d_model %d is not a multiple of %d heads", d_model, heads);
+    m->d_model = d_model;
+    m->n_heads = heads;
+    m->d_head = d_model / heads;
+    m->d_mlp = d_mlp;
+    m->vocab = m->p + 1;
+    m->n_ctx = TF_T;
+    m->nparams = TF_NPARAMS;
+    for (int k = 0; k < TF_NPARAMS; k++) m->names[k] = tf_names[k];
+}
+
 void transformer_create(model *m, const int *config, rng *r) {
-    entk_die(ENTK_EXIT_USAGE, "the transformer model is not implemented yet");
+    set_dims(m, config[0], config[1], config[2]);
+    int64_t sh[TF_NPARAMS][3];
+    int nd[TF_NPARAMS];
+    shapes(m, sh, nd);
+    for (int k = 0; k < TF_NPARAMS; k++) {
+        m->w[k] = tensor_new(m->dt, nd[k], sh[k]);
+        /* Nanda et al.: randn / sqrt(d_model), the unembedding randn / sqrt(d_vocab) */
+        double scale = 1.0 / sqrt(k == TF_WU ? (double)m->vocab : (double)m->d_model);
+        int64_t n = tensor_numel(&m->w[k]);
+        for (int64_t i = 0; i < n; i++) la_set(m->dt, m->w[k].data, i, scale * rng_normal(r));
+    }
 }
+
+static int meta_dim(const safetensors *st, const char *key) {
+    const char *s = st_meta(st, key);
+    char *e;
+    long v = s ? strtol(s, &e, 10) : 0;
+    if (!s || *e || v <= 0 || v > 1 << 20)
+        entk_die(ENTK_EXIT_INPUT, "%s: bad model file: metadata '%s' missing or not a positive integer", st->path, key);
+    return (int)v;
+}
+
 void transformer_load(model *m, const safetensors *st) {
-    entk_die(ENTK_EXIT_INPUT, "%s: transformer checkpoints are not supported yet", st->path);
+    set_dims(m, meta_dim(st, "d_model"), meta_dim(st, "n_heads"), meta_dim(st, "d_mlp"));
+    int64_t sh[TF_NPARAMS][3];
+    int nd[TF_NPARAMS];
+    shapes(m, sh, nd);
+    for (int k = 0; k < TF_NPARAMS; k++) m->w[k] = st_load(st, tf_names[k], m->dt, nd[k], sh[k]);
 }
-void transformer_forward(const model *m, const tensor *x, const int64_t *idx, int64_t nb, void *logits, void *cache) {
-    entk_die(ENTK_EXIT_USAGE, "the transformer model is not implemented yet");
+
+static void cache_alloc(const model *m, tf_cache *c, int64_t B) {
+    memset(c, 0, sizeof *c);
+    c->B = B;
+    int64_t T = TF_T, D = m->d_model, HE = (int64_t)m->n_heads * m->d_head, F = m->d_mlp, V = m->vocab;
+    int64_t BT = B * T;
+    int64_t sizes[] = {BT * D, BT * HE, BT * HE, BT * HE, B * m->n_heads * T * T, BT * HE, BT * D, BT * F, BT * F, BT * D, B * V,
+                       BT * D, BT * F, BT * D, BT * HE, BT * HE, BT * HE, BT * HE, BT * D};
+    void **slots[] = {&c->resid_pre, &c->q, &c->k, &c->v, &c->attn, &c->z, &c->resid_mid, &c->pre, &c->post, &c->resid_post,
+                      &c->logits, &c->d_resid_post, &c->d_pre, &c->d_resid_mid, &c->d_z, &c->d_q, &c->d_k, &c->d_v, &c->d_resid_pre};
+    size_t es = dtype_size(m->dt), total = 0;
+    int n = (int)(sizeof sizes / sizeof sizes[0]);
+    for (int i = 0; i < n; i++) total += (size_t)sizes[i] * es;
+    c->block = xcalloc(total, 1);
+    char *p = c->block;
+    for (int i = 0; i < n; i++) { *slots[i] = p; p += (size_t)sizes[i] * es; }
+    c->tok = xmalloc((size_t)BT * sizeof(int32_t));
 }
+
+static void cache_free(tf_cache *c) {
+    free(c->block);
+    free(c->tok);
+}
+
+#define R float
+#define SUF(name) name##_f32
+#define GEMM cblas_sgemm
+#include "transformer_impl.h"
+#undef R
+#undef SUF
+#undef GEMM
+#define R double
+#define SUF(name) name##_f64
+#define GEMM cblas_dgemm
+#include "transformer_impl.h"
+#undef R
+#undef SUF
+#undef GEMM
+
+static void load_tokens(const model *m, const tensor *x, const int64_t *idx, tf_cache *c) {
+    for (int64_t b = 0; b < c->B; b++) {
+        int64_t r = idx ? idx[b] : b;
+        for (int t = 0; t < TF_T; t++) {
+            int64_t tok = (int64_t)tensor_get(x, r * TF_T + t);
+            if (tok < 0 || tok >= m->vocab) entk_die(ENTK_EXIT_INPUT, "token %lld out of range for vocabulary %d", (long long)tok, m->vocab);
+            c->tok[b * TF_T + t] = (int32_t)tok;
+        }
+    }
+}
+
+static void run_forward(const model *m, tf_cache *c) {
+    if (m->dt == DT_F32) forward_f32(m, c); else forward_f64(m, c);
+}
+
+static void run_backward(const model *m, tf_cache *c, const void *dlogits, tensor *grads) {
+    if (m->dt == DT_F32) backward_f32(m, c, dlogits, grads); else backward_f64(m, c, dlogits, grads);
+}
+
+void transformer_forward(const model *m, const tensor *x, const int64_t *idx, int64_t nb, void *logits, void *unused) {
+    tf_cache c;
+    cache_alloc(m, &c, nb);
+    load_tokens(m, x, idx, &c);
+    run_forward(m, &c);
+    /* outputs are the first p logits */
+    for (int64_t b = 0; b < nb; b++)
+        for (int64_t j = 0; j < m->p; j++) la_set(m->dt, logits, b * m->p + j, la_get(m->dt, c.logits, b * m->vocab + j));
+    cache_free(&c);
+}
+
 double transformer_loss_grad(const model *m, const tensor *x, const int32_t *labels, const int64_t *idx, int64_t nb,
                              tensor *grads) {
-    entk_die(ENTK_EXIT_USAGE, "the transformer model is not implemented yet");
+    tf_cache c;
+    cache_alloc(m, &c, nb);
+    load_tokens(m, x, idx, &c);
+    run_forward(m, &c);
+    int64_t V = m->vocab, p = m->p;
+    size_t es = dtype_size(m->dt);
+    void *dl = xcalloc((size_t)(nb * V), es);
+    double loss = 0;
+    /* cross-entropy over the first p logits, mean over the batch */
+    for (int64_t b = 0; b < nb; b++) {
+        double mx = -INFINITY, sum = 0;
+        for (int64_t j = 0; j < p; j++) mx = fmax(mx, la_get(m->dt, c.logits, b * V + j));
+        for (int64_t j = 0; j < p; j++) sum += exp(la_get(m->dt, c.logits, b * V + j) - mx);
+        int32_t y = labels[idx ? idx[b] : b];
+        loss += -(la_get(m->dt, c.logits, b * V + y) - mx - log(sum));
+        for (int64_t j = 0; j < p; j++) {
+            double pj = exp(la_get(m->dt, c.logits, b * V + j) - mx) / sum;
+            la_set(m->dt, dl, b * V + j, (pj - (j == y)) / (double)nb);
+        }
+    }
+    for (int k = 0; k < m->nparams; k++) memset(grads[k].data, 0, tensor_nbytes(&grads[k]));
+    run_backward(m, &c, dl, grads);
+    free(dl);
+    cache_free(&c);
+    return loss / (double)nb;
 }
-void transformer_factored_jacobian(const model *m, const tensor *x, int k, factored_jac *fj) {
-    entk_die(ENTK_EXIT_USAGE, "the transformer model is not implemented yet");
-}
+
+/* Which positions a parameter's gradient can reach: the logits read position 2 only, attention
+ * moves information forward from keys and values, so queries, W_O, the MLP and W_U act at the
+ * last position alone (their Jacobian rows at other positions are exactly zero). */
+static int all_positions(int k) { return k == TF_WE || k == TF_WPOS || k == TF_WK || k == TF_WV; }
+
 void transformer_linear_shape(const model *m, int k, int64_t *out, int64_t *in, int64_t *T) {
-    entk_die(ENTK_EXIT_USAGE, "the transformer model is not implemented yet");
+    int64_t D = m->d_model, HE = (int64_t)m->n_heads * m->d_head, F = m->d_mlp, V = m->vocab;
+    int64_t o[TF_NPARAMS] = {D, D, HE, HE, HE, D, F, D, V}, i[TF_NPARAMS] = {V, TF_T, D, D, D, HE, D, F, D};
+    *out = o[k];
+    *in = i[k];
+    *T = all_positions(k) ? TF_T : 1;
+}
+
+int transformer_separable(int k) { return k == TF_WU; }
+
+void transformer_factored_jacobian(const model *m, const tensor *x, int k, factored_jac *fj) {
+    dtype dt = m->dt;
+    size_t es = dtype_size(dt);
+    int64_t N = x->shape[0], C = m->p, V = m->vocab, D = m->d_model, HE = (int64_t)m->n_heads * m->d_head;
+    int64_t out, in, T;
+    transformer_linear_shape(m, k, &out, &in, &T);
+    tf_cache c;
+    cache_alloc(m, &c, N);
+    load_tokens(m, x, NULL, &c);
+    run_forward(m, &c);
+    memset(fj, 0, sizeof *fj);
+    fj->N = N; fj->T = T; fj->C = C; fj->out = out; fj->in = in;
+    int64_t t0 = T == 1 ? TF_T - 1 : 0;  /* first position kept */
+    fj->X = tensor_new(dt, 3, (int64_t[]){N, T, in});
+    /* the input side of the linear map */
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t t = 0; t < T; t++) {
+            int64_t pos = t0 + t, row = n * TF_T + pos;
+            char *dst = (char *)fj->X.data + (size_t)((n * T + t) * in) * es;
+            const void *src = NULL;
+            switch (k) {
+            case TF_WE: la_set(dt, dst, c.tok[row], 1.0); break;
+            case TF_WPOS: la_set(dt, dst, pos, 1.0); break;
+            case TF_WQ: case TF_WK: case TF_WV: case TF_WIN: src = (char *)(k == TF_WIN ? c.resid_mid : c.resid_pre) + (size_t)(row * D) * es; break;
+            case TF_WO: src = (char *)c.z + (size_t)(row * HE) * es; break;
+            case TF_WOUT: src = (char *)c.post + (size_t)(row * in) * es; break;
+            case TF_WU: src = (char *)c.resid_post + (size_t)(row * D) * es; break;
+            }
+            if (src) memcpy(dst, src, (size_t)in * es);
+        }
+    if (k == TF_WU) {
+        /* d logit_c / d (resid W_U)[i] = delta_ci: separable with A = [I_p | 0], B = 1 */
+        fj->A = tensor_2d(dt, C, V);
+        for (int64_t cc = 0; cc < C; cc++) la_set(dt, fj->A.data, cc * V + cc, 1.0);
+        fj->G = tensor_new(dt, 4, (int64_t[]){N, 1, 1, V});
+        for (int64_t i = 0; i < N * V; i++) la_set(dt, fj->G.data, i, 1.0);
+        cache_free(&c);
+        return;
+    }
+    /* the output side: one backward pass per class c with dlogits = e_c */
+    fj->G = tensor_new(dt, 4, (int64_t[]){N, T, C, out});
+    void *dl = xcalloc((size_t)(N * V), es);
+    for (int64_t cc = 0; cc < C; cc++) {
+        memset(dl, 0, (size_t)(N * V) * es);
+        for (int64_t n = 0; n < N; n++) la_set(dt, dl, n * V + cc, 1.0);
+        run_backward(m, &c, dl, NULL);
+        const void *src;
+        switch (k) {
+        case TF_WE: case TF_WPOS: src = c.d_resid_pre; break;
+        case TF_WQ: src = c.d_q; break;
+        case TF_WK: src = c.d_k; break;
+        case TF_WV: src = c.d_v; break;
+        case TF_WO: src = c.d_resid_mid; break;
+        case TF_WIN: src = c.d_pre; break;
+        default: src = c.d_resid_post; break; /* W_out */
+        }
+        for (int64_t n = 0; n < N; n++)
+            for (int64_t t = 0; t < T; t++)
+                memcpy((char *)fj->G.data + (size_t)(((n * T + t) * C + cc) * out) * es,
+                       (const char *)src + (size_t)((n * TF_T + t0 + t) * out) * es, (size_t)out * es);
+        entk_progress("classes", (long)(cc + 1), (long)C);
+    }
+    free(dl);
+    cache_free(&c);
 }

@@ -84,3 +84,7 @@ entk-gram -q < j1.fr > k1.fr
 entk-gram < j1.fr 2>k2.err > k2.fr
 check "gram cached by input key" grep -q '1 hits' k2.err
 check "cached gram identical" cmp k1.fr k2.fr
+
+# --- devices are written in place, never replaced by a renamed temporary
+entk-modadd -p 3 -o /dev/null
+check "/dev/null stays a character device" test -c /dev/null
