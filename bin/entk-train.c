@@ -1,5 +1,6 @@
 /* entk-train: train a modular-addition model (METHOD.md settings 1 and 2) from entk-modadd
  * frames; writes safetensors checkpoints every k epochs and a metrics stream. */
+#include <cblas.h>
 #include "adamw.h"
 #include "cli.h"
 #include "err.h"
@@ -93,6 +94,9 @@ int main(int argc, char **argv) {
         default: cli_bad_option(argv);
         }
     }
+    /* these models' matrices are small (at most a few hundred rows a step): handing them to
+     * OpenBLAS worker threads costs more than the product, several times over on a busy machine */
+    openblas_set_num_threads(1);
     if (!kind_s) entk_die(ENTK_EXIT_USAGE, "--model is required (mlp or transformer; see --help)");
     model_kind kind = model_kind_parse(kind_s);
     int is_mlp = kind == MODEL_MLP;

@@ -40,8 +40,7 @@ def entk(model_path, data_path, dtype):
     params = {k: torch.tensor(v, dtype=dtype) for k, v in w.items()}
     data = tensors(data_path)
     x = torch.tensor(np.array(data["x"]["array"]))
-    if x.dtype.is_floating_point:
-        x = x.to(dtype)
+    x = x.to(dtype) if x.dtype.is_floating_point else x.long()
     f = model_fn(meta)
     jac = vmap(jacrev(f), in_dims=(None, 0))(params, x)  # name -> [N, C, *shape]
     return {k: v.reshape(v.shape[0], v.shape[1], -1) for k, v in jac.items()}

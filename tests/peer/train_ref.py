@@ -25,8 +25,7 @@ def main():
     d = tensors(data)
     train = np.array(d["train"]["array"]).astype(bool)
     x = torch.tensor(np.array(d["x"]["array"])[train])
-    if x.dtype.is_floating_point:
-        x = x.to(dtype)
+    x = x.to(dtype) if x.dtype.is_floating_point else x.long()
     y = torch.tensor(np.array(d["labels"]["array"])[train]).long()
     f = model_fn(meta)
     p = int(meta["p"])

@@ -1,0 +1,672 @@
+/* entk-tag: part-of-speech and morphology tagger (averaged perceptron, lib/tagger.c).
+ *   train: CoNLL-U treebanks -> model file
+ *   eval:  model + CoNLL-U -> accuracy tables (stdout) and a record frame (-o)
+ *   tag:   model + raw text -> per-word byte offsets, UPOS, XPOS and features as frames or TSV */
+#include "cli.h"
+#include "conllu.h"
+#include "err.h"
+#include "frame.h"
+#include "hash.h"
+#include "outfile.h"
+#include "tagger.h"
+#include "wordsplit.h"
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *help_main =
+    "Usage: entk-tag train -o MODEL [--epochs N] [--seed S] [--holdout K|FILE]... FILE.conllu...\n"
+    "       entk-tag eval -m MODEL [--holdout K] [-o FRAMES] FILE.conllu...\n"
+    "       entk-tag tag -m MODEL [--stories] [--tsv] [-o OUT] [FILE|-]\n"
+    "Part-of-speech tagger: an averaged perceptron (Honnibal 2013) predicting UPOS, Penn XPOS and the\n"
+    "UD features Case Definite Gender Mood Number Person PronType Tense VerbForm. `entk-tag CMD --help`\n"
+    "describes each command.\n"
+    "Example:\n"
+    "  entk-tag train -o ud.tag --holdout 10 ../shared/data/ud/*.conllu\n"
+    "  entk-tag eval -m ud.tag --holdout 10 ../shared/data/ud/*.conllu\n"
+    "  echo 'The cat sat on the mat.' | entk-tag tag -m ud.tag --tsv\n";
+
+static const char *help_train =
+    "Usage: entk-tag train -o MODEL [options] FILE.conllu...\n"
+    "Trains the tagger on CoNLL-U files ('-' = stdin) and writes the model file MODEL (atomically).\n"
+    "The feature perceptrons learn only from files that annotate FEATS (at least 10% of words).\n"
+    "  -o, --output MODEL  the model file to write (required)\n"
+    "      --epochs N      passes over the data (default 5)\n"
+    "      --seed S        seed of the sentence order in each pass (default 1)\n"
+    "      --holdout K     leave out every K-th sentence of each file (the 0-based sentence numbers\n"
+    "                      K-1, 2K-1, ...), for `entk-tag eval --holdout K` on the same files\n"
+    "      --holdout FILE  leave out the input file FILE altogether (repeatable)\n"
+    "Example:\n"
+    "  entk-tag train -o ud.tag --holdout 10 ../shared/data/ud/*.conllu\n";
+
+static const char *help_eval =
+    "Usage: entk-tag eval -m MODEL [options] FILE.conllu...\n"
+    "Tags the gold sentences with MODEL and prints UPOS and XPOS accuracy, per-class accuracy, feature\n"
+    "accuracy (on files that annotate FEATS) and the UPOS confusion matrix on stdout (on stderr when\n"
+    "the frames go to stdout). With -o, also writes frames: a record \"tag_eval\" with the numbers and\n"
+    "i64 tensors \"upos_confusion\" and \"xpos_confusion\" [gold, predicted] (tag names in meta \"names\").\n"
+    "  -m, --model MODEL   model file from `entk-tag train` (required)\n"
+    "      --holdout K     evaluate only every K-th sentence: those `train --holdout K` left out\n"
+    "Example:\n"
+    "  entk-tag eval -m ud.tag --holdout 10 ../shared/data/ud/*.conllu\n";
+
+static const char *help_tag =
+    "Usage: entk-tag tag -m MODEL [options] [FILE|-]\n"
+    "Splits raw English text into words and sentences and tags every word. Output frames, per text:\n"
+    "  \"text\" u8 [bytes]       the text the offsets refer to; meta text (index), start (its byte\n"
+    "                          offset in the input), words\n"
+    "  \"offsets\" i64 [n,2]     start and end byte of each word in the text\n"
+    "  \"sentence\" i32 [n]      sentence number of each word within the text\n"
+    "  \"upos\", \"xpos\" i32 [n]  tag ids; meta names = the tag names, space-separated, in id order\n"
+    "  \"feats\" i32 [n,9]       value ids of Case Definite Gender Mood Number Person PronType Tense\n"
+    "                          VerbForm (0 = absent); meta names, and values_<Feature> = '_ v1 v2 ...'\n"
+    "after a record \"tagset\" holding all the names. Every frame has meta text.\n"
+    "  -m, --model MODEL   model file from `entk-tag train` (required)\n"
+    "      --stories       the input is stories separated by lines <|endoftext|> (TinyStories): each\n"
+    "                      story, trimmed of surrounding whitespace, is one text (text i = story i);\n"
+    "                      a cut-off story after the last separator is dropped\n"
+    "      --keep-partial  with --stories, keep the cut-off last story\n"
+    "      --tsv           write a readable table instead: '# text I start=S bytes=B' per text, then\n"
+    "                      one line per word: start end word UPOS XPOS FEATS (offsets in the input),\n"
+    "                      a blank line after each sentence\n"
+    "      --conllu        the input is CoNLL-U: tag its words (not its raw text) and write CoNLL-U\n"
+    "                      with predicted UPOS, XPOS and FEATS (LEMMA, HEAD, DEPREL, DEPS, MISC '_')\n"
+    "Example:\n"
+    "  entk-tag tag -m ud.tag --stories ../shared/data/tinystories/tinystories_sample.txt > tags.frames\n"
+    "  echo 'The cat sat on the mat.' | entk-tag tag -m ud.tag --tsv\n";
+
+enum { OPT_EPOCHS = OPT_FIRST_CUSTOM, OPT_SEED, OPT_HOLDOUT, OPT_STORIES, OPT_KEEP_PARTIAL, OPT_TSV, OPT_CONLLU };
+
+/* ------------------------------------------------------------------ shared */
+
+static char *slurp(const char *path, size_t *n) {
+    FILE *fp = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+    if (!fp) entk_die(ENTK_EXIT_INPUT, "cannot open %s: %s", path, strerror(errno));
+    size_t cap = 1 << 16, len = 0;
+    char *buf = xmalloc(cap);
+    for (;;) {
+        if (len + 1 >= cap) buf = xrealloc(buf, cap *= 2);
+        size_t k = fread(buf + len, 1, cap - len - 1, fp);
+        if (k == 0) break;
+        len += k;
+    }
+    if (ferror(fp)) entk_die(ENTK_EXIT_INPUT, "reading %s: %s", path, strerror(errno));
+    if (fp != stdin) fclose(fp);
+    buf[len] = 0;
+    *n = len;
+    return buf;
+}
+
+/* "ADJ ADP ..." */
+static char *join_names(const tagger *t, int model) {
+    size_t len = 1;
+    for (int c = 0; c < tagger_nclasses(t, model); c++) len += strlen(tagger_class(t, model, c)) + 1;
+    char *s = xmalloc(len), *p = s;
+    for (int c = 0; c < tagger_nclasses(t, model); c++) p += sprintf(p, "%s%s", c ? " " : "", tagger_class(t, model, c));
+    *p = 0;
+    return s;
+}
+
+static int is_holdout(size_t sent, long k) { return k > 0 && sent % (size_t)k == (size_t)k - 1; }
+
+/* ------------------------------------------------------------------ train */
+
+static int cmd_train(int argc, char **argv) {
+    static const struct option longopts[] = {
+        CLI_COMMON_LONGOPTS,
+        {"epochs", required_argument, 0, OPT_EPOCHS},
+        {"seed", required_argument, 0, OPT_SEED},
+        {"holdout", required_argument, 0, OPT_HOLDOUT},
+        {0, 0, 0, 0}};
+    cli_common co = {0};
+    long epochs = 5, every = 0;
+    unsigned long long seed = 1;
+    const char *skip[64];
+    int nskip = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "o:qh", longopts, NULL)) != -1) {
+        if (cli_common_opt(c, &co, help_train)) continue;
+        switch (c) {
+        case OPT_EPOCHS: epochs = cli_long("--epochs", optarg, 1, 1000); break;
+        case OPT_SEED: seed = (unsigned long long)cli_long("--seed", optarg, 0, 0x7fffffffffffffffL); break;
+        case OPT_HOLDOUT:
+            if (optarg[0] >= '0' && optarg[0] <= '9' && strspn(optarg, "0123456789") == strlen(optarg)) {
+                every = cli_long("--holdout", optarg, 2, 1000000);
+            } else {
+                if (nskip == 64) entk_die(ENTK_EXIT_USAGE, "--holdout FILE: at most 64 files");
+                skip[nskip++] = optarg;
+            }
+            break;
+        default: cli_bad_option(argv);
+        }
+    }
+    if (!co.output) entk_die(ENTK_EXIT_USAGE, "train needs -o MODEL (see --help)");
+    if (optind >= argc) entk_die(ENTK_EXIT_USAGE, "train needs CoNLL-U files (see --help)");
+    for (int k = 0; k < nskip; k++) {
+        int found = 0;
+        for (int i = optind; i < argc; i++) found |= strcmp(argv[i], skip[k]) == 0;
+        if (!found) entk_die(ENTK_EXIT_USAGE, "--holdout %s is not one of the input files", skip[k]);
+    }
+    int nfiles = argc - optind;
+    conllu_file *files = xcalloc((size_t)nfiles, sizeof *files);
+    size_t cap = 0, ns = 0, nheld = 0, nwords = 0;
+    tag_sentence *sents = NULL;
+    int used = 0;
+    for (int i = 0; i < nfiles; i++) {
+        const char *path = argv[optind + i];
+        int skipped = 0;
+        for (int k = 0; k < nskip; k++) skipped |= strcmp(path, skip[k]) == 0;
+        if (skipped) { entk_log("%s: held out", path); continue; }
+        conllu_file *f = &files[i];
+        conllu_read(f, path);
+        used++;
+        int feats = conllu_has_feats(f);
+        size_t kept = 0;
+        for (size_t j = 0; j < f->nsents; j++) {
+            if (is_holdout(j, every)) { nheld++; continue; }
+            if (ns == cap) sents = xrealloc(sents, (cap = cap ? 2 * cap : 4096) * sizeof *sents);
+            sents[ns++] = (tag_sentence){f->words + f->sents[j].first, f->sents[j].n, feats};
+            nwords += (size_t)f->sents[j].n;
+            kept++;
+        }
+        entk_log("%s: %zu sentences, %zu words%s; training on %zu sentences", f->path, f->nsents, f->nwords,
+                 feats ? ", with FEATS" : "", kept);
+    }
+    if (ns == 0) entk_die(ENTK_EXIT_INPUT, "no training sentences left");
+    char info[512];
+    int len = snprintf(info, sizeof info, "entk-tag %s: %zu words in %zu sentences from %d files; epochs %ld, seed %llu",
+                       ENTK_VERSION, nwords, ns, used, epochs, seed);
+    if (every) len += snprintf(info + len, sizeof info - (size_t)len, "; held out every %ld-th sentence (%zu)", every, nheld);
+    if (nskip) snprintf(info + len, sizeof info - (size_t)len, "; held out %d files", nskip);
+    tag_train_opts o = {(int)epochs, seed, info};
+    tagger *t = tagger_train(sents, ns, &o);
+    tagger_save(t, co.output);
+    entk_log("wrote %s", co.output);
+    tagger_free(t);
+    for (int i = 0; i < nfiles; i++) conllu_free(&files[i]);
+    free(files);
+    free(sents);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ eval */
+
+typedef struct {
+    int ncls;
+    long *conf;        /* [ncls, ncls] gold x predicted */
+    long n, right, unseen;
+} scores;
+
+static void scores_init(scores *s, int ncls) {
+    s->ncls = ncls;
+    s->conf = xcalloc((size_t)ncls * (size_t)ncls, sizeof *s->conf);
+    s->n = s->right = s->unseen = 0;
+}
+
+static void scores_add(scores *s, int gold, int pred) {
+    s->n++;
+    s->right += gold == pred;
+    if (gold < 0) s->unseen++;
+    else s->conf[(size_t)gold * (size_t)s->ncls + (size_t)pred]++;
+}
+
+static double pct(long a, long b) { return b ? 100.0 * (double)a / (double)b : 0.0; }
+
+static void print_per_class(FILE *out, const tagger *t, int model, const scores *s, const char *title) {
+    fprintf(out, "\n%s per class (accuracy = recall of the gold class; precision over predictions):\n", title);
+    fprintf(out, "  %-8s %8s %8s %9s %9s\n", "tag", "gold", "right", "accuracy", "precision");
+    for (int g = 0; g < s->ncls; g++) {
+        long n = 0, pred = 0, right = s->conf[(size_t)g * (size_t)s->ncls + (size_t)g];
+        for (int p = 0; p < s->ncls; p++) {
+            n += s->conf[(size_t)g * (size_t)s->ncls + (size_t)p];
+            pred += s->conf[(size_t)p * (size_t)s->ncls + (size_t)g];
+        }
+        if (!n && !pred) continue;
+        fprintf(out, "  %-8s %8ld %8ld %8.2f%% %8.2f%%\n", tagger_class(t, model, g), n, right, pct(right, n), pct(right, pred));
+    }
+    if (s->unseen) fprintf(out, "  (%ld words have a gold tag the model never saw)\n", s->unseen);
+}
+
+static void print_confusion(FILE *out, const tagger *t, const scores *s) {
+    fprintf(out, "\nUPOS confusion matrix (rows gold, columns predicted):\n%-6s", "");
+    for (int p = 0; p < s->ncls; p++) fprintf(out, " %5.5s", tagger_class(t, TAG_UPOS, p));
+    fputc('\n', out);
+    for (int g = 0; g < s->ncls; g++) {
+        fprintf(out, "%-6.6s", tagger_class(t, TAG_UPOS, g));
+        for (int p = 0; p < s->ncls; p++) fprintf(out, " %5ld", s->conf[(size_t)g * (size_t)s->ncls + (size_t)p]);
+        fputc('\n', out);
+    }
+}
+
+static int cmd_eval(int argc, char **argv) {
+    static const struct option longopts[] = {
+        CLI_COMMON_LONGOPTS,
+        {"model", required_argument, 0, 'm'},
+        {"holdout", required_argument, 0, OPT_HOLDOUT},
+        {0, 0, 0, 0}};
+    cli_common co = {0};
+    const char *model = NULL;
+    long every = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "o:qhm:", longopts, NULL)) != -1) {
+        if (cli_common_opt(c, &co, help_eval)) continue;
+        switch (c) {
+        case 'm': model = optarg; break;
+        case OPT_HOLDOUT: every = cli_long("--holdout", optarg, 2, 1000000); break;
+        default: cli_bad_option(argv);
+        }
+    }
+    if (!model) entk_die(ENTK_EXIT_USAGE, "eval needs -m MODEL (see --help)");
+    if (optind >= argc) entk_die(ENTK_EXIT_USAGE, "eval needs CoNLL-U files (see --help)");
+    tagger *t = tagger_load(model);
+    scores su, sx;
+    scores_init(&su, tagger_nclasses(t, TAG_UPOS));
+    scores_init(&sx, tagger_nclasses(t, TAG_XPOS));
+    long fright[TAG_NFEATS] = {0}, fgold[TAG_NFEATS] = {0}, fpred[TAG_NFEATS] = {0}, fhit[TAG_NFEATS] = {0};
+    long nfw = 0, fall = 0, nsent = 0, nbadx = 0;
+    int nfiles = argc - optind;
+    entk_key *keys = xmalloc((size_t)(nfiles + 1) * sizeof *keys);
+    const char **forms = NULL;
+    int *up = NULL, *xp = NULL, *fp = NULL, cap = 0;
+    for (int i = 0; i < nfiles; i++) {
+        conllu_file f;
+        conllu_read(&f, argv[optind + i]);
+        keys[i] = f.key;
+        int has_feats = conllu_has_feats(&f);
+        for (size_t j = 0; j < f.nsents; j++) {
+            if (every && !is_holdout(j, every)) continue;
+            const conllu_word *w = f.words + f.sents[j].first;
+            int n = f.sents[j].n;
+            if (n > cap) {
+                cap = n + 64;
+                forms = xrealloc(forms, (size_t)cap * sizeof *forms);
+                up = xrealloc(up, (size_t)cap * sizeof *up);
+                xp = xrealloc(xp, (size_t)cap * sizeof *xp);
+                fp = xrealloc(fp, (size_t)cap * TAG_NFEATS * sizeof *fp);
+            }
+            for (int k = 0; k < n; k++) forms[k] = w[k].form;
+            tagger_tag(t, n, forms, up, xp, fp);
+            nsent++;
+            for (int k = 0; k < n; k++) {
+                scores_add(&su, tagger_class_id(t, TAG_UPOS, w[k].upos, strlen(w[k].upos)), up[k]);
+                const char *x = tagger_gold_xpos(&w[k]);
+                if (x) scores_add(&sx, tagger_class_id(t, TAG_XPOS, x, strlen(x)), xp[k]);
+                else nbadx++;
+                if (!has_feats) continue;
+                nfw++;
+                int all = 1;
+                for (int q = 0; q < TAG_NFEATS; q++) {
+                    size_t len;
+                    const char *v = tagger_gold_feat(&w[k], q, &len);
+                    int g = tagger_class_id(t, TAG_FEAT0 + q, v, len);
+                    int p = fp[(size_t)k * TAG_NFEATS + (size_t)q];
+                    int ok = g == p || (g < 0 && len == 1 && v[0] == '_' && p == 0);
+                    fright[q] += ok;
+                    all &= ok;
+                    int gpresent = !(len == 1 && v[0] == '_');
+                    fgold[q] += gpresent;
+                    fpred[q] += p != 0;
+                    fhit[q] += ok && gpresent;
+                }
+                fall += all;
+            }
+        }
+        conllu_free(&f);
+    }
+    FILE *out = co.output && strcmp(co.output, "-") == 0 ? stderr : stdout;
+    fprintf(out, "model: %s (%s)\n", model, tagger_info(t));
+    fprintf(out, "evaluated on %ld words in %ld sentences", su.n, nsent);
+    if (every) fprintf(out, " (held out by --holdout %ld: sentences %ld, %ld, ... of each file)", every, every - 1, 2 * every - 1);
+    fputc('\n', out);
+    fprintf(out, "UPOS accuracy %6.2f%%  (%ld/%ld)\n", pct(su.right, su.n), su.right, su.n);
+    fprintf(out, "XPOS accuracy %6.2f%%  (%ld/%ld)%s\n", pct(sx.right, sx.n), sx.right, sx.n,
+            nbadx ? "  (words with a gold XPOS outside the Penn tag set are not counted)" : "");
+    double facc[TAG_NFEATS];
+    if (nfw) {
+        fprintf(out, "features: %ld words from files that annotate FEATS; all %d right for %.2f%%\n", nfw,
+                TAG_NFEATS, pct(fall, nfw));
+        fprintf(out, "  %-9s %9s %9s %9s %7s\n", "feature", "accuracy", "precision", "recall", "gold");
+        for (int q = 0; q < TAG_NFEATS; q++) {
+            facc[q] = pct(fright[q], nfw);
+            fprintf(out, "  %-9s %8.2f%% %8.2f%% %8.2f%% %7ld\n", tag_feat_names[q], facc[q], pct(fhit[q], fpred[q]),
+                    pct(fhit[q], fgold[q]), fgold[q]);
+        }
+        fprintf(out, "  (precision and recall of the feature being present with the right value)\n");
+    } else {
+        fprintf(out, "features: no input file annotates FEATS, so feature accuracy is not measured\n");
+    }
+    print_per_class(out, t, TAG_UPOS, &su, "UPOS");
+    print_per_class(out, t, TAG_XPOS, &sx, "XPOS");
+    print_confusion(out, t, &su);
+    fflush(out);
+
+    if (co.output) {
+        frame_header h = {0};
+        snprintf(h.producer, sizeof h.producer, "entk-tag");
+        char holdout[32];
+        snprintf(holdout, sizeof holdout, "--holdout=%ld", every);
+        char *args[] = {"eval", holdout};
+        h.argc = 2;
+        h.argv = args;
+        h.ninputs = 1;
+        snprintf(h.input_name[0], sizeof h.input_name[0], "%s", model);
+        h.input_key[0] = hash_file(model);
+        if (nfiles < FRAME_MAX_INPUTS) {
+            for (int i = 0; i < nfiles; i++) {
+                snprintf(h.input_name[h.ninputs], sizeof h.input_name[0], "%s", argv[optind + i]);
+                h.input_key[h.ninputs++] = keys[i];
+            }
+        } else {   /* too many to list: one key for all of them */
+            keybuilder kb;
+            keybuilder_init(&kb, "entk-tag eval inputs");
+            for (int i = 0; i < nfiles; i++) keybuilder_str(&kb, keys[i].hex);
+            snprintf(h.input_name[h.ninputs], sizeof h.input_name[0], "%d CoNLL-U files", nfiles);
+            h.input_key[h.ninputs++] = keybuilder_final(&kb);
+        }
+        h.key = frame_derive_key(h.producer, h.argc, h.argv, h.ninputs, h.input_key);
+        frame_writer w;
+        frame_writer_open(&w, co.output, &h);
+        meta m = {0};
+        char facc_key[TAG_NFEATS][32];
+        meta_i64(&m, "words", su.n);
+        meta_i64(&m, "sentences", nsent);
+        meta_i64(&m, "holdout", every);
+        meta_f64(&m, "upos_accuracy", pct(su.right, su.n) / 100);
+        meta_f64(&m, "xpos_accuracy", pct(sx.right, sx.n) / 100);
+        meta_i64(&m, "feature_words", nfw);
+        if (nfw) {
+            meta_f64(&m, "features_all_accuracy", pct(fall, nfw) / 100);
+            for (int q = 0; q < TAG_NFEATS; q++) {
+                snprintf(facc_key[q], sizeof facc_key[q], "accuracy_%s", tag_feat_names[q]);
+                meta_f64(&m, facc_key[q], facc[q] / 100);
+            }
+        }
+        frame_write_record(&w, "tag_eval", &m);
+        scores *sc[2] = {&su, &sx};
+        const char *names[2] = {"upos_confusion", "xpos_confusion"};
+        for (int k = 0; k < 2; k++) {
+            tensor ct = tensor_2d(DT_I64, sc[k]->ncls, sc[k]->ncls);
+            for (int64_t e = 0; e < tensor_numel(&ct); e++) ((int64_t *)ct.data)[e] = sc[k]->conf[e];
+            char *nm = join_names(t, k == 0 ? TAG_UPOS : TAG_XPOS);
+            meta mm = {0};
+            meta_str(&mm, "names", nm);
+            meta_str(&mm, "rows", "gold");
+            meta_str(&mm, "columns", "predicted");
+            frame_write_tensor(&w, names[k], &ct, &mm);
+            free(nm);
+            tensor_free(&ct);
+        }
+        frame_writer_close(&w);
+    }
+    free(forms); free(up); free(xp); free(fp); free(keys);
+    free(su.conf); free(sx.conf);
+    tagger_free(t);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ tag */
+
+typedef struct {
+    size_t start, len;   /* the text's bytes in the input */
+} text_span;
+
+/* Stories are separated by lines reading <|endoftext|>; each is trimmed of surrounding whitespace.
+ * Empty stories are kept (with no words) so that text i is always the i-th story. */
+static void add_span(text_span **sp, size_t *k, size_t *cap, const char *buf, size_t s, size_t e) {
+    while (s < e && (unsigned char)buf[s] <= ' ') s++;
+    while (e > s && (unsigned char)buf[e - 1] <= ' ') e--;
+    if (*k == *cap) *sp = xrealloc(*sp, (*cap = *cap ? 2 * *cap : 256) * sizeof **sp);
+    (*sp)[(*k)++] = (text_span){s, e - s};
+}
+
+static size_t split_stories(const char *buf, size_t n, int keep_partial, text_span **out) {
+    static const char sep[] = "<|endoftext|>";
+    size_t cap = 0, k = 0, seg = 0, p = 0;
+    text_span *sp = NULL;
+    while (p < n) {
+        const char *nl = memchr(buf + p, '\n', n - p);
+        size_t eol = nl ? (size_t)(nl - buf) : n, a = p, b = eol;
+        while (a < b && (buf[a] == ' ' || buf[a] == '\t')) a++;
+        while (b > a && (buf[b - 1] == ' ' || buf[b - 1] == '\t' || buf[b - 1] == '\r')) b--;
+        if (b - a == sizeof sep - 1 && memcmp(buf + a, sep, sizeof sep - 1) == 0) {
+            add_span(&sp, &k, &cap, buf, seg, p);
+            seg = nl ? eol + 1 : n;
+        }
+        p = nl ? eol + 1 : n;
+    }
+    size_t s = seg, e = n;
+    while (s < e && (unsigned char)buf[s] <= ' ') s++;
+    if (s < e) {
+        /* with no separator at all, the input is one whole story */
+        if (keep_partial || k == 0) add_span(&sp, &k, &cap, buf, seg, n);
+        else entk_log("dropped %zu bytes after the last <|endoftext|>: a cut-off story (--keep-partial keeps it)", n - s);
+    }
+    *out = sp;
+    return k;
+}
+
+static void print_feats(FILE *out, const tagger *t, const int *f) {
+    int any = 0;
+    for (int q = 0; q < TAG_NFEATS; q++) {
+        if (!f[q]) continue;
+        fprintf(out, "%s%s=%s", any ? "|" : "", tag_feat_names[q], tagger_class(t, TAG_FEAT0 + q, f[q]));
+        any = 1;
+    }
+    if (!any) fputc('_', out);
+}
+
+/* Retags a treebank: its words (not its raw text) get predicted UPOS, XPOS and FEATS. */
+static int tag_conllu(tagger *t, const char *in, const char *output) {
+    conllu_file f;
+    conllu_read(&f, in);
+    outfile o;
+    outfile_open(&o, output);
+    const char **forms = NULL;
+    int *up = NULL, *xp = NULL, *fp = NULL, cap = 0;
+    for (size_t j = 0; j < f.nsents; j++) {
+        const conllu_word *w = f.words + f.sents[j].first;
+        int n = f.sents[j].n;
+        if (n > cap) {
+            cap = n + 64;
+            forms = xrealloc(forms, (size_t)cap * sizeof *forms);
+            up = xrealloc(up, (size_t)cap * sizeof *up);
+            xp = xrealloc(xp, (size_t)cap * sizeof *xp);
+            fp = xrealloc(fp, (size_t)cap * TAG_NFEATS * sizeof *fp);
+        }
+        for (int k = 0; k < n; k++) forms[k] = w[k].form;
+        tagger_tag(t, n, forms, up, xp, fp);
+        fprintf(o.fp, "# source = %s:%ld\n", f.path, f.sents[j].line);
+        for (int k = 0; k < n; k++) {
+            fprintf(o.fp, "%d\t%s\t_\t%s\t%s\t", k + 1, w[k].form, tagger_class(t, TAG_UPOS, up[k]),
+                    tagger_class(t, TAG_XPOS, xp[k]));
+            print_feats(o.fp, t, fp + (size_t)k * TAG_NFEATS);
+            fputs("\t_\t_\t_\t_\n", o.fp);
+        }
+        fputc('\n', o.fp);
+        if (ferror(o.fp)) entk_die(ENTK_EXIT_FAIL, "writing output: %s", strerror(errno));
+    }
+    outfile_commit(&o);
+    entk_log("tagged %zu words in %zu sentences", f.nwords, f.nsents);
+    free(forms); free(up); free(xp); free(fp);
+    conllu_free(&f);
+    tagger_free(t);
+    return 0;
+}
+
+static int cmd_tag(int argc, char **argv) {
+    static const struct option longopts[] = {
+        CLI_COMMON_LONGOPTS,
+        {"model", required_argument, 0, 'm'},
+        {"stories", no_argument, 0, OPT_STORIES},
+        {"keep-partial", no_argument, 0, OPT_KEEP_PARTIAL},
+        {"tsv", no_argument, 0, OPT_TSV},
+        {"conllu", no_argument, 0, OPT_CONLLU},
+        {0, 0, 0, 0}};
+    cli_common co = {0};
+    const char *model = NULL;
+    int stories = 0, keep_partial = 0, tsv = 0, conllu = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "o:qhm:", longopts, NULL)) != -1) {
+        if (cli_common_opt(c, &co, help_tag)) continue;
+        switch (c) {
+        case 'm': model = optarg; break;
+        case OPT_STORIES: stories = 1; break;
+        case OPT_KEEP_PARTIAL: keep_partial = 1; break;
+        case OPT_TSV: tsv = 1; break;
+        case OPT_CONLLU: conllu = 1; break;
+        default: cli_bad_option(argv);
+        }
+    }
+    if (!model) entk_die(ENTK_EXIT_USAGE, "tag needs -m MODEL (see --help)");
+    if (argc - optind > 1) entk_die(ENTK_EXIT_USAGE, "tag reads one input (FILE or -), got %d", argc - optind);
+    if (keep_partial && !stories) entk_die(ENTK_EXIT_USAGE, "--keep-partial goes with --stories");
+    if (conllu && (stories || tsv)) entk_die(ENTK_EXIT_USAGE, "--conllu goes with neither --stories nor --tsv");
+    const char *in = optind < argc ? argv[optind] : "-";
+    tagger *t = tagger_load(model);
+    if (conllu) return tag_conllu(t, in, co.output);
+    size_t n;
+    char *buf = slurp(in, &n);
+    text_span *texts;
+    size_t ntexts;
+    if (stories) {
+        ntexts = split_stories(buf, n, keep_partial, &texts);
+    } else {
+        texts = xmalloc(sizeof *texts);
+        texts[0] = (text_span){0, n};
+        ntexts = 1;
+    }
+
+    frame_writer w;
+    outfile tf;
+    char *unames = join_names(t, TAG_UPOS), *xnames = join_names(t, TAG_XPOS);
+    char *fvalues[TAG_NFEATS], fvkey[TAG_NFEATS][32];
+    char fnames[256] = "";
+    for (int q = 0; q < TAG_NFEATS; q++) {
+        fvalues[q] = join_names(t, TAG_FEAT0 + q);
+        snprintf(fvkey[q], sizeof fvkey[q], "values_%s", tag_feat_names[q]);
+        snprintf(fnames + strlen(fnames), sizeof fnames - strlen(fnames), "%s%s", q ? " " : "", tag_feat_names[q]);
+    }
+    if (tsv) {
+        outfile_open(&tf, co.output);
+        fprintf(tf.fp, "# entk-tag: start end word UPOS XPOS FEATS; byte offsets into %s\n",
+                strcmp(in, "-") == 0 ? "the input" : in);
+    } else {
+        frame_header h = {0};
+        snprintf(h.producer, sizeof h.producer, "entk-tag");
+        char *args[3] = {"tag"};
+        h.argc = 1;
+        if (stories) args[h.argc++] = "--stories";
+        if (keep_partial) args[h.argc++] = "--keep-partial";
+        h.argv = args;
+        h.ninputs = 2;
+        snprintf(h.input_name[0], sizeof h.input_name[0], "%s", model);
+        h.input_key[0] = hash_file(model);
+        snprintf(h.input_name[1], sizeof h.input_name[1], "%s", in);
+        h.input_key[1] = hash_bytes(buf, n);
+        h.key = frame_derive_key(h.producer, h.argc, h.argv, h.ninputs, h.input_key);
+        frame_writer_open(&w, co.output, &h);
+        meta m = {0};
+        meta_str(&m, "info", tagger_info(t));
+        meta_i64(&m, "texts", (int64_t)ntexts);
+        meta_str(&m, "upos", unames);
+        meta_str(&m, "xpos", xnames);
+        meta_str(&m, "features", fnames);
+        for (int q = 0; q < TAG_NFEATS; q++) meta_str(&m, fvkey[q], fvalues[q]);
+        frame_write_record(&w, "tagset", &m);
+    }
+
+    ws_word *words = NULL;
+    size_t wcap = 0, nw_total = 0;
+    double t0 = entk_now();
+    for (size_t ti = 0; ti < ntexts; ti++) {
+        const char *text = buf + texts[ti].start;
+        size_t nw = 0;
+        ws_split(text, texts[ti].len, &words, &nw, &wcap);
+        nw_total += nw;
+        int64_t *off = xmalloc((nw + 1) * 2 * sizeof *off);
+        int32_t *sent = xmalloc((nw + 1) * sizeof *sent), *u32 = xmalloc((nw + 1) * sizeof *u32),
+                *x32 = xmalloc((nw + 1) * sizeof *x32), *f32 = xmalloc((nw + 1) * TAG_NFEATS * sizeof *f32);
+        char **forms = xmalloc((nw + 1) * sizeof *forms);
+        int *up = xmalloc((nw + 1) * sizeof *up), *xp = xmalloc((nw + 1) * sizeof *xp),
+            *fp = xmalloc((nw + 1) * TAG_NFEATS * sizeof *fp);
+        for (size_t k = 0; k < nw; k++) forms[k] = strndup(text + words[k].start, words[k].end - words[k].start);
+        int32_t si = -1;
+        for (size_t a = 0, b; a < nw; a = b) {
+            for (b = a + 1; b < nw && !words[b].sent_start; b++) {}
+            si++;
+            tagger_tag(t, (int)(b - a), (const char *const *)forms + a, up + a, xp + a, fp + a * TAG_NFEATS);
+            for (size_t k = a; k < b; k++) sent[k] = si;
+        }
+        for (size_t k = 0; k < nw; k++) {
+            off[2 * k] = (int64_t)words[k].start;
+            off[2 * k + 1] = (int64_t)words[k].end;
+            u32[k] = up[k];
+            x32[k] = xp[k];
+            for (int q = 0; q < TAG_NFEATS; q++) f32[k * TAG_NFEATS + q] = fp[k * TAG_NFEATS + q];
+        }
+        if (tsv) {
+            FILE *o = tf.fp;
+            fprintf(o, "# text %zu start=%zu bytes=%zu\n", ti, texts[ti].start, texts[ti].len);
+            for (size_t k = 0; k < nw; k++) {
+                fprintf(o, "%zu\t%zu\t%s\t%s\t%s\t", texts[ti].start + words[k].start, texts[ti].start + words[k].end,
+                        forms[k], tagger_class(t, TAG_UPOS, up[k]), tagger_class(t, TAG_XPOS, xp[k]));
+                print_feats(o, t, fp + k * TAG_NFEATS);
+                fputc('\n', o);
+                if (k + 1 == nw || words[k + 1].sent_start) fputc('\n', o);
+            }
+            if (ferror(o)) entk_die(ENTK_EXIT_FAIL, "writing output: %s", strerror(errno));
+        } else {
+            tensor tt = {.dt = DT_U8, .ndim = 1, .shape = {(int64_t)texts[ti].len}, .data = (void *)text};
+            meta m = {0};
+            meta_i64(&m, "text", (int64_t)ti);
+            meta_i64(&m, "start", (int64_t)texts[ti].start);
+            meta_i64(&m, "words", (int64_t)nw);
+            frame_write_tensor(&w, "text", &tt, &m);
+            meta mt = {0};
+            meta_i64(&mt, "text", (int64_t)ti);
+            tensor to = {.dt = DT_I64, .ndim = 2, .shape = {(int64_t)nw, 2}, .data = off};
+            frame_write_tensor(&w, "offsets", &to, &mt);
+            tensor ts = {.dt = DT_I32, .ndim = 1, .shape = {(int64_t)nw}, .data = sent};
+            frame_write_tensor(&w, "sentence", &ts, &mt);
+            meta mu = mt, mx = mt, mf = mt;
+            meta_str(&mu, "names", unames);
+            tensor tu = {.dt = DT_I32, .ndim = 1, .shape = {(int64_t)nw}, .data = u32};
+            frame_write_tensor(&w, "upos", &tu, &mu);
+            meta_str(&mx, "names", xnames);
+            tensor tx = {.dt = DT_I32, .ndim = 1, .shape = {(int64_t)nw}, .data = x32};
+            frame_write_tensor(&w, "xpos", &tx, &mx);
+            meta_str(&mf, "names", fnames);
+            for (int q = 0; q < TAG_NFEATS; q++) meta_str(&mf, fvkey[q], fvalues[q]);
+            tensor tfe = {.dt = DT_I32, .ndim = 2, .shape = {(int64_t)nw, TAG_NFEATS}, .data = f32};
+            frame_write_tensor(&w, "feats", &tfe, &mf);
+        }
+        for (size_t k = 0; k < nw; k++) free(forms[k]);
+        free(forms); free(off); free(sent); free(u32); free(x32); free(f32); free(up); free(xp); free(fp);
+        if (ntexts > 1) entk_progress("texts tagged", (long)ti + 1, (long)ntexts);
+    }
+    if (ntexts > 1) entk_progress_end();
+    if (tsv) outfile_commit(&tf);
+    else frame_writer_close(&w);
+    entk_log("tagged %zu words in %zu texts (%.1f s)", nw_total, ntexts, entk_now() - t0);
+    free(words); free(texts); free(buf); free(unames); free(xnames);
+    for (int q = 0; q < TAG_NFEATS; q++) free(fvalues[q]);
+    tagger_free(t);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    cli_start(argc, argv);
+    if (argc < 2) entk_die(ENTK_EXIT_USAGE, "missing command: train, eval or tag (see --help)");
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0) {
+        fputs(help_main, stdout);
+        fputs(CLI_COMMON_HELP, stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "train") == 0) return cmd_train(argc - 1, argv + 1);
+    if (strcmp(cmd, "eval") == 0) return cmd_eval(argc - 1, argv + 1);
+    if (strcmp(cmd, "tag") == 0) return cmd_tag(argc - 1, argv + 1);
+    if (cmd[0] == '-') entk_die(ENTK_EXIT_USAGE, "unknown option '%s'; a command comes first: train, eval or tag (see --help)", cmd);
+    entk_die(ENTK_EXIT_USAGE, "unknown command '%s': train, eval or tag (see --help)", cmd);
+}
