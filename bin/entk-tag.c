@@ -5,6 +5,7 @@
 #include "cli.h"
 #include "conllu.h"
 #include "err.h"
+#include "json.h"
 #include "frame.h"
 #include "hash.h"
 #include "outfile.h"
@@ -80,23 +81,6 @@ enum { OPT_EPOCHS = OPT_FIRST_CUSTOM, OPT_SEED, OPT_HOLDOUT, OPT_STORIES, OPT_KE
 
 /* ------------------------------------------------------------------ shared */
 
-static char *slurp(const char *path, size_t *n) {
-    FILE *fp = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
-    if (!fp) entk_die(ENTK_EXIT_INPUT, "cannot open %s: %s", path, strerror(errno));
-    size_t cap = 1 << 16, len = 0;
-    char *buf = xmalloc(cap);
-    for (;;) {
-        if (len + 1 >= cap) buf = xrealloc(buf, cap *= 2);
-        size_t k = fread(buf + len, 1, cap - len - 1, fp);
-        if (k == 0) break;
-        len += k;
-    }
-    if (ferror(fp)) entk_die(ENTK_EXIT_INPUT, "reading %s: %s", path, strerror(errno));
-    if (fp != stdin) fclose(fp);
-    buf[len] = 0;
-    *n = len;
-    return buf;
-}
 
 /* "ADJ ADP ..." */
 static char *join_names(const tagger *t, int model) {
@@ -526,7 +510,7 @@ static int cmd_tag(int argc, char **argv) {
     tagger *t = tagger_load(model);
     if (conllu) return tag_conllu(t, in, co.output);
     size_t n;
-    char *buf = slurp(in, &n);
+    char *buf = read_file(in, &n);
     text_span *texts;
     size_t ntexts;
     if (stories) {

@@ -29,7 +29,8 @@ const json *json_get(const json *obj, const char *key);     /* NULL if absent or
 int json_get_int(const json *obj, const char *key, int64_t *out);
 int json_get_num(const json *obj, const char *key, double *out);
 const char *json_get_str(const json *obj, const char *key);
-/* Reads a whole file into memory (NUL-terminated); dies with ENTK_EXIT_INPUT if unreadable. */
+/* Reads a whole file ("-" = stdin) into memory (NUL-terminated); dies with ENTK_EXIT_INPUT if
+ * unreadable. */
 char *read_file(const char *path, size_t *n);
 /* Appends s to buf as a JSON string literal (with quotes). */
 void json_quote(char **buf, size_t *len, size_t *cap, const char *s);

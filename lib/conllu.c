@@ -1,27 +1,11 @@
 #include "conllu.h"
 #include "err.h"
+#include "json.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static char *slurp(const char *path, size_t *n) {
-    FILE *fp = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
-    if (!fp) entk_die(ENTK_EXIT_INPUT, "cannot open %s: %s", path, strerror(errno));
-    size_t cap = 1 << 16, len = 0;
-    char *buf = xmalloc(cap);
-    for (;;) {
-        if (len + 1 >= cap) buf = xrealloc(buf, cap *= 2);
-        size_t k = fread(buf + len, 1, cap - len - 1, fp);
-        if (k == 0) break;
-        len += k;
-    }
-    if (ferror(fp)) entk_die(ENTK_EXIT_INPUT, "reading %s: %s", path, strerror(errno));
-    if (fp != stdin) fclose(fp);
-    buf[len] = 0;
-    *n = len;
-    return buf;
-}
 
 /* ID column kinds: a word ("7"), a multi-word token range ("7-8") or an empty node ("7.1"). */
 enum { ID_WORD, ID_RANGE, ID_EMPTY, ID_BAD };
@@ -44,7 +28,7 @@ void conllu_read(conllu_file *f, const char *path) {
     const char *name = strcmp(path, "-") == 0 ? "<stdin>" : path;
     f->path = xstrdup(name);
     size_t n;
-    f->text = slurp(path, &n);
+    f->text = read_file(path, &n);
     f->key = hash_bytes(f->text, n);
     size_t capw = 1024, caps = 64;
     f->words = xmalloc(capw * sizeof *f->words);

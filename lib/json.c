@@ -302,7 +302,7 @@ const char *json_get_str(const json *obj, const char *key) {
 }
 
 char *read_file(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
     if (!f) entk_die(ENTK_EXIT_INPUT, "cannot open %s: %s", path, strerror(errno));
     size_t cap = 1 << 16, len = 0;
     char *buf = xmalloc(cap);
@@ -311,8 +311,8 @@ char *read_file(const char *path, size_t *n) {
         len += got;
         if (cap - len - 1 == 0) buf = xrealloc(buf, cap *= 2);
     }
-    if (ferror(f)) entk_die(ENTK_EXIT_FAIL, "reading %s: %s", path, strerror(errno));
-    fclose(f);
+    if (ferror(f)) entk_die(ENTK_EXIT_INPUT, "reading %s: %s", path, strerror(errno));
+    if (f != stdin) fclose(f);
     buf[len] = 0;
     if (n) *n = len;
     return buf;
