@@ -102,7 +102,7 @@ int main(int argc, char **argv) {
     frame_writer_open(&w, co.output, &h);
     meta mt = {0};
     meta_i64(&mt, "N", d.N);
-    meta_i64(&mt, "C", m.p);
+    meta_i64(&mt, "C", m.n_out);
     meta_str(&mt, "form", form_s);
     meta_str(&mt, "params", plist);
     meta_str(&mt, "dtype", dtype_name(dt));

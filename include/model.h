@@ -25,7 +25,9 @@ typedef enum { MODEL_MLP, MODEL_TRANSFORMER } model_kind;
 typedef struct {
     model_kind kind;
     dtype dt;
-    int p;                               /* modulus = number of classes C */
+    int p;                               /* modulus: the classes of the loss and of accuracy */
+    int n_out;                           /* outputs the Jacobian differentiates (C of the eNTK):
+                                          * p for the MLP, all p + 1 logits for the Transformer */
     int nparams;
     const char *names[MODEL_MAX_PARAMS];
     tensor w[MODEL_MAX_PARAMS];          /* parameters, in dt */

@@ -11,7 +11,7 @@ int64_t jacobian_block_rows(const model *m, int64_t N, int k, const jac_options 
     if (o->block_rows > 0) return o->block_rows < out ? o->block_rows : out;
     size_t es = dtype_size(m->dt), cap = o->max_block_bytes ? o->max_block_bytes : (size_t)256 << 20;
     /* bytes per output row of W in one block */
-    size_t per_row = o->form == JAC_FACTORED ? (size_t)(N * T * m->p) * es : (size_t)(N * m->p * in) * es;
+    size_t per_row = o->form == JAC_FACTORED ? (size_t)(N * T * m->n_out) * es : (size_t)(N * m->n_out * in) * es;
     int64_t rows = per_row ? (int64_t)(cap / per_row) : out;
     if (rows < 1) rows = 1;
     return rows < out ? rows : out;

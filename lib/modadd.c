@@ -20,12 +20,13 @@ void modadd_make(modadd *d, int p, const char *encoding, double train_frac, uint
             pr[2 * i + 1] = m;
             lb[i] = (n + m) % p;
         }
-    /* the first round(frac * N) entries of a seeded permutation are the training set */
+    /* the first floor(frac * N) entries of a seeded permutation are the training set (as the
+     * reference code's pairs[:int(frac * len(pairs))]) */
     rng r;
     rng_seed(&r, seed);
     int64_t *perm = xmalloc((size_t)d->N * sizeof(int64_t));
     rng_permutation(&r, d->N, perm);
-    int64_t ntrain = (int64_t)(train_frac * (double)d->N + 0.5);
+    int64_t ntrain = (int64_t)(train_frac * (double)d->N);
     for (int64_t i = 0; i < ntrain; i++) ((uint8_t *)d->train.data)[perm[i]] = 1;
     free(perm);
     if (strcmp(encoding, "onehot") == 0) {

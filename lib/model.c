@@ -38,6 +38,7 @@ void model_create(model *m, model_kind kind, int p, const int *config, uint64_t 
         transformer_create(m, config, &r);
     } else {
         m->in_dim = 2 * p;
+        m->n_out = p;
         m->hidden = config[0];
         m->nparams = 2;
         int64_t sh[2][2];
@@ -75,6 +76,7 @@ void model_load(model *m, const char *path, dtype dt) {
         m->kind = MODEL_MLP;
         m->hidden = meta_int(&st, "hidden");
         m->in_dim = 2 * m->p;
+        m->n_out = m->p;
         m->nparams = 2;
         int64_t sh[2][2];
         mlp_shapes(m, sh);

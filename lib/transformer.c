@@ -5,7 +5,8 @@
  *   W_in [D, F]  W_out [F, D]  W_U [D, V]        (V = p + 1 with '=' = p, E = D / H)
  * so x_t = W_E[tok_t] + W_pos[t], q = x W_Q[h], resid_mid = x + concat_h(z_h) W_O,
  * resid_post = resid_mid + relu(resid_mid W_in) W_out, logits = resid_post[2] W_U.
- * The model's outputs (for losses and eNTKs) are the first p logits. */
+ * Loss and accuracy use the first p logits; the eNTK differentiates all p + 1 logits at position 2
+ * (as the reference code's class-mean over [:30, :30] for p = 29). */
 #include "transformer.h"
 #include "err.h"
 #include "linalg.h"
@@ -43,6 +44,7 @@ static void set_dims(model *m, int d_model, int heads, int d_mlp) {
     m->d_head = d_model / heads;
     m->d_mlp = d_mlp;
     m->vocab = m->p + 1;
+    m->n_out = m->vocab;
     m->n_ctx = TF_T;
     m->nparams = TF_NPARAMS;
     for (int k = 0; k < TF_NPARAMS; k++) m->names[k] = tf_names[k];
@@ -55,8 +57,9 @@ void transformer_create(model *m, const int *config, rng *r) {
     shapes(m, sh, nd);
     for (int k = 0; k < TF_NPARAMS; k++) {
         m->w[k] = tensor_new(m->dt, nd[k], sh[k]);
-        /* Nanda et al.: randn / sqrt(d_model), the unembedding randn / sqrt(d_vocab) */
-        double scale = 1.0 / sqrt(k == TF_WU ? (double)m->vocab : (double)m->d_model);
+        /* as the reference code: randn / sqrt(d_model), but W_U / sqrt(d_vocab), W_in / sqrt(d_mlp) */
+        double fan = k == TF_WU ? m->vocab : k == TF_WIN ? m->d_mlp : m->d_model;
+        double scale = 1.0 / sqrt(fan);
         int64_t n = tensor_numel(&m->w[k]);
         for (int64_t i = 0; i < n; i++) la_set(m->dt, m->w[k].data, i, scale * rng_normal(r));
     }
@@ -194,7 +197,7 @@ int transformer_separable(int k) { return k == TF_WU; }
 void transformer_factored_jacobian(const model *m, const tensor *x, int k, factored_jac *fj) {
     dtype dt = m->dt;
     size_t es = dtype_size(dt);
-    int64_t N = x->shape[0], C = m->p, V = m->vocab, D = m->d_model, HE = (int64_t)m->n_heads * m->d_head;
+    int64_t N = x->shape[0], C = m->n_out, V = m->vocab, D = m->d_model, HE = (int64_t)m->n_heads * m->d_head;
     int64_t out, in, T;
     transformer_linear_shape(m, k, &out, &in, &T);
     tf_cache c;
@@ -222,7 +225,7 @@ void transformer_factored_jacobian(const model *m, const tensor *x, int k, facto
             if (src) memcpy(dst, src, (size_t)in * es);
         }
     if (k == TF_WU) {
-        /* d logit_c / d (resid W_U)[i] = delta_ci: separable with A = [I_p | 0], B = 1 */
+        /* d logit_c / d (resid W_U)[i] = delta_ci: separable with A = I, B = 1 */
         fj->A = tensor_2d(dt, C, V);
         for (int64_t cc = 0; cc < C; cc++) la_set(dt, fj->A.data, cc * V + cc, 1.0);
         fj->G = tensor_new(dt, 4, (int64_t[]){N, 1, 1, V});

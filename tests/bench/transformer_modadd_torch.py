@@ -56,14 +56,15 @@ def main():
             for b in range(0, len(xtr), 64):
                 idx = perm[b : b + 64]
                 opt.zero_grad()
-                F.cross_entropy(f(params, xtr[idx]), ytr[idx]).backward()
+                F.cross_entropy(f(params, xtr[idx])[:, :p], ytr[idx]).backward()
                 opt.step()
         if ep % every == 0:
             ps = {k: v.detach() for k, v in params.items()}
             with torch.no_grad():
-                acc.append(float((f(ps, x[~train]).argmax(1) == y[~train]).float().mean()))
+                acc.append(float((f(ps, x[~train])[:, :p].argmax(1) == y[~train]).float().mean()))
             J = vmap(jacrev(summed("W_U")), in_dims=(None, None, 0))(ps["W_U"], ps, x).reshape(len(x), -1)
-            snaps.append(top_eig(J @ J.T / p**2, 40)[1][:, :5])
+            C = p + 1
+            snaps.append(top_eig(J @ J.T / C**2, 40)[1][:, :5])
     ps = {k: v.detach() for k, v in params.items()}
     power = (torch.fft.fft(ps["W_E"][:p].double(), dim=0).abs() ** 2).mean(1)
     score = {k: float(power[k] + power[p - k]) for k in range(1, p // 2 + 1)}
@@ -77,7 +78,7 @@ def main():
     finals = {}
     for name in ps:
         J = vmap(jacrev(summed(name)), in_dims=(None, None, 0))(ps[name], ps, x).reshape(len(x), -1)
-        V = top_eig(J @ J.T / p**2, 40)[1][:, :5]
+        V = top_eig(J @ J.T / (p + 1) ** 2, 40)[1][:, :5]
         finals[name] = float((torch.linalg.qr(V)[0].T @ Fq).pow(2).sum())
     print(json.dumps({"seconds": time.time() - t_start, "key_frequencies": keys, "overlap_sum_top5": series[-1],
                       "final_test_accuracy": acc[-1], "snapshots": len(series), "per_tensor": finals}))

@@ -36,7 +36,7 @@ def main():
         if meta["entk_model"] == "mlp":
             loss = F.mse_loss(out, F.one_hot(y, p).to(dtype))
         else:
-            loss = F.cross_entropy(out[:, :p], y)
+            loss = F.cross_entropy(out[:, :p], y)  # the transformer's outputs are all p + 1 logits
         loss.backward()
         opt.step()
     tol = 1e-6 if dtype == torch.float32 else 1e-12

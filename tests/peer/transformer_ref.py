@@ -1,12 +1,12 @@
 """The Setting-2 Transformer in plain PyTorch, for functorch eNTKs and AdamW steps (peer tests).
 Layouts as documented in lib/transformer.c: W_E [V,D], W_pos [3,D], W_Q/W_K/W_V [H,D,E],
-W_O [H,E,D], W_in [D,F], W_out [F,D], W_U [D,V]; outputs = the first p logits at position 2."""
+W_O [H,E,D], W_in [D,F], W_out [F,D], W_U [D,V]; outputs = all V logits at position 2 (the loss
+uses the first p)."""
 import numpy as np
 import torch
 
 
 def transformer_fn(meta):
-    p = int(meta["p"])
 
     def f(ps, tok):
         single = tok.dim() == 1
@@ -23,7 +23,7 @@ def transformer_fn(meta):
         z = torch.softmax(s, -1) @ v                              # [B, H, T, E]
         mid = x + torch.einsum("bhte,hed->btd", z, ps["W_O"])
         post = mid + torch.relu(mid @ ps["W_in"]) @ ps["W_out"]
-        out = (post[:, -1] @ ps["W_U"])[:, :p]
+        out = post[:, -1] @ ps["W_U"]
         return out[0] if single else out
 
     return f
