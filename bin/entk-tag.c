@@ -81,6 +81,28 @@ enum { OPT_EPOCHS = OPT_FIRST_CUSTOM, OPT_SEED, OPT_HOLDOUT, OPT_STORIES, OPT_KE
 
 /* ------------------------------------------------------------------ shared */
 
+/* Per-sentence buffers for tagging gold-tokenised sentences, grown as needed. */
+typedef struct {
+    const char **forms;
+    int *up, *xp, *fp, cap;
+} sent_buf;
+
+static void tag_gold_words(tagger *t, const conllu_word *w, int n, sent_buf *b) {
+    if (n > b->cap) {
+        b->cap = n + 64;
+        b->forms = xrealloc(b->forms, (size_t)b->cap * sizeof *b->forms);
+        b->up = xrealloc(b->up, (size_t)b->cap * sizeof *b->up);
+        b->xp = xrealloc(b->xp, (size_t)b->cap * sizeof *b->xp);
+        b->fp = xrealloc(b->fp, (size_t)b->cap * TAG_NFEATS * sizeof *b->fp);
+    }
+    for (int k = 0; k < n; k++) b->forms[k] = w[k].form;
+    tagger_tag(t, n, b->forms, b->up, b->xp, b->fp);
+}
+
+static void sent_buf_free(sent_buf *b) {
+    free(b->forms); free(b->up); free(b->xp); free(b->fp);
+}
+
 
 /* "ADJ ADP ..." */
 static char *join_names(const tagger *t, int model) {
@@ -251,8 +273,7 @@ static int cmd_eval(int argc, char **argv) {
     long nfw = 0, fall = 0, nsent = 0, nbadx = 0;
     int nfiles = argc - optind;
     entk_key *keys = xmalloc((size_t)(nfiles + 1) * sizeof *keys);
-    const char **forms = NULL;
-    int *up = NULL, *xp = NULL, *fp = NULL, cap = 0;
+    sent_buf sb = {0};
     for (int i = 0; i < nfiles; i++) {
         conllu_file f;
         conllu_read(&f, argv[optind + i]);
@@ -262,15 +283,8 @@ static int cmd_eval(int argc, char **argv) {
             if (every && !is_holdout(j, every)) continue;
             const conllu_word *w = f.words + f.sents[j].first;
             int n = f.sents[j].n;
-            if (n > cap) {
-                cap = n + 64;
-                forms = xrealloc(forms, (size_t)cap * sizeof *forms);
-                up = xrealloc(up, (size_t)cap * sizeof *up);
-                xp = xrealloc(xp, (size_t)cap * sizeof *xp);
-                fp = xrealloc(fp, (size_t)cap * TAG_NFEATS * sizeof *fp);
-            }
-            for (int k = 0; k < n; k++) forms[k] = w[k].form;
-            tagger_tag(t, n, forms, up, xp, fp);
+            tag_gold_words(t, w, n, &sb);
+            int *up = sb.up, *xp = sb.xp, *fp = sb.fp;
             nsent++;
             for (int k = 0; k < n; k++) {
                 scores_add(&su, tagger_class_id(t, TAG_UPOS, w[k].upos, strlen(w[k].upos)), up[k]);
@@ -383,7 +397,7 @@ static int cmd_eval(int argc, char **argv) {
         }
         frame_writer_close(&w);
     }
-    free(forms); free(up); free(xp); free(fp); free(keys);
+    sent_buf_free(&sb); free(keys);
     free(su.conf); free(sx.conf);
     tagger_free(t);
     return 0;
@@ -446,20 +460,12 @@ static int tag_conllu(tagger *t, const char *in, const char *output) {
     conllu_read(&f, in);
     outfile o;
     outfile_open(&o, output);
-    const char **forms = NULL;
-    int *up = NULL, *xp = NULL, *fp = NULL, cap = 0;
+    sent_buf sb = {0};
     for (size_t j = 0; j < f.nsents; j++) {
         const conllu_word *w = f.words + f.sents[j].first;
         int n = f.sents[j].n;
-        if (n > cap) {
-            cap = n + 64;
-            forms = xrealloc(forms, (size_t)cap * sizeof *forms);
-            up = xrealloc(up, (size_t)cap * sizeof *up);
-            xp = xrealloc(xp, (size_t)cap * sizeof *xp);
-            fp = xrealloc(fp, (size_t)cap * TAG_NFEATS * sizeof *fp);
-        }
-        for (int k = 0; k < n; k++) forms[k] = w[k].form;
-        tagger_tag(t, n, forms, up, xp, fp);
+        tag_gold_words(t, w, n, &sb);
+        int *up = sb.up, *xp = sb.xp, *fp = sb.fp;
         fprintf(o.fp, "# source = %s:%ld\n", f.path, f.sents[j].line);
         for (int k = 0; k < n; k++) {
             fprintf(o.fp, "%d\t%s\t_\t%s\t%s\t", k + 1, w[k].form, tagger_class(t, TAG_UPOS, up[k]),
@@ -472,7 +478,7 @@ static int tag_conllu(tagger *t, const char *in, const char *output) {
     }
     outfile_commit(&o);
     entk_log("tagged %zu words in %zu sentences", f.nwords, f.nsents);
-    free(forms); free(up); free(xp); free(fp);
+    sent_buf_free(&sb);
     conllu_free(&f);
     tagger_free(t);
     return 0;
