@@ -49,6 +49,12 @@ entk-mkgemma -q -o "$T/g270" --preset 270m --layers 6 --dtype bf16 --seed 4
 IDS270=$($PY "$G" randids --vocab 262144 --windows 2 --len 24 --seed 5)
 compare "gemma3 270M-shaped bf16: logits and hidden at two positions match torch" "$T/g270" "$IDS270" "$G" \
     --outputs logits,hidden,resid --positions 3,-1 --layers 0,5
+rm -rf "$T/g270"
+# and in f32 (2 layers keep the file and the peer's memory small; the global layer is checked above)
+entk-mkgemma -q -o "$T/g270f" --preset 270m --layers 2 --dtype f32 --seed 6
+compare "gemma3 270M-shaped f32: logits and hidden at two positions match torch" "$T/g270f" "$IDS270" "$G" \
+    --outputs logits,hidden,resid --positions 3,-1 --layers 0,1
+rm -rf "$T/g270f"
 
 # ids from a frame stream ([T] frames and one [N,T] frame) give what --ids gives
 check "ids from an 'ids' frame stream equal --ids" sh -c "
