@@ -49,7 +49,8 @@ def main():
     opt = torch.optim.AdamW(list(params.values()), lr=0.05, weight_decay=0.01)
     yt = F.one_hot(y[train], p).float()
     series, t_ntk = [], 0.0
-    lo, hi = 2 * (p // 2) * 2 + 2, 4 * (p // 2) + 1  # 58..113 for p = 29
+    d = 2 * (p // 2)
+    lo, hi = 2 + 2 * d, 1 + 4 * d  # cliff 2: eigenvectors 58..113 (1-based) for p = 29
     K = None
     for ep in range(epochs + 1):
         if ep > 0:
