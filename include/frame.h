@@ -102,10 +102,8 @@ typedef struct {
     char kind[16], name[256];
 } frame_reader;
 
-/* Opens path ("-" = stdin) or an in-memory byte range (frame_reader_mem), reads and validates
- * the header. */
+/* Opens path ("-" = stdin), reads and validates the header. */
 void frame_reader_open(frame_reader *r, const char *path);
-void frame_reader_mem(frame_reader *r, const char *label, const void *bytes, size_t n);
 /* Next tensor or record frame: 1, or 0 after a valid end frame. Dies on any malformed input. */
 int frame_read(frame_reader *r, frame *f);
 /* Like frame_read but dies unless a tensor frame called name follows. */

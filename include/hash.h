@@ -16,7 +16,6 @@ void keybuilder_init(keybuilder *kb, const char *domain);   /* domain separates 
 void keybuilder_bytes(keybuilder *kb, const void *p, size_t n);
 void keybuilder_str(keybuilder *kb, const char *s);         /* length-prefixed, so "ab"+"c" != "a"+"bc" */
 void keybuilder_i64(keybuilder *kb, int64_t v);
-void keybuilder_f64(keybuilder *kb, double v);
 entk_key keybuilder_final(keybuilder *kb);                  /* frees the state */
 
 entk_key hash_bytes(const void *p, size_t n);

@@ -27,7 +27,6 @@ void json_free(json *root);
 const json *json_get(const json *obj, const char *key);     /* NULL if absent or obj not an object */
 /* Typed lookups: 1 if key exists with that type. */
 int json_get_int(const json *obj, const char *key, int64_t *out);
-int json_get_num(const json *obj, const char *key, double *out);
 const char *json_get_str(const json *obj, const char *key);
 /* Reads a whole file ("-" = stdin) into memory (NUL-terminated); dies with ENTK_EXIT_INPUT if
  * unreadable. */

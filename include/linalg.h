@@ -14,7 +14,6 @@ void la_syrk_full(dtype dt, int64_t N, int64_t K, double alpha, const void *A, i
 /* Elementwise helpers on contiguous arrays of dtype dt. */
 void la_scale(dtype dt, int64_t n, double a, void *x);
 void la_axpy(dtype dt, int64_t n, double a, const void *x, void *y);
-double la_dot(dtype dt, int64_t n, const void *x, const void *y);
 static inline double la_get(dtype dt, const void *x, int64_t i) {
     return dt == DT_F32 ? (double)((const float *)x)[i] : ((const double *)x)[i];
 }

@@ -34,5 +34,4 @@ tensor tensor_as(const tensor *t, dtype d);
 double tensor_get(const tensor *t, int64_t i);
 /* "[841,841] f64" into buf. */
 const char *tensor_desc(const tensor *t, char *buf, size_t n);
-int tensor_same_shape(const tensor *a, const tensor *b);
 #endif

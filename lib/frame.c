@@ -314,12 +314,6 @@ void frame_reader_open(frame_reader *r, const char *path) {
     reader_init(r, fp, path);
 }
 
-void frame_reader_mem(frame_reader *r, const char *label, const void *bytes, size_t n) {
-    FILE *fp = fmemopen((void *)bytes, n, "rb");
-    if (!fp) entk_die(ENTK_EXIT_FAIL, "fmemopen: %s", strerror(errno));
-    reader_init(r, fp, label);
-}
-
 int frame_reader_next_stream(frame_reader *r) {
     if (!r->done) return 0;
     msgpack_unpacker_reserve_buffer(&r->up, 1);

@@ -28,12 +28,6 @@ void keybuilder_i64(keybuilder *kb, int64_t v) {
     keybuilder_bytes(kb, b, 8);
 }
 
-void keybuilder_f64(keybuilder *kb, double v) {
-    uint64_t u;
-    memcpy(&u, &v, 8);
-    keybuilder_i64(kb, (int64_t)u);
-}
-
 void keybuilder_str(keybuilder *kb, const char *s) {
     size_t n = strlen(s);
     keybuilder_i64(kb, (int64_t)n);

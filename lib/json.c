@@ -289,13 +289,6 @@ int json_get_int(const json *obj, const char *key, int64_t *out) {
     return 1;
 }
 
-int json_get_num(const json *obj, const char *key, double *out) {
-    const json *v = json_get(obj, key);
-    if (!v || v->type != JSON_NUM) return 0;
-    *out = v->num;
-    return 1;
-}
-
 const char *json_get_str(const json *obj, const char *key) {
     const json *v = json_get(obj, key);
     return v && v->type == JSON_STR ? v->s : NULL;

@@ -34,13 +34,3 @@ void la_axpy(dtype dt, int64_t n, double a, const void *x, void *y) {
     else cblas_daxpy((blasint)n, a, x, 1, y, 1);
 }
 
-double la_dot(dtype dt, int64_t n, const void *x, const void *y) {
-    if (dt == DT_F32) {
-        /* accumulate in double: f32 dot products of long vectors lose digits the tests can see */
-        double s = 0;
-        const float *a = x, *b = y;
-        for (int64_t i = 0; i < n; i++) s += (double)a[i] * b[i];
-        return s;
-    }
-    return cblas_ddot((blasint)n, x, 1, y, 1);
-}

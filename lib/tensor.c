@@ -96,9 +96,3 @@ const char *tensor_desc(const tensor *t, char *buf, size_t n) {
     return buf;
 }
 
-int tensor_same_shape(const tensor *a, const tensor *b) {
-    if (a->ndim != b->ndim) return 0;
-    for (int i = 0; i < a->ndim; i++)
-        if (a->shape[i] != b->shape[i]) return 0;
-    return 1;
-}
