@@ -1,5 +1,7 @@
 #include "linalg.h"
 #include "err.h"
+#include <omp.h>
+#include <stdlib.h>
 #include <string.h>
 
 void la_gemm(dtype dt, int ta, int tb, int64_t M, int64_t N, int64_t K, double alpha, const void *A, int64_t lda,
@@ -14,11 +16,37 @@ void la_gemm(dtype dt, int ta, int tb, int64_t M, int64_t N, int64_t K, double a
                     C, (blasint)ldc);
 }
 
-void la_syrk_full(dtype dt, int64_t N, int64_t K, double alpha, const void *A, int64_t lda, double beta, void *C) {
+static void syrk_upper(dtype dt, int64_t N, int64_t K, double alpha, const void *A, int64_t lda, double beta, void *C) {
     if (dt == DT_F32)
         cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, (blasint)N, (blasint)K, (float)alpha, A, (blasint)lda, (float)beta, C, (blasint)N);
     else
         cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, (blasint)N, (blasint)K, alpha, A, (blasint)lda, beta, C, (blasint)N);
+}
+
+void la_syrk_full(dtype dt, int64_t N, int64_t K, double alpha, const void *A, int64_t lda, double beta, void *C) {
+    int nt = omp_get_max_threads();
+    if (nt > 1 && K >= 4096 * nt) {
+        /* A Gram of few rows and very many columns (an explicit Jacobian block): OpenBLAS splits
+         * the small N x N output between its threads and runs at about half the square-sgemm rate;
+         * giving each core its own slice of the columns, single-threaded, and adding the partial
+         * Grams keeps both cores at full speed. */
+        size_t es = dtype_size(dt);
+        char *part = xcalloc((size_t)(nt - 1) * (size_t)(N * N), es);
+        if (beta != 1.0) la_scale(dt, N * N, beta, C);
+        int blas = openblas_get_num_threads();
+        openblas_set_num_threads(1);
+#pragma omp parallel for num_threads(nt)
+        for (int t = 0; t < nt; t++) {
+            int64_t k0 = K * t / nt, k1 = K * (t + 1) / nt;
+            void *dst = t == 0 ? C : part + (size_t)(t - 1) * (size_t)(N * N) * es;
+            syrk_upper(dt, N, k1 - k0, alpha, (const char *)A + (size_t)k0 * es, lda, 1.0, dst);
+        }
+        openblas_set_num_threads(blas);
+        for (int t = 1; t < nt; t++) la_axpy(dt, N * N, 1.0, part + (size_t)(t - 1) * (size_t)(N * N) * es, C);
+        free(part);
+    } else {
+        syrk_upper(dt, N, K, alpha, A, lda, beta, C);
+    }
     for (int64_t i = 0; i < N; i++)
         for (int64_t j = 0; j < i; j++)
             la_set(dt, C, i * N + j, la_get(dt, C, j * N + i));
