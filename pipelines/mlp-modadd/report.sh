@@ -6,6 +6,9 @@ OUT=$1
 "$BIN/entk-show" --name eigenvalues --values "$OUT/eig/epoch-$LAST.frames" | tr '\t' '\n' | awk 'NF{print NR "\t" $1}' > "$OUT/spectrum.tsv"
 "$BIN/entk-show" --name eigenvalues --values "$OUT/final/eig-W1.frames" | tr '\t' '\n' | awk 'NF{print NR "\t" $1}' > "$OUT/spectrum-W1.tsv"
 c1=${CLIFF1#*:}; c2=${CLIFF2#*:}
+# the derivative needs three or more checkpoints; with fewer it is all NA and is not plotted
+deriv=', "" using 1:5 every ::1 axes x1y2 with lines lw 2 title "d(sum)/step"'
+awk -F'\t' 'NR > 1 && $5 != "NA" {found = 1} END {exit !found}' "$OUT/series.tsv" || deriv=""
 gnuplot <<GP
 set terminal pngcairo size 900,520 font ",11"
 set output "$OUT/spectrum.png"
@@ -25,8 +28,7 @@ set output "$OUT/overlap.png"
 set title "cliff 2 alignment over training"; set yrange [*:*]
 set ylabel "overlap (% of $D)"; set y2label "d(sum %)/step"; set y2tics; set ytics nomirror
 plot "$OUT/series.tsv" using 1:4 every ::1 with linespoints title "sum", \
-     "" using 1:(100*\$3/$D) every ::1 with linespoints title "diff", \
-     "" using 1:5 every ::1 axes x1y2 with lines lw 2 title "d(sum)/step"
+     "" using 1:(100*\$3/$D) every ::1 with linespoints title "diff" $deriv
 GP
 s() { sed -n "s/^  \"$1\": \(.*\),\?$/\1/p" "$OUT/summary.json" | sed 's/,$//'; }
 {

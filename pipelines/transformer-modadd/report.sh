@@ -7,6 +7,9 @@ for p in $PARAMS; do
     "$BIN/entk-show" --name eigenvalues --values "$OUT/final/eig-$p.frames" | tr '\t' '\n' | awk 'NF{print NR "\t" $1}' > "$OUT/spectrum-$p.tsv"
 done
 "$BIN/entk-show" --name fourier_power --values "$OUT/features.frames" | tr '\t' '\n' | awk 'NF{print NR-1 "\t" $1}' > "$OUT/fourier.tsv"
+# the derivative needs three or more checkpoints; with fewer it is all NA and is not plotted
+deriv=', "" using 1:4 every ::1 axes x1y2 with lines title "derivative"'
+awk -F'\t' 'NR > 1 && $4 != "NA" {found = 1} END {exit !found}' "$OUT/series.tsv" || deriv=""
 plots=""
 for p in $PARAMS; do plots="$plots \"$OUT/spectrum-$p.tsv\" using 1:2 with linespoints pt 7 ps 0.4 title \"$p\","; done
 gnuplot <<GP
@@ -17,7 +20,7 @@ plot "$OUT/metrics.tsv" using 1:2 with lines lw 2 title "train", "" using 1:3 wi
 set output "$OUT/overlap.png"
 set title "top eigenvectors of the W_U eNTK vs sum at the key frequencies"; set yrange [*:*]
 set ylabel "overlap (% of $NK2)"; set y2label "d(overlap %)/step"; set y2tics; set ytics nomirror
-plot "$OUT/series.tsv" using 1:3 every ::1 with lines lw 2 title "overlap", "" using 1:4 every ::1 axes x1y2 with lines title "derivative"
+plot "$OUT/series.tsv" using 1:3 every ::1 with lines lw 2 title "overlap" $deriv
 unset y2tics; unset y2label; set ytics mirror
 set output "$OUT/spectra.png"
 set title "per-tensor eNTK spectra (class-mean, epoch $((10#$LAST)))"; set logscale y; set key top right
