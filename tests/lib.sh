@@ -32,3 +32,13 @@ check_fails() {
     if ! grep -Eq -e "$pat" "$T/stderr"; then fail "$name" "stderr '$err' does not match /$pat/"; return; fi
     pass "$name"
 }
+
+# peer_results FILE N: one PASS/FAIL per "ok FILE ..." / "FAIL FILE ..." line a peer script wrote to
+# FILE, and a check that it compared exactly N results
+peer_results() {
+    local out=$1 n=$2 status file rest
+    while read -r status file rest; do
+        [ "$status" = ok ] && pass "functorch agrees: $file $rest" || fail "functorch agrees: $file" "$rest"
+    done < <(grep -E '^(ok|FAIL) ' "$out")
+    [ "$(grep -cE '^(ok|FAIL) ' "$out")" -eq "$n" ] && pass "all $n Grams compared" || fail "all $n Grams compared" "$(tail -n 3 "$out")"
+}

@@ -19,10 +19,7 @@ for dt in f64 f32; do
     done
 done
 $REF $M d.fr K-*.fr X-*.fr > ref.out 2>&1
-while read -r status file rest; do
-    [ "$status" = ok ] && pass "functorch agrees: $file $rest" || fail "functorch agrees: $file" "$rest"
-done < <(grep -E '^(ok|FAIL) ' ref.out)
-[ "$(grep -cE '^(ok|FAIL) ' ref.out)" -eq 24 ] && pass "all 24 Grams compared" || fail "all 24 Grams compared" "$(tail -n 3 ref.out)"
+peer_results ref.out 24
 
 for dt in f64 f32; do
     tol=$([ $dt = f64 ] && echo 1e-10 || echo 1e-5)

@@ -20,10 +20,7 @@ for dt in f64 f32; do
     done
 done
 $REF $M d.fr K-*.fr > ref.out 2>&1
-while read -r status file rest; do
-    [ "$status" = ok ] && pass "functorch agrees: $file $rest" || fail "functorch agrees: $file" "$rest"
-done < <(grep -E '^(ok|FAIL) ' ref.out)
-[ "$(grep -cE '^(ok|FAIL) ' ref.out)" -eq 60 ] && pass "all 60 Grams compared" || fail "all 60 Grams compared" "$(tail -n 3 ref.out)"
+peer_results ref.out 60
 for dt in f64 f32; do
     tol=$([ $dt = f64 ] && echo 1e-10 || echo 1e-5)
     entk-gram -q --sum $(for p in $PARAMS; do echo "K-$dt-mean-$p.fr"; done) -o "S-$dt.fr"
