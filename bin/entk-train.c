@@ -9,6 +9,7 @@
 #include "modadd.h"
 #include "model.h"
 #include "rng.h"
+#include "torchrng.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,10 @@ static const char *help =
     "  --lr LR --wd WD   (default mlp 0.05, 0.01; transformer 3e-4, 1.0)\n"
     "  --batch B         minibatch size, 0 = full batch (default mlp 0, transformer 64)\n"
     "  --seed S          initialisation and shuffling seed (default 0)\n"
+    "  --rng R           entk (default): entk's own generator; torch: torch.manual_seed(S), weights\n"
+    "                    drawn as the reference PyTorch modules draw them and every epoch's order as\n"
+    "                    a DataLoader(shuffle=True) pass, continuing the split's torch stream when\n"
+    "                    the data came from entk-modadd --rng torch --seed S (one script's generator)\n"
     "  --init FILE       start from these weights instead of a random initialisation\n"
     "  --ckpt-every K    checkpoint and log every K epochs (default mlp 10, transformer 20)\n"
     "  --ckpt-dir DIR    where checkpoints go (default ckpt)\n"
@@ -58,13 +63,13 @@ static evals evaluate(const model *m, const modadd *d) {
 int main(int argc, char **argv) {
     cli_start(argc, argv);
     cli_common co = {0};
-    const char *kind_s = NULL, *init = NULL, *ckpt_dir = "ckpt";
+    const char *kind_s = NULL, *init = NULL, *ckpt_dir = "ckpt", *rng_name = "entk";
     int hidden = 512, d_model = 64, heads = 4, d_mlp = 256;
     long epochs = -1, batch = -1, every = -1, seed = 0;
     double lr = -1, wd = -1;
     dtype dt = DT_F32;
     enum { O_MODEL = OPT_FIRST_CUSTOM, O_HIDDEN, O_DMODEL, O_HEADS, O_DMLP, O_EPOCHS, O_LR, O_WD, O_BATCH, O_SEED, O_INIT,
-           O_EVERY, O_DIR };
+           O_EVERY, O_DIR, O_RNG };
     static struct option lo[] = {CLI_COMMON_LONGOPTS, {"model", required_argument, 0, O_MODEL},
                                  {"hidden", required_argument, 0, O_HIDDEN}, {"d-model", required_argument, 0, O_DMODEL},
                                  {"heads", required_argument, 0, O_HEADS}, {"d-mlp", required_argument, 0, O_DMLP},
@@ -72,7 +77,7 @@ int main(int argc, char **argv) {
                                  {"wd", required_argument, 0, O_WD}, {"batch", required_argument, 0, O_BATCH},
                                  {"seed", required_argument, 0, O_SEED}, {"init", required_argument, 0, O_INIT},
                                  {"ckpt-every", required_argument, 0, O_EVERY}, {"ckpt-dir", required_argument, 0, O_DIR},
-                                 {"dtype", required_argument, 0, OPT_DTYPE}, {0}};
+                                 {"dtype", required_argument, 0, OPT_DTYPE}, {"rng", required_argument, 0, O_RNG}, {0}};
     int c;
     while ((c = getopt_long(argc, argv, "o:qh", lo, NULL)) != -1) {
         if (cli_common_opt(c, &co, help)) continue;
@@ -90,6 +95,7 @@ int main(int argc, char **argv) {
         case O_INIT: init = optarg; break;
         case O_EVERY: every = cli_long("--ckpt-every", optarg, 1, 100000000); break;
         case O_DIR: ckpt_dir = optarg; break;
+        case O_RNG: rng_name = optarg; break;
         case OPT_DTYPE: dt = dtype_float_option(optarg); break;
         default: cli_bad_option(argv);
         }
@@ -105,6 +111,8 @@ int main(int argc, char **argv) {
     if (wd < 0) wd = is_mlp ? 0.01 : 1.0;
     if (batch < 0) batch = is_mlp ? 0 : 64;
     if (every < 0) every = is_mlp ? 10 : 20;
+    int torch_rng = strcmp(rng_name, "torch") == 0;
+    if (!torch_rng && strcmp(rng_name, "entk") != 0) entk_die(ENTK_EXIT_USAGE, "--rng must be entk or torch, not '%s'", rng_name);
     if (argc - optind > 1) entk_die(ENTK_EXIT_USAGE, "one data stream expected, got %d", argc - optind);
     const char *in = optind < argc ? argv[optind] : "-";
 
@@ -114,6 +122,10 @@ int main(int argc, char **argv) {
     modadd_read(&r, &d);
     frame f;
     if (frame_read(&r, &f)) frame_fail(&r, &f, "unexpected frame after the data set");
+    /* torch: one global generator, as one script that seeds, splits, builds the model and trains */
+    mt19937 torch;
+    torch_seed(&torch, (uint64_t)seed);
+    if (torch_rng && strcmp(d.rng, "torch") == 0 && d.seed == seed) torch_skip(&torch, (uint64_t)d.torch_draws);
     model m;
     if (init) {
         model_load(&m, init, dt);
@@ -121,17 +133,17 @@ int main(int argc, char **argv) {
         if (m.p != d.p) entk_die(ENTK_EXIT_INPUT, "%s: model has p=%d but the data has p=%d", init, m.p, d.p);
     } else {
         int cfg[3] = {is_mlp ? hidden : d_model, heads, d_mlp};
-        model_create(&m, kind, d.p, cfg, (uint64_t)seed, dt);
+        model_create(&m, kind, d.p, cfg, (uint64_t)seed, torch_rng ? &torch : NULL, dt);
     }
     if (strcmp(model_encoding(&m), d.encoding) != 0)
         entk_die(ENTK_EXIT_INPUT, "%s model needs --encoding %s data, got %s", kind_s, model_encoding(&m), d.encoding);
 
-    /* training indices in data order; minibatches are drawn from a seeded shuffle each epoch */
-    int64_t ntrain = 0;
-    int64_t *tr = xmalloc((size_t)d.N * sizeof(int64_t)), *perm = xmalloc((size_t)d.N * sizeof(int64_t)),
+    /* the training set as the data lists it; minibatches are consecutive runs of a fresh shuffle
+     * of that list every epoch */
+    int64_t ntrain = d.train_order.shape[0];
+    const int64_t *tr = d.train_order.data;
+    int64_t *perm = xmalloc((size_t)d.N * sizeof(int64_t)), *pos = xmalloc((size_t)d.N * sizeof(int64_t)),
             *bidx = xmalloc((size_t)d.N * sizeof(int64_t));
-    for (int64_t n = 0; n < d.N; n++)
-        if (((uint8_t *)d.train.data)[n]) tr[ntrain++] = n;
     if (ntrain == 0) entk_die(ENTK_EXIT_INPUT, "%s: the training split is empty", r.src);
     int64_t bs = batch == 0 || batch > ntrain ? ntrain : batch;
     rng shuf;
@@ -142,7 +154,7 @@ int main(int argc, char **argv) {
     adamw opt;
     adamw_init(&opt, m.nparams, m.w, lr, wd);
 
-    char a[10][64];
+    char a[11][64];
     snprintf(a[0], 64, "model=%s", kind_s);
     snprintf(a[1], 64, "config=%d,%d,%d", is_mlp ? m.hidden : m.d_model, m.n_heads, m.d_mlp);
     snprintf(a[2], 64, "epochs=%ld", epochs);
@@ -153,11 +165,12 @@ int main(int argc, char **argv) {
     snprintf(a[7], 64, "ckpt_every=%ld", every);
     snprintf(a[8], 64, "dtype=%s", dtype_name(dt));
     snprintf(a[9], 64, "init=%s", init ? m.key.hex : "random");
-    char *args[10];
-    for (int i = 0; i < 10; i++) args[i] = a[i];
+    snprintf(a[10], 64, "rng=%s", rng_name);
+    char *args[11];
+    for (int i = 0; i < 11; i++) args[i] = a[i];
     frame_header h;
     const char *iname[] = {r.src};
-    frame_header_make(&h, "entk-train", 10, args, 1, iname, &r.h.key);
+    frame_header_make(&h, "entk-train", 11, args, 1, iname, &r.h.key);
     frame_writer w;
     frame_writer_open(&w, co.output, &h);
     mkdir(ckpt_dir, 0777);
@@ -168,7 +181,12 @@ int main(int argc, char **argv) {
         if (ep > 0) {
             int64_t nb_total = 0;
             const int64_t *order = tr;
-            if (bs < ntrain) {
+            if (torch_rng) {
+                /* DataLoader(shuffle=True) draws even for one full batch: keep the stream in step */
+                torch_dataloader_order(&torch, ntrain, pos);
+                for (int64_t i = 0; i < ntrain; i++) perm[i] = tr[pos[i]];
+                order = perm;
+            } else if (bs < ntrain) {
                 for (int64_t i = 0; i < ntrain; i++) perm[i] = tr[i];
                 for (int64_t i = ntrain - 1; i > 0; i--) {
                     int64_t j = (int64_t)rng_below(&shuf, (uint64_t)i + 1), t = perm[i];
@@ -216,6 +234,6 @@ int main(int argc, char **argv) {
     for (int k = 0; k < m.nparams; k++) tensor_free(&grads[k]);
     model_free(&m);
     modadd_free(&d);
-    free(tr); free(perm); free(bidx);
+    free(perm); free(pos); free(bidx);
     return 0;
 }

@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include "hash.h"
 #include "tensor.h"
+#include "torchrng.h"
 
 #define MODEL_MAX_PARAMS 16
 
@@ -45,8 +46,10 @@ typedef struct {
     tensor A;     /* separable form: [C, out]; A.data == NULL for a dense G */
 } factored_jac;
 
-/* config: "hidden" for mlp; "d_model,n_heads,d_mlp" for transformer (see --help of entk-train). */
-void model_create(model *m, model_kind kind, int p, const int *config, uint64_t seed, dtype dt);
+/* config: "hidden" for mlp; "d_model,n_heads,d_mlp" for transformer (see --help of entk-train).
+ * Weights come from entk's generator seeded with seed, or, when torch is not NULL, from that torch
+ * generator exactly as the reference PyTorch modules draw them (torchrng.h). */
+void model_create(model *m, model_kind kind, int p, const int *config, uint64_t seed, mt19937 *torch, dtype dt);
 void model_load(model *m, const char *path, dtype dt);
 void model_save(const model *m, const char *path, const char *const *extra_meta, int nextra);
 void model_free(model *m);

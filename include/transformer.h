@@ -5,8 +5,11 @@
 #include "model.h"
 #include "rng.h"
 #include "safetensors.h"
+#include "torchrng.h"
 
-void transformer_create(model *m, const int *config, rng *r);
+/* Random weights from entk's generator r, or (torch != NULL) from a torch generator exactly as the
+ * reference PyTorch module draws them. */
+void transformer_create(model *m, const int *config, rng *r, mt19937 *torch);
 void transformer_load(model *m, const safetensors *st);
 /* logits at the last position for rows idx; cache (if not NULL) receives per-layer activations. */
 void transformer_forward(const model *m, const tensor *x, const int64_t *idx, int64_t nb, void *logits, void *cache);

@@ -1,10 +1,11 @@
 #include "modadd.h"
 #include "err.h"
 #include "rng.h"
+#include "torchrng.h"
 #include <stdlib.h>
 #include <string.h>
 
-void modadd_make(modadd *d, int p, const char *encoding, double train_frac, uint64_t seed) {
+void modadd_make(modadd *d, int p, const char *encoding, double train_frac, const char *rng_name, uint64_t seed) {
     memset(d, 0, sizeof *d);
     d->p = p;
     d->N = (int64_t)p * p;
@@ -21,13 +22,37 @@ void modadd_make(modadd *d, int p, const char *encoding, double train_frac, uint
             lb[i] = (n + m) % p;
         }
     /* the first floor(frac * N) entries of a seeded permutation are the training set (as the
-     * reference code's pairs[:int(frac * len(pairs))]) */
-    rng r;
-    rng_seed(&r, seed);
+     * reference code's pairs[:int(frac * len(pairs))] and perm[:n_train]) */
     int64_t *perm = xmalloc((size_t)d->N * sizeof(int64_t));
-    rng_permutation(&r, d->N, perm);
+    snprintf(d->rng, sizeof d->rng, "%s", rng_name);
+    d->seed = (int64_t)seed;
+    if (strcmp(rng_name, "entk") == 0) {
+        rng r;
+        rng_seed(&r, seed);
+        rng_permutation(&r, d->N, perm);
+    } else if (strcmp(rng_name, "torch") == 0) {
+        mt19937 g;
+        torch_seed(&g, seed);
+        torch_randperm(&g, d->N, perm);
+        d->torch_draws = (int64_t)g.draws;
+    } else if (strcmp(rng_name, "python") == 0) {
+        mt19937 g;
+        python_seed(&g, seed);
+        python_shuffle(&g, d->N, perm);
+    } else {
+        entk_die(ENTK_EXIT_USAGE, "--rng must be entk, torch or python, not '%s'", rng_name);
+    }
     int64_t ntrain = (int64_t)(train_frac * (double)d->N);
-    for (int64_t i = 0; i < ntrain; i++) ((uint8_t *)d->train.data)[perm[i]] = 1;
+    uint8_t *mask = d->train.data;
+    for (int64_t i = 0; i < ntrain; i++) mask[perm[i]] = 1;
+    d->train_order = tensor_1d(DT_I64, ntrain);
+    int64_t *order = d->train_order.data;
+    if (strcmp(rng_name, "entk") == 0) {
+        for (int64_t n = 0, j = 0; n < d->N; n++)
+            if (mask[n]) order[j++] = n;
+    } else {
+        memcpy(order, perm, (size_t)ntrain * sizeof(int64_t));
+    }
     free(perm);
     if (strcmp(encoding, "onehot") == 0) {
         d->x = tensor_2d(DT_F64, d->N, 2 * p);
@@ -55,6 +80,11 @@ void modadd_write(frame_writer *w, const modadd *d) {
     frame_write_tensor(w, "pairs", &d->pairs, &m);
     frame_write_tensor(w, "labels", &d->labels, &m);
     frame_write_tensor(w, "train", &d->train, &m);
+    meta split = m;
+    meta_str(&split, "rng", d->rng);
+    meta_i64(&split, "seed", d->seed);
+    meta_i64(&split, "torch_draws", d->torch_draws);
+    frame_write_tensor(w, "train_order", &d->train_order, &split);
     meta_str(&m, "encoding", d->encoding);
     frame_write_tensor(w, "x", &d->x, &m);
 }
@@ -75,6 +105,23 @@ void modadd_read(frame_reader *r, modadd *d) {
     frame_read_tensor(r, &f, "train");
     frame_expect_shape(r, &f, 1, (int64_t[]){d->N});
     d->train = frame_take(r, &f, DT_U8);
+    frame_read_tensor(r, &f, "train_order");
+    int64_t ntrain = 0;
+    for (int64_t i = 0; i < d->N; i++) ntrain += ((const uint8_t *)d->train.data)[i] != 0;
+    frame_expect_shape(r, &f, 1, (int64_t[]){ntrain});
+    d->train_order = frame_take(r, &f, DT_I64);
+    if (!meta_get_str(&f.meta, "rng", d->rng, sizeof d->rng) || !meta_get_i64(&f.meta, "seed", &d->seed) ||
+        !meta_get_i64(&f.meta, "torch_draws", &d->torch_draws) || d->torch_draws < 0)
+        frame_fail(r, &f, "missing or bad rng, seed or torch_draws");
+    /* every training row exactly once: a sampler indexing this list must see the training set */
+    uint8_t *seen = xcalloc((size_t)d->N, 1);
+    for (int64_t i = 0; i < ntrain; i++) {
+        int64_t n = ((const int64_t *)d->train_order.data)[i];
+        if (n < 0 || n >= d->N || !((const uint8_t *)d->train.data)[n] || seen[n])
+            frame_fail(r, &f, "entry %lld (%lld) is not a training row listed once", (long long)i, (long long)n);
+        seen[n] = 1;
+    }
+    free(seen);
     frame_read_tensor(r, &f, "x");
     if (!meta_get_str(&f.meta, "encoding", d->encoding, sizeof d->encoding)) frame_fail(r, &f, "missing encoding");
     if (strcmp(d->encoding, "onehot") == 0) {
@@ -96,5 +143,6 @@ void modadd_free(modadd *d) {
     tensor_free(&d->pairs);
     tensor_free(&d->labels);
     tensor_free(&d->train);
+    tensor_free(&d->train_order);
     tensor_free(&d->x);
 }

@@ -2,6 +2,7 @@
 #include "err.h"
 #include "linalg.h"
 #include "rng.h"
+#include "torchrng.h"
 #include "safetensors.h"
 #include "transformer.h"
 #include <math.h>
@@ -27,7 +28,20 @@ static void fill_normal(tensor *t, rng *r, double scale) {
     for (int64_t i = 0; i < n; i++) la_set(t->dt, t->data, i, scale * rng_normal(r));
 }
 
-void model_create(model *m, model_kind kind, int p, const int *config, uint64_t seed, dtype dt) {
+/* The reference MLP: nn.Linear(2p, hidden) and nn.Linear(hidden, p) first draw their default
+ * kaiming_uniform_ weights, then nn.init.normal_ overwrites W1 and W2 in turn. */
+static void mlp_torch_fill(model *m, mt19937 *g) {
+    for (int k = 0; k < 2; k++) torch_uniform_f32(g, tensor_numel(&m->w[k]), -1, 1, NULL);
+    for (int k = 0; k < 2; k++) {
+        int64_t n = tensor_numel(&m->w[k]);
+        float *draw = xmalloc((size_t)n * sizeof(float));
+        torch_randn_f32(g, n, draw);
+        for (int64_t i = 0; i < n; i++) la_set(m->dt, m->w[k].data, i, draw[i]);
+        free(draw);
+    }
+}
+
+void model_create(model *m, model_kind kind, int p, const int *config, uint64_t seed, mt19937 *torch, dtype dt) {
     memset(m, 0, sizeof *m);
     m->kind = kind;
     m->dt = dt;
@@ -35,7 +49,7 @@ void model_create(model *m, model_kind kind, int p, const int *config, uint64_t 
     rng r;
     rng_seed(&r, seed);
     if (kind == MODEL_TRANSFORMER) {
-        transformer_create(m, config, &r);
+        transformer_create(m, config, &r, torch);
     } else {
         m->in_dim = 2 * p;
         m->n_out = p;
@@ -46,8 +60,10 @@ void model_create(model *m, model_kind kind, int p, const int *config, uint64_t 
         for (int k = 0; k < 2; k++) {
             m->names[k] = mlp_names[k];
             m->w[k] = tensor_2d(dt, sh[k][0], sh[k][1]);
-            fill_normal(&m->w[k], &r, 1.0); /* N(0,1): the mean-field parametrisation puts scales in f */
+            /* N(0,1): the mean-field parametrisation puts scales in f */
+            if (!torch) fill_normal(&m->w[k], &r, 1.0);
         }
+        if (torch) mlp_torch_fill(m, torch);
     }
     keybuilder kb;
     keybuilder_init(&kb, "weights");

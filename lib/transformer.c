@@ -50,7 +50,23 @@ static void set_dims(model *m, int d_model, int heads, int d_mlp) {
     for (int k = 0; k < TF_NPARAMS; k++) m->names[k] = tf_names[k];
 }
 
-void transformer_create(model *m, const int *config, rng *r) {
+/* One reference-initialised tensor: torch.randn(batch, a, b) / sqrt(fan) in float32, stored in
+ * our layout, which is the reference's with the last two axes swapped when transpose is set
+ * (W_Q/W_K/W_V are [H, E, D] there, W_O is [D, H*E]). */
+static void torch_fill(mt19937 *g, tensor *w, int64_t batch, int64_t a, int64_t b, int transpose, double fan) {
+    int64_t n = batch * a * b;
+    float *draw = xmalloc((size_t)n * sizeof(float)), scale = (float)sqrt(fan);
+    torch_randn_f32(g, n, draw);
+    for (int64_t s = 0; s < batch; s++)
+        for (int64_t i = 0; i < a; i++)
+            for (int64_t j = 0; j < b; j++) {
+                int64_t dst = transpose ? (s * b + j) * a + i : (s * a + i) * b + j;
+                la_set(w->dt, w->data, dst, (double)(draw[(s * a + i) * b + j] / scale));
+            }
+    free(draw);
+}
+
+void transformer_create(model *m, const int *config, rng *r, mt19937 *torch) {
     set_dims(m, config[0], config[1], config[2]);
     int64_t sh[TF_NPARAMS][3];
     int nd[TF_NPARAMS];
@@ -59,6 +75,14 @@ void transformer_create(model *m, const int *config, rng *r) {
         m->w[k] = tensor_new(m->dt, nd[k], sh[k]);
         /* as the reference code: randn / sqrt(d_model), but W_U / sqrt(d_vocab), W_in / sqrt(d_mlp) */
         double fan = k == TF_WU ? m->vocab : k == TF_WIN ? m->d_mlp : m->d_model;
+        if (torch) {
+            /* the reference module creates its parameters in our order, each from torch.randn */
+            int64_t HE = (int64_t)m->n_heads * m->d_head;
+            if (k >= TF_WQ && k <= TF_WV) torch_fill(torch, &m->w[k], m->n_heads, m->d_head, m->d_model, 1, fan);
+            else if (k == TF_WO) torch_fill(torch, &m->w[k], 1, m->d_model, HE, 1, fan);
+            else torch_fill(torch, &m->w[k], 1, sh[k][0], sh[k][1], 0, fan);
+            continue;
+        }
         double scale = 1.0 / sqrt(fan);
         int64_t n = tensor_numel(&m->w[k]);
         for (int64_t i = 0; i < n; i++) la_set(m->dt, m->w[k].data, i, scale * rng_normal(r));

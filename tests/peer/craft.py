@@ -8,6 +8,8 @@ craft.py st-reshape IN OUT NAME  copy with tensor NAME's shape transposed
 craft.py fr-dtype IN OUT NAME DT stream copy with frame NAME relabelled as dtype DT (same bytes:
                                  DT must have the element size of the original)
 craft.py fr-shape IN OUT NAME    stream copy with frame NAME's data shortened by one row
+craft.py fr-drop IN OUT NAME     stream copy without frame NAME (the end frame's count adjusted), as
+                                 a stream of an older format would be
 """
 import json
 import struct
@@ -77,6 +79,14 @@ def main():
                 fr["shape"][0] -= 1
             return fr
         rewrite_frames(sys.argv[2], sys.argv[3], fn)
+    elif cmd == "fr-drop":
+        with open(sys.argv[2], "rb") as f, open(sys.argv[3], "wb") as o:
+            for fr in msgpack.Unpacker(f, raw=False):
+                if fr.get("kind") == "tensor" and fr["name"] == sys.argv[4]:
+                    continue
+                if fr.get("kind") == "end":
+                    fr["meta"]["frames"] -= 1
+                o.write(msgpack.packb(fr, use_bin_type=True))
     else:
         raise SystemExit(f"unknown command {cmd}")
 
