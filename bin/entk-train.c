@@ -181,18 +181,11 @@ int main(int argc, char **argv) {
         if (ep > 0) {
             int64_t nb_total = 0;
             const int64_t *order = tr;
-            if (torch_rng) {
-                /* DataLoader(shuffle=True) draws even for one full batch: keep the stream in step */
-                torch_dataloader_order(&torch, ntrain, pos);
+            /* torch: DataLoader(shuffle=True) draws even for one full batch; keep the stream in step */
+            if (torch_rng || bs < ntrain) {
+                if (torch_rng) torch_dataloader_order(&torch, ntrain, pos);
+                else rng_permutation(&shuf, ntrain, pos);
                 for (int64_t i = 0; i < ntrain; i++) perm[i] = tr[pos[i]];
-                order = perm;
-            } else if (bs < ntrain) {
-                for (int64_t i = 0; i < ntrain; i++) perm[i] = tr[i];
-                for (int64_t i = ntrain - 1; i > 0; i--) {
-                    int64_t j = (int64_t)rng_below(&shuf, (uint64_t)i + 1), t = perm[i];
-                    perm[i] = perm[j];
-                    perm[j] = t;
-                }
                 order = perm;
             }
             for (int64_t b0 = 0; b0 < ntrain; b0 += bs) {
