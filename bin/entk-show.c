@@ -1,4 +1,5 @@
 /* entk-show: frames as text, for people and for awk/gnuplot/jq at the end of a pipeline. */
+#include "blasenv.h"
 #include "cli.h"
 #include "err.h"
 #include "frame.h"
@@ -14,10 +15,13 @@ static const char *help =
     "  --values         print tensor values as text, one row per line (last axis across), nothing else\n"
     "  --fields F,...   print the named meta fields of each frame as a tab-separated line\n"
     "  --check          validate the streams and print nothing (exit status tells)\n"
+    "  --blas           print the OpenBLAS kernel family entk runs with and exit (pipelines export\n"
+    "                   it as OPENBLAS_CORETYPE so their programs need not re-execute; blasenv.h)\n"
     "Examples:\n"
     "  entk-modadd -p 5 | entk-show\n"
     "  entk-show --name metrics --fields epoch,loss,test_acc metrics.frames\n"
-    "  entk-show --name eigenvalues --values eig.frames | head\n";
+    "  entk-show --name eigenvalues --values eig.frames | head\n"
+    "  export OPENBLAS_CORETYPE=$(entk-show --blas)\n";
 
 int main(int argc, char **argv) {
     cli_start(argc, argv);
@@ -26,7 +30,7 @@ int main(int argc, char **argv) {
     int data = 0, values = 0, check = 0;
     static struct option lo[] = {CLI_COMMON_LONGOPTS, {"name", required_argument, 0, 'n'}, {"data", no_argument, 0, 'd'},
                                  {"values", no_argument, 0, 'v'}, {"fields", required_argument, 0, 'f'},
-                                 {"check", no_argument, 0, 'c'}, {0}};
+                                 {"check", no_argument, 0, 'c'}, {"blas", no_argument, 0, 'b'}, {0}};
     int c;
     while ((c = getopt_long(argc, argv, "o:qh", lo, NULL)) != -1) {
         if (cli_common_opt(c, &co, help)) continue;
@@ -36,6 +40,7 @@ int main(int argc, char **argv) {
         case 'v': values = 1; break;
         case 'f': fields = optarg; break;
         case 'c': check = 1; break;
+        case 'b': puts(blasenv_corename()); return 0;
         default: cli_bad_option(argv);
         }
     }

@@ -1,4 +1,5 @@
 #include "cli.h"
+#include "blasenv.h"
 #include "err.h"
 #include <errno.h>
 #include <math.h>
@@ -8,6 +9,7 @@
 
 void cli_start(int argc, char **argv) {
     (void)argc;
+    blasenv_native_kernels(argv);
     entk_init(argv[0]);
     opterr = 0;
 }

@@ -88,3 +88,9 @@ check "cached gram identical" cmp k1.fr k2.fr
 # --- devices are written in place, never replaced by a renamed temporary
 entk-modadd -p 3 -o /dev/null
 check "/dev/null stays a character device" test -c /dev/null
+
+# OpenBLAS kernels (include/blasenv.h): never the generic ones on a CPU with AVX2, a user's choice kept
+if grep -qw avx2 /proc/cpuinfo; then
+    check "OpenBLAS runs kernels for this CPU, not generic ones" bash -c "[ \"\$(env -u OPENBLAS_CORETYPE entk-show --blas)\" != Prescott ]"
+fi
+check "a user's OPENBLAS_CORETYPE is kept" test "$(OPENBLAS_CORETYPE=Haswell entk-show --blas)" = Haswell

@@ -4,9 +4,11 @@
 #include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include "blasenv.h"
 #include "err.h"
 
 int main(int argc, char **argv) {
+    blasenv_native_kernels(argv);
     entk_init(argv[0]);
     long m = argc > 1 ? atol(argv[1]) : 2048, n = argc > 2 ? atol(argv[2]) : m, k = argc > 3 ? atol(argv[3]) : m;
     if (m < 1 || n < 1 || k < 1) entk_die(ENTK_EXIT_USAGE, "usage: sgemm-rate [M [N [K]]]");
@@ -21,7 +23,7 @@ int main(int argc, char **argv) {
         double rate = 2.0 * (double)m * (double)n * (double)k / (entk_now() - t0) * 1e-9;
         if (rate > best) best = rate;
     }
-    printf("sgemm %ldx%ldx%ld: best %.1f GFLOP/s\n", m, n, k, best);
+    printf("sgemm %ldx%ldx%ld: best %.1f GFLOP/s (OpenBLAS %s kernels)\n", m, n, k, best, blasenv_corename());
     free(a); free(b); free(c);
     return 0;
 }
