@@ -16,11 +16,24 @@ void la_gemm(dtype dt, int ta, int tb, int64_t M, int64_t N, int64_t K, double a
                     C, (blasint)ldc);
 }
 
-static void syrk_upper(dtype dt, int64_t N, int64_t K, double alpha, const void *A, int64_t lda, double beta, void *C) {
+void la_gemv(dtype dt, int ta, int64_t M, int64_t N, double alpha, const void *A, int64_t lda, const void *x, int64_t incx,
+             double beta, void *y, int64_t incy) {
+    if (M == 0 || N == 0) return;
+    enum CBLAS_TRANSPOSE a = ta ? CblasTrans : CblasNoTrans;
     if (dt == DT_F32)
-        cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, (blasint)N, (blasint)K, (float)alpha, A, (blasint)lda, (float)beta, C, (blasint)N);
+        cblas_sgemv(CblasRowMajor, a, (blasint)M, (blasint)N, (float)alpha, A, (blasint)lda, x, (blasint)incx, (float)beta, y,
+                    (blasint)incy);
     else
-        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, (blasint)N, (blasint)K, alpha, A, (blasint)lda, beta, C, (blasint)N);
+        cblas_dgemv(CblasRowMajor, a, (blasint)M, (blasint)N, alpha, A, (blasint)lda, x, (blasint)incx, beta, y, (blasint)incy);
+}
+
+void la_syrk_upper(dtype dt, int trans, int64_t N, int64_t K, double alpha, const void *A, int64_t lda, double beta,
+                   void *C, int64_t ldc) {
+    enum CBLAS_TRANSPOSE t = trans ? CblasTrans : CblasNoTrans;
+    if (dt == DT_F32)
+        cblas_ssyrk(CblasRowMajor, CblasUpper, t, (blasint)N, (blasint)K, (float)alpha, A, (blasint)lda, (float)beta, C, (blasint)ldc);
+    else
+        cblas_dsyrk(CblasRowMajor, CblasUpper, t, (blasint)N, (blasint)K, alpha, A, (blasint)lda, beta, C, (blasint)ldc);
 }
 
 void la_syrk_full(dtype dt, int64_t N, int64_t K, double alpha, const void *A, int64_t lda, double beta, void *C) {
@@ -39,13 +52,13 @@ void la_syrk_full(dtype dt, int64_t N, int64_t K, double alpha, const void *A, i
         for (int t = 0; t < nt; t++) {
             int64_t k0 = K * t / nt, k1 = K * (t + 1) / nt;
             void *dst = t == 0 ? C : part + (size_t)(t - 1) * (size_t)(N * N) * es;
-            syrk_upper(dt, N, k1 - k0, alpha, (const char *)A + (size_t)k0 * es, lda, 1.0, dst);
+            la_syrk_upper(dt, 0, N, k1 - k0, alpha, (const char *)A + (size_t)k0 * es, lda, 1.0, dst, N);
         }
         openblas_set_num_threads(blas);
         for (int t = 1; t < nt; t++) la_axpy(dt, N * N, 1.0, part + (size_t)(t - 1) * (size_t)(N * N) * es, C);
         free(part);
     } else {
-        syrk_upper(dt, N, K, alpha, A, lda, beta, C);
+        la_syrk_upper(dt, 0, N, K, alpha, A, lda, beta, C, N);
     }
     for (int64_t i = 0; i < N; i++)
         for (int64_t j = 0; j < i; j++)

@@ -10,7 +10,14 @@ craft.py fr-dtype IN OUT NAME DT stream copy with frame NAME relabelled as dtype
 craft.py fr-shape IN OUT NAME    stream copy with frame NAME's data shortened by one row
 craft.py fr-drop IN OUT NAME     stream copy without frame NAME (the end frame's count adjusted), as
                                  a stream of an older format would be
+Gram streams for entk-eig (copies of the Gram stream IN with another K, of IN's dtype):
+craft.py gram-lowrank IN OUT N R SEED   K = X X^T / R, X [N, R] standard normal (PSD, rank R)
+craft.py gram-hidden IN OUT             IN's K with rows/columns 0 and 1 replaced by the block
+                                        [[0, a], [a, 0]], a = 2 lambda_1(K): indefinite, and its zero
+                                        diagonal hides it from pivoted Cholesky
+craft.py gram-indefinite IN OUT SEED    K - (lambda_1(K) / 2) w w^T, w a random unit vector
 """
+import ctypes
 import json
 import struct
 import sys
@@ -33,6 +40,31 @@ def st_read(path):
     raw = open(path, "rb").read()
     (n,) = struct.unpack("<Q", raw[:8])
     return json.loads(raw[8 : 8 + n]), raw[8 + n :]
+
+
+def xxh3_64(b):
+    """entk's frame checksum (XXH3_64bits) via the system libxxhash, which entk links too."""
+    lib = ctypes.CDLL("libxxhash.so.0")
+    lib.XXH3_64bits.restype = ctypes.c_uint64
+    lib.XXH3_64bits.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
+    return lib.XXH3_64bits(b, len(b))
+
+
+def replace_gram(src, dst, make):
+    """Copies Gram stream src to dst with its K replaced by make(K as f64), stored in K's dtype."""
+    def fn(fr):
+        if fr.get("kind") == "tensor" and fr["name"] == "K":
+            K = np.frombuffer(fr["data"], dtype=DT[fr["dtype"]]).reshape(fr["shape"]).astype(np.float64)
+            new = np.ascontiguousarray(make(K), dtype=DT[fr["dtype"]])
+            assert new.ndim == 2 and new.shape[0] == new.shape[1]
+            new = np.triu(new) + np.triu(new, 1).T  # exactly symmetric after rounding to the dtype
+            fr["data"] = new.tobytes()
+            fr["shape"] = list(new.shape)
+            fr["check"] = xxh3_64(fr["data"])
+            if "N" in (fr.get("meta") or {}):
+                fr["meta"]["N"] = new.shape[0]
+        return fr
+    rewrite_frames(src, dst, fn)
 
 
 def rewrite_frames(src, dst, fn):
@@ -87,6 +119,25 @@ def main():
                 if fr.get("kind") == "end":
                     fr["meta"]["frames"] -= 1
                 o.write(msgpack.packb(fr, use_bin_type=True))
+    elif cmd == "gram-lowrank":
+        n, r, seed = int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
+        X = np.random.default_rng(seed).standard_normal((n, r))
+        replace_gram(sys.argv[2], sys.argv[3], lambda K: X @ X.T / r)
+    elif cmd == "gram-hidden":
+        def hide(K):
+            a = 2 * np.linalg.eigvalsh(K)[-1]
+            K = K.copy()
+            K[:2, :] = 0
+            K[:, :2] = 0
+            K[0, 1] = K[1, 0] = a
+            return K
+        replace_gram(sys.argv[2], sys.argv[3], hide)
+    elif cmd == "gram-indefinite":
+        def dent(K):
+            w = np.random.default_rng(int(sys.argv[4])).standard_normal(K.shape[0])
+            w /= np.linalg.norm(w)
+            return K - np.linalg.eigvalsh(K)[-1] / 2 * np.outer(w, w)
+        replace_gram(sys.argv[2], sys.argv[3], dent)
     else:
         raise SystemExit(f"unknown command {cmd}")
 

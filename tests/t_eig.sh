@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# entk-eig's solvers: the low-rank path (pivoted Cholesky + thin SVD) against syevr (--solver full)
+# and against numpy's eigh (tests/peer/eig_ref.py) on the same Grams; automatic fallback to syevr
+# for a full-rank Gram, for --top above the rank and for indefinite input, with the same result as
+# --solver full; the solver is recorded in the frames and the log.
+source "$(dirname "$0")/lib.sh"
+cd "$T"
+REF="$PY $ROOT/tests/peer/eig_ref.py"
+CRAFT="$PY $ROOT/tests/peer/craft.py"
+export ENTK_CACHE_DIR=off
+
+# solver_is FILE SOLVER: the solver recorded in both tensor frames of an entk-eig output
+solver_is() { [ "$(entk-show --fields solver "$1" | sort -u)" = "$2" ]; }
+# same_result A B: bitwise the same eigenvalues and eigenvectors (%.17g text round-trips doubles)
+same_result() {
+    cmp -s <(entk-show --name eigenvalues --values "$1") <(entk-show --name eigenvalues --values "$2") &&
+        cmp -s <(entk-show --name eigenvectors --values "$1") <(entk-show --name eigenvectors --values "$2")
+}
+
+# --- the Transformer's W_U eNTK: (1/C^2) s s^T with s [N, d_model = 64], so rank 64 of N = 841
+entk-modadd -p 29 --encoding tokens --train-frac 0.5 -o d.fr
+entk-train -q --model transformer --epochs 40 --ckpt-every 40 --ckpt-dir ck -o m.fr d.fr
+for dt in f64 f32; do
+    entk-jacobian -q --dtype $dt --params W_U -m ck/epoch-00040.safetensors d.fr | entk-gram -q --reduce mean -o "U-$dt.fr"
+    entk-eig --top 40 -o "A-$dt.fr" "U-$dt.fr" 2>"A-$dt.log"
+    entk-eig --top 40 --solver full -o "F-$dt.fr" "U-$dt.fr" 2>"F-$dt.log"
+    vals=$([ $dt = f64 ] && echo "--each 1e-10" || echo "--norm 1e-4")
+    check "W_U Gram ($dt): auto takes the low-rank path, rank 64" solver_is "A-$dt.fr" "pivchol-svd r=64"
+    check "W_U Gram ($dt): the log says so" grep -q '(low-rank r=64)' "A-$dt.log"
+    check "W_U Gram ($dt): --solver full runs syevr" solver_is "F-$dt.fr" syevr
+    check "W_U Gram ($dt): --solver full logs (full)" grep -q '(full)' "F-$dt.log"
+    check "W_U Gram ($dt): auto = full (eigenvalues $vals, vectors up to sign/eigenspace)" $REF "A-$dt.fr" "U-$dt.fr" "F-$dt.fr" $vals
+    check "W_U Gram ($dt): auto = numpy eigh" $REF "A-$dt.fr" "U-$dt.fr" $vals
+    check "W_U Gram ($dt): full = numpy eigh" $REF "F-$dt.fr" "U-$dt.fr" $vals
+done
+check "W_U Gram: low-rank residual logged at rounding level" \
+    bash -c "entk-show --name eigenvalues --fields residual A-f64.fr | awk '{ exit !(\$1 > 0 && \$1 < 1e-13) }'"
+check "only --solver full is recorded in the header args" \
+    bash -c "entk-show F-f64.fr | head -n 1 | grep -q '\"solver=full\"' && ! entk-show A-f64.fr | head -n 1 | grep -q solver="
+
+# --top equal to the rank: still low-rank; above it: the eigenvalues past the rank are the ridge,
+# and their eigenvectors any basis of the null space, which only syevr gives
+entk-eig -q --top 64 -o A64.fr U-f64.fr
+check "--top 64 = rank: low-rank path" solver_is A64.fr "pivchol-svd r=64"
+check "--top 64 = rank: = numpy eigh" $REF A64.fr U-f64.fr --each 1e-10
+entk-eig --top 70 -o A70.fr U-f64.fr 2>A70.log
+entk-eig -q --top 70 --solver full -o F70.fr U-f64.fr
+check "--top 70 > rank: falls back to syevr" solver_is A70.fr syevr
+check "--top 70 > rank: the log says why" grep -q '(full: rank 64 < top 70)' A70.log
+check "--top 70 > rank: same result as --solver full" same_result A70.fr F70.fr
+# the 6 eigenvalues past the rank are ridge + rounding: relative to lambda_1, not to themselves
+check "--top 70 > rank: = numpy eigh (eigenvalues to 1e-10 lambda_1; null vectors in its null space)" \
+    $REF A70.fr U-f64.fr --norm 1e-10
+
+# --- a full-rank Gram: the MLP's class-traced eNTK
+entk-modadd -p 29 -o dm.fr
+entk-train -q --model mlp --epochs 20 --ckpt-every 20 --ckpt-dir ckm -o mm.fr dm.fr
+entk-jacobian -q -m ckm/epoch-00020.safetensors dm.fr | entk-gram -q -o M.fr
+entk-eig --top 40 -o MA.fr M.fr 2>MA.log
+entk-eig -q --top 40 --solver full -o MF.fr M.fr
+check "MLP Gram (full rank): auto falls back to syevr" solver_is MA.fr syevr
+check "MLP Gram: the log says why" grep -q '(full: rank > N/4 = 210)' MA.log
+check "MLP Gram: same result as --solver full" same_result MA.fr MF.fr
+check "MLP Gram: = numpy eigh" $REF MA.fr M.fr --each 1e-10
+
+# --- indefinite input. gram-hidden puts a [[0, a], [a, 0]] block (a = 2 lambda_1) on two rows of
+# the rank-64 Gram: pivoted Cholesky never pivots on its zero diagonal and stops at rank 64, and
+# the SVD's eigenvectors have tiny residuals, but the top eigenvalue a is missing: only the explicit
+# remainder ||K - F^T F|| catches it. gram-indefinite subtracts (lambda_1 / 2) w w^T.
+for dt in f64 f32; do
+    vals=$([ $dt = f64 ] && echo "--each 1e-10" || echo "--norm 1e-4")
+    $CRAFT gram-hidden "U-$dt.fr" "H-$dt.fr"
+    entk-eig --top 40 -o "HA-$dt.fr" "H-$dt.fr" 2>"HA-$dt.log"
+    entk-eig -q --top 40 --solver full -o "HF-$dt.fr" "H-$dt.fr"
+    check "hidden indefinite block ($dt): falls back on the remainder" grep -q '(full: rank 64 leaves ||K - F^T F||_F / ||K||_F = ' "HA-$dt.log"
+    check "hidden indefinite block ($dt): solver syevr" solver_is "HA-$dt.fr" syevr
+    check "hidden indefinite block ($dt): same result as --solver full" same_result "HA-$dt.fr" "HF-$dt.fr"
+    check "hidden indefinite block ($dt): = numpy eigh" $REF "HA-$dt.fr" "H-$dt.fr" $vals
+    $CRAFT gram-indefinite "U-$dt.fr" "I-$dt.fr" 1
+    entk-eig --top 20 -o "IA-$dt.fr" "I-$dt.fr" 2>"IA-$dt.log"
+    entk-eig -q --top 20 --solver full -o "IF-$dt.fr" "I-$dt.fr"
+    check "K - s w w^T ($dt): falls back on the remainder" grep -Eq '\(full: rank [0-9]+ leaves \|\|K - F\^T F\|\|_F' "IA-$dt.log"
+    check "K - s w w^T ($dt): solver syevr" solver_is "IA-$dt.fr" syevr
+    check "K - s w w^T ($dt): same result as --solver full" same_result "IA-$dt.fr" "IF-$dt.fr"
+    check "K - s w w^T ($dt): = numpy eigh" $REF "IA-$dt.fr" "I-$dt.fr" $vals
+done
+
+# --- command line
+check_fails "unknown --solver" 2 "--solver must be auto or full, not 'fast'" entk-eig --solver fast U-f64.fr
