@@ -19,6 +19,55 @@ static const char *help =
     "  entk-jacobian -m model.safetensors data.frames | entk-gram | entk-eig --top 200 \\\n"
     "    | entk-align --range 58:113 - F.frames | entk-show --fields family,overlap,d,percent\n";
 
+/* The overlaps of eigenvectors lo..hi of one eigenpair stream with every family. */
+static void align_stream(frame_reader *er, frame_writer *w, int first, const char *output, const frame_reader *fr,
+                         int nfam, char fam[][64], const tensor *F, long lo_i, long hi_i) {
+    frame f;
+    frame_read_tensor(er, &f, "eigenvalues");
+    frame_read_tensor(er, &f, "eigenvectors");
+    if (f.t.ndim != 2) frame_expect_shape(er, &f, 2, (int64_t[]){-1, -1});
+    int64_t k = f.t.shape[0], N = f.t.shape[1];
+    if (hi_i < 0) hi_i = k;
+    if (hi_i > k) entk_die(ENTK_EXIT_USAGE, "--range end %ld exceeds the %lld eigenvectors in %s", hi_i, (long long)k, er->src);
+    for (int i = 0; i < nfam; i++)
+        if (F[i].shape[0] != N)
+            entk_die(ENTK_EXIT_INPUT, "%s: family %s has %lld rows but the eigenvectors have %lld", fr->src, fam[i],
+                     (long long)F[i].shape[0], (long long)N);
+    tensor all = frame_take(er, &f, DT_F64);
+    tensor V = tensor_2d(DT_F64, hi_i - lo_i + 1, N);
+    memcpy(V.data, (double *)all.data + (lo_i - 1) * N, (size_t)((hi_i - lo_i + 1) * N) * sizeof(double));
+    tensor_free(&all);
+    if (frame_read(er, &f)) frame_fail(er, &f, "unexpected frame after eigenvectors");
+
+    char a0[64];
+    snprintf(a0, sizeof a0, "range=%ld:%ld", lo_i, hi_i);
+    char *args[] = {a0};
+    const char *inames[] = {er->src, fr->src};
+    entk_key ikeys[] = {er->h.key, fr->h.key};
+    frame_header h;
+    frame_header_make(&h, "entk-align", 1, args, 2, inames, ikeys);
+    if (first) frame_writer_open(w, output, &h);
+    else frame_writer_next(w, &h);
+    for (int i = 0; i < nfam; i++) {
+        overlap_result o;
+        align_overlap(&V, &F[i], &o);
+        meta mt = {0};
+        meta_str(&mt, "family", fam[i]);
+        meta_f64(&mt, "overlap", o.overlap);
+        meta_i64(&mt, "d", o.d);
+        meta_i64(&mt, "rank", o.rank_f);
+        meta_f64(&mt, "percent", 100.0 * o.overlap / (double)o.d);
+        meta_i64(&mt, "lo", lo_i);
+        meta_i64(&mt, "hi", hi_i);
+        meta_f64s(&mt, "sigma", o.sigma, o.nsigma);
+        frame_write_record(w, "overlap", &mt);
+        entk_log("eigenvectors %ld..%ld vs %s: %.3f / %lld (%.1f%%), top cosines %.3f %.3f", lo_i, hi_i, fam[i], o.overlap,
+                 (long long)o.d, 100.0 * o.overlap / (double)o.d, o.nsigma > 0 ? o.sigma[0] : 0, o.nsigma > 1 ? o.sigma[1] : 0);
+        free(o.sigma);
+    }
+    tensor_free(&V);
+}
+
 int main(int argc, char **argv) {
     cli_start(argc, argv);
     cli_common co = {0};
@@ -44,61 +93,34 @@ int main(int argc, char **argv) {
     if (argc - optind != 2) entk_die(ENTK_EXIT_USAGE, "need EIG and FEATURES inputs (see --help)");
     if (strcmp(argv[optind], "-") == 0 && strcmp(argv[optind + 1], "-") == 0)
         entk_die(ENTK_EXIT_USAGE, "only one input can be stdin");
-    frame_reader er;
-    frame_reader_open(&er, argv[optind]);
-    frame f;
-    frame_read_tensor(&er, &f, "eigenvalues");
-    frame_read_tensor(&er, &f, "eigenvectors");
-    if (f.t.ndim != 2) frame_expect_shape(&er, &f, 2, (int64_t[]){-1, -1});
-    int64_t k = f.t.shape[0], N = f.t.shape[1];
-    if (hi_i < 0) hi_i = k;
-    if (hi_i > k) entk_die(ENTK_EXIT_USAGE, "--range end %ld exceeds the %lld eigenvectors in %s", hi_i, (long long)k, er.src);
-    tensor all = frame_take(&er, &f, DT_F64);
-    tensor V = tensor_2d(DT_F64, hi_i - lo_i + 1, N);
-    memcpy(V.data, (double *)all.data + (lo_i - 1) * N, (size_t)((hi_i - lo_i + 1) * N) * sizeof(double));
-    tensor_free(&all);
-    if (frame_read(&er, &f)) frame_fail(&er, &f, "unexpected frame after eigenvectors");
-
+    /* the families first: they are small, and one set serves every eigenvector stream */
     frame_reader fr;
     frame_reader_open(&fr, argv[optind + 1]);
-    char a0[64];
-    snprintf(a0, sizeof a0, "range=%ld:%ld", lo_i, hi_i);
-    char *args[] = {a0};
-    const char *inames[] = {er.src, fr.src};
-    entk_key ikeys[] = {er.h.key, fr.h.key};
-    frame_header h;
-    frame_header_make(&h, "entk-align", 1, args, 2, inames, ikeys);
-    frame_writer w;
-    frame_writer_open(&w, co.output, &h);
+    frame f;
+    char fam[64][64];
+    tensor F[64];
     int nfam = 0;
     while (frame_read(&fr, &f)) {
         if (strcmp(f.kind, "tensor") != 0) continue;
-        char fam[64];
-        if (!meta_get_str(&f.meta, "family", fam, sizeof fam)) continue; /* e.g. fourier_power */
-        frame_expect_shape(&fr, &f, 2, (int64_t[]){N, -1});
-        tensor F = frame_take(&fr, &f, DT_F64);
-        overlap_result o;
-        align_overlap(&V, &F, &o);
-        meta mt = {0};
-        meta_str(&mt, "family", fam);
-        meta_f64(&mt, "overlap", o.overlap);
-        meta_i64(&mt, "d", o.d);
-        meta_i64(&mt, "rank", o.rank_f);
-        meta_f64(&mt, "percent", 100.0 * o.overlap / (double)o.d);
-        meta_i64(&mt, "lo", lo_i);
-        meta_i64(&mt, "hi", hi_i);
-        meta_f64s(&mt, "sigma", o.sigma, o.nsigma);
-        frame_write_record(&w, "overlap", &mt);
-        entk_log("eigenvectors %ld..%ld vs %s: %.3f / %lld (%.1f%%), top cosines %.3f %.3f", lo_i, hi_i, fam, o.overlap,
-                 (long long)o.d, 100.0 * o.overlap / (double)o.d, o.nsigma > 0 ? o.sigma[0] : 0, o.nsigma > 1 ? o.sigma[1] : 0);
-        free(o.sigma);
-        tensor_free(&F);
-        nfam++;
+        if (!meta_get_str(&f.meta, "family", fam[nfam], sizeof fam[nfam])) continue; /* e.g. fourier_power */
+        if (nfam == 64) frame_fail(&fr, &f, "more than 64 feature families");
+        frame_expect_shape(&fr, &f, 2, (int64_t[]){-1, -1});
+        F[nfam++] = frame_take(&fr, &f, DT_F64);
     }
     if (nfam == 0) entk_die(ENTK_EXIT_INPUT, "%s: no feature families", fr.src);
+
+    frame_reader er;
+    frame_reader_open(&er, argv[optind]);
+    frame_writer w;
+    int first = 1;
+    /* several eigenpair streams (one per checkpoint, say) give as many overlap streams */
+    do {
+        align_stream(&er, &w, first, co.output, &fr, nfam, fam, F, lo_i, hi_i);
+        first = 0;
+    } while (frame_reader_next_stream(&er));
     frame_writer_close(&w);
     frame_reader_close(&er);
     frame_reader_close(&fr);
-    tensor_free(&V);
+    for (int i = 0; i < nfam; i++) tensor_free(&F[i]);
     return 0;
 }

@@ -30,6 +30,49 @@ static const char *help =
     "  entk-show --name eigenvalues --values eig.frames | cut -f1-3\n"
     "  entk-show --name eigenvalues --fields solver,residual eig.frames eig-full.frames\n";
 
+/* One Gram stream in, one eigenpair stream out (the first opens the output, later ones follow it). */
+static void eig_stream(frame_reader *r, frame_writer *w, int first, const char *output, long top, double ridge, dtype dt,
+                       eig_solver solver) {
+    frame f;
+    frame_read_tensor(r, &f, "K");
+    frame_expect_shape(r, &f, 2, (int64_t[]){f.t.shape[0], f.t.shape[0]});
+    if (!dtype_is_float(f.t.dt)) frame_fail(r, &f, "K must be f32 or f64, not %s", dtype_name(f.t.dt));
+    if (top > f.t.shape[0]) entk_die(ENTK_EXIT_USAGE, "--top %ld exceeds the Gram size %lld", top, (long long)f.t.shape[0]);
+    char red[16] = "", params[512] = "";
+    meta_get_str(&f.meta, "reduce", red, sizeof red);
+    meta_get_str(&f.meta, "params", params, sizeof params);
+    tensor K = frame_take(r, &f, dt == DT_NONE ? f.t.dt : dt);
+    if (frame_read(r, &f)) frame_fail(r, &f, "unexpected frame after K");
+
+    char a[4][64];
+    snprintf(a[0], 64, "top=%ld", top);
+    snprintf(a[1], 64, "ridge=%.17g", ridge);
+    snprintf(a[2], 64, "dtype=%s", dtype_name(K.dt));
+    snprintf(a[3], 64, "solver=full");
+    char *args[] = {a[0], a[1], a[2], a[3]};
+    const char *iname[] = {r->src};
+    frame_header h;
+    /* solver=full only when asked for: the default keeps the key it had before there was a choice */
+    frame_header_make(&h, "entk-eig", solver == EIG_FULL ? 4 : 3, args, 1, iname, &r->h.key);
+    double t0 = entk_now();
+    eig_result e;
+    eig_top(&K, top, ridge, solver, &e);
+    entk_log("eig: top %ld of %lld in %.3fs (%s), lambda_1 = %.6g, worst residual %.2e", top, (long long)e.n, entk_now() - t0,
+             e.path, tensor_get(&e.values, 0), e.residual);
+    if (first) frame_writer_open(w, output, &h);
+    else frame_writer_next(w, &h);
+    meta mt = {0};
+    meta_str(&mt, "reduce", red);
+    meta_str(&mt, "params", params);
+    meta_f64(&mt, "ridge", e.ridge_abs);
+    meta_f64(&mt, "residual", e.residual);
+    meta_str(&mt, "solver", e.solver);
+    frame_write_tensor(w, "eigenvalues", &e.values, &mt);
+    frame_write_tensor(w, "eigenvectors", &e.vectors, &mt);
+    eig_free(&e);
+    tensor_free(&K);
+}
+
 int main(int argc, char **argv) {
     cli_start(argc, argv);
     cli_common co = {0};
@@ -66,45 +109,14 @@ int main(int argc, char **argv) {
     if (argc - optind > 1) entk_die(ENTK_EXIT_USAGE, "one Gram stream expected, got %d", argc - optind);
     frame_reader r;
     frame_reader_open(&r, optind < argc ? argv[optind] : "-");
-    frame f;
-    frame_read_tensor(&r, &f, "K");
-    frame_expect_shape(&r, &f, 2, (int64_t[]){f.t.shape[0], f.t.shape[0]});
-    if (!dtype_is_float(f.t.dt)) frame_fail(&r, &f, "K must be f32 or f64, not %s", dtype_name(f.t.dt));
-    if (top > f.t.shape[0]) entk_die(ENTK_EXIT_USAGE, "--top %ld exceeds the Gram size %lld", top, (long long)f.t.shape[0]);
-    char red[16] = "", params[512] = "";
-    meta_get_str(&f.meta, "reduce", red, sizeof red);
-    meta_get_str(&f.meta, "params", params, sizeof params);
-    tensor K = frame_take(&r, &f, dt == DT_NONE ? f.t.dt : dt);
-    if (frame_read(&r, &f)) frame_fail(&r, &f, "unexpected frame after K");
-
-    char a[4][64];
-    snprintf(a[0], 64, "top=%ld", top);
-    snprintf(a[1], 64, "ridge=%.17g", ridge);
-    snprintf(a[2], 64, "dtype=%s", dtype_name(K.dt));
-    snprintf(a[3], 64, "solver=full");
-    char *args[] = {a[0], a[1], a[2], a[3]};
-    const char *iname[] = {r.src};
-    frame_header h;
-    /* solver=full only when asked for: the default keeps the key it had before there was a choice */
-    frame_header_make(&h, "entk-eig", solver == EIG_FULL ? 4 : 3, args, 1, iname, &r.h.key);
-    double t0 = entk_now();
-    eig_result e;
-    eig_top(&K, top, ridge, solver, &e);
-    entk_log("eig: top %ld of %lld in %.3fs (%s), lambda_1 = %.6g, worst residual %.2e", top, (long long)e.n, entk_now() - t0,
-             e.path, tensor_get(&e.values, 0), e.residual);
     frame_writer w;
-    frame_writer_open(&w, co.output, &h);
-    meta mt = {0};
-    meta_str(&mt, "reduce", red);
-    meta_str(&mt, "params", params);
-    meta_f64(&mt, "ridge", e.ridge_abs);
-    meta_f64(&mt, "residual", e.residual);
-    meta_str(&mt, "solver", e.solver);
-    frame_write_tensor(&w, "eigenvalues", &e.values, &mt);
-    frame_write_tensor(&w, "eigenvectors", &e.vectors, &mt);
+    int first = 1;
+    /* several Gram streams (one per checkpoint, say) give as many eigenpair streams */
+    do {
+        eig_stream(&r, &w, first, co.output, top, ridge, dt, solver);
+        first = 0;
+    } while (frame_reader_next_stream(&r));
     frame_writer_close(&w);
     frame_reader_close(&r);
-    eig_free(&e);
-    tensor_free(&K);
     return 0;
 }

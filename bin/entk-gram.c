@@ -100,6 +100,110 @@ static int sum_main(char **files, int n, cli_common *co) {
     return 0;
 }
 
+/* One Jacobian stream in, one Gram stream out (the first opens the output, later ones follow it). */
+static void gram_stream(frame_reader *r, frame_writer *w, int first, const char *output, reduction red,
+                        const char *red_s, const char *params, dtype dt, int stats) {
+    frame f;
+    if (!frame_read(r, &f) || strcmp(f.name, "jacobian") != 0 || strcmp(f.kind, "record") != 0)
+        frame_fail(r, &f, "not a Jacobian stream (expected a 'jacobian' record first)");
+    int64_t N, C;
+    char jparams[512], jdt[8];
+    if (!meta_get_i64(&f.meta, "N", &N) || !meta_get_i64(&f.meta, "C", &C) || N < 1 || C < 1 ||
+        !meta_get_str(&f.meta, "params", jparams, sizeof jparams) || !meta_get_str(&f.meta, "dtype", jdt, sizeof jdt))
+        frame_fail(r, &f, "jacobian record lacks N, C, params or dtype");
+    if (dt == DT_NONE && !dtype_parse(jdt, &dt)) frame_fail(r, &f, "bad dtype '%s'", jdt);
+    int npl = 0;
+    char **plist = cli_split(params ? params : jparams, &npl);
+    if (params) {
+        int nj;
+        char **jl = cli_split(jparams, &nj);
+        for (int i = 0; i < npl; i++)
+            if (!in_list(plist[i], jl, nj)) entk_die(ENTK_EXIT_USAGE, "--params: '%s' is not in the Jacobian stream (%s)", plist[i], jparams);
+    }
+    char used[512] = "";
+    for (int i = 0; i < npl; i++) {
+        strncat(used, i ? "," : "", sizeof used - strlen(used) - 1);
+        strncat(used, plist[i], sizeof used - strlen(used) - 1);
+    }
+    char a[3][600];
+    snprintf(a[0], sizeof a[0], "reduce=%s", red_s);
+    snprintf(a[1], sizeof a[1], "params=%s", used);
+    snprintf(a[2], sizeof a[2], "dtype=%s", dtype_name(dt));
+    char *args[] = {a[0], a[1], a[2]};
+    const char *iname[] = {r->src};
+    frame_header h;
+    frame_header_make(&h, "entk-gram", 3, args, 1, iname, &r->h.key);
+    if (first) frame_writer_open(w, output, &h);
+    else frame_writer_next(w, &h);
+
+    void *cached;
+    size_t ncached;
+    if (!stats && cache_get(&h.key, &cached, &ncached)) {
+        /* still read the whole input: a cut or corrupt upstream must fail here as it would otherwise */
+        while (frame_read(r, &f)) {}
+        frame_write_packed(w, cached, ncached, 1);
+        free(cached);
+    } else {
+        gram g;
+        gram_init(&g, red, dt, N, C);
+        long nblocks = 0;
+        while (frame_read(r, &f)) {
+            char param[128], form[16];
+            if (!meta_get_str(&f.meta, "param", param, sizeof param) || !meta_get_str(&f.meta, "form", form, sizeof form))
+                frame_fail(r, &f, "block lacks param/form metadata");
+            int keep = in_list(param, plist, npl);
+            if (strcmp(f.name, "J") == 0) {
+                frame_expect_shape(r, &f, 3, (int64_t[]){N, C, -1});
+                if (!keep) continue;
+                tensor J = frame_take(r, &f, dt);
+                gram_add_explicit(&g, &J);
+                tensor_free(&J);
+            } else if (strcmp(f.name, "X") == 0) {
+                frame_expect_shape(r, &f, 3, (int64_t[]){N, -1, -1});
+                tensor X = keep ? frame_take(r, &f, dt) : (tensor){0}, A = {0};
+                int64_t T = f.t.shape[1];
+                if (!frame_read(r, &f)) frame_fail(r, NULL, "stream ended inside a factored block");
+                int sep = strcmp(f.name, "A") == 0;
+                if (sep) {
+                    frame_expect_shape(r, &f, 2, (int64_t[]){C, -1});
+                    if (keep) A = frame_take(r, &f, dt);
+                    frame_read_tensor(r, &f, "G");
+                } else if (strcmp(f.name, "G") != 0) {
+                    frame_fail(r, &f, "expected tensor frame 'A' or 'G' after 'X'");
+                }
+                frame_expect_shape(r, &f, 4, (int64_t[]){N, T, sep ? 1 : C, sep ? A.shape[1] : -1});
+                if (keep) {
+                    tensor G = frame_take(r, &f, dt);
+                    gram_add_factored(&g, &X, &G, sep ? &A : NULL);
+                    tensor_free(&G);
+                    tensor_free(&X);
+                    tensor_free(&A);
+                }
+            } else {
+                frame_fail(r, &f, "unexpected frame in a Jacobian stream");
+            }
+            nblocks++;
+            entk_progress("blocks", nblocks, -1);
+        }
+        entk_progress_end();
+        tensor *K = gram_finish(&g);
+        msgpack_sbuffer sb;
+        msgpack_sbuffer_init(&sb);
+        write_K(w, K, red_s, used, N, C, &sb);
+        if (!stats) cache_put(&h.key, sb.data, sb.size);
+        msgpack_sbuffer_destroy(&sb);
+        entk_log("gram: %.3g GFLOP in %.3fs (%.1f GFLOP/s)", g.flops * 1e-9, g.seconds,
+                 g.seconds > 0 ? g.flops * 1e-9 / g.seconds : 0.0);
+        if (stats) {
+            meta mt = {0};
+            meta_f64(&mt, "flops", g.flops);
+            meta_f64(&mt, "seconds", g.seconds);
+            frame_write_record(w, "gram_stats", &mt);
+        }
+        gram_free(&g);
+    }
+}
+
 int main(int argc, char **argv) {
     cli_start(argc, argv);
     cli_common co = {0};
@@ -129,105 +233,13 @@ int main(int argc, char **argv) {
 
     frame_reader r;
     frame_reader_open(&r, optind < argc ? argv[optind] : "-");
-    frame f;
-    if (!frame_read(&r, &f) || strcmp(f.name, "jacobian") != 0 || strcmp(f.kind, "record") != 0)
-        frame_fail(&r, &f, "not a Jacobian stream (expected a 'jacobian' record first)");
-    int64_t N, C;
-    char jparams[512], jdt[8];
-    if (!meta_get_i64(&f.meta, "N", &N) || !meta_get_i64(&f.meta, "C", &C) || N < 1 || C < 1 ||
-        !meta_get_str(&f.meta, "params", jparams, sizeof jparams) || !meta_get_str(&f.meta, "dtype", jdt, sizeof jdt))
-        frame_fail(&r, &f, "jacobian record lacks N, C, params or dtype");
-    if (dt == DT_NONE && !dtype_parse(jdt, &dt)) frame_fail(&r, &f, "bad dtype '%s'", jdt);
-    int npl = 0;
-    char **plist = cli_split(params ? params : jparams, &npl);
-    if (params) {
-        int nj;
-        char **jl = cli_split(jparams, &nj);
-        for (int i = 0; i < npl; i++)
-            if (!in_list(plist[i], jl, nj)) entk_die(ENTK_EXIT_USAGE, "--params: '%s' is not in the Jacobian stream (%s)", plist[i], jparams);
-    }
-    char used[512] = "";
-    for (int i = 0; i < npl; i++) {
-        strncat(used, i ? "," : "", sizeof used - strlen(used) - 1);
-        strncat(used, plist[i], sizeof used - strlen(used) - 1);
-    }
-    char a[3][600];
-    snprintf(a[0], sizeof a[0], "reduce=%s", red_s);
-    snprintf(a[1], sizeof a[1], "params=%s", used);
-    snprintf(a[2], sizeof a[2], "dtype=%s", dtype_name(dt));
-    char *args[] = {a[0], a[1], a[2]};
-    const char *iname[] = {r.src};
-    frame_header h;
-    frame_header_make(&h, "entk-gram", 3, args, 1, iname, &r.h.key);
     frame_writer w;
-    frame_writer_open(&w, co.output, &h);
-
-    void *cached;
-    size_t ncached;
-    if (!stats && cache_get(&h.key, &cached, &ncached)) {
-        /* still read the whole input: a cut or corrupt upstream must fail here as it would otherwise */
-        while (frame_read(&r, &f)) {}
-        frame_write_packed(&w, cached, ncached, 1);
-        free(cached);
-    } else {
-        gram g;
-        gram_init(&g, red, dt, N, C);
-        long nblocks = 0;
-        while (frame_read(&r, &f)) {
-            char param[128], form[16];
-            if (!meta_get_str(&f.meta, "param", param, sizeof param) || !meta_get_str(&f.meta, "form", form, sizeof form))
-                frame_fail(&r, &f, "block lacks param/form metadata");
-            int keep = in_list(param, plist, npl);
-            if (strcmp(f.name, "J") == 0) {
-                frame_expect_shape(&r, &f, 3, (int64_t[]){N, C, -1});
-                if (!keep) continue;
-                tensor J = frame_take(&r, &f, dt);
-                gram_add_explicit(&g, &J);
-                tensor_free(&J);
-            } else if (strcmp(f.name, "X") == 0) {
-                frame_expect_shape(&r, &f, 3, (int64_t[]){N, -1, -1});
-                tensor X = keep ? frame_take(&r, &f, dt) : (tensor){0}, A = {0};
-                int64_t T = f.t.shape[1];
-                if (!frame_read(&r, &f)) frame_fail(&r, NULL, "stream ended inside a factored block");
-                int sep = strcmp(f.name, "A") == 0;
-                if (sep) {
-                    frame_expect_shape(&r, &f, 2, (int64_t[]){C, -1});
-                    if (keep) A = frame_take(&r, &f, dt);
-                    frame_read_tensor(&r, &f, "G");
-                } else if (strcmp(f.name, "G") != 0) {
-                    frame_fail(&r, &f, "expected tensor frame 'A' or 'G' after 'X'");
-                }
-                frame_expect_shape(&r, &f, 4, (int64_t[]){N, T, sep ? 1 : C, sep ? A.shape[1] : -1});
-                if (keep) {
-                    tensor G = frame_take(&r, &f, dt);
-                    gram_add_factored(&g, &X, &G, sep ? &A : NULL);
-                    tensor_free(&G);
-                    tensor_free(&X);
-                    tensor_free(&A);
-                }
-            } else {
-                frame_fail(&r, &f, "unexpected frame in a Jacobian stream");
-            }
-            nblocks++;
-            entk_progress("blocks", nblocks, -1);
-        }
-        entk_progress_end();
-        tensor *K = gram_finish(&g);
-        msgpack_sbuffer sb;
-        msgpack_sbuffer_init(&sb);
-        write_K(&w, K, red_s, used, N, C, &sb);
-        if (!stats) cache_put(&h.key, sb.data, sb.size);
-        msgpack_sbuffer_destroy(&sb);
-        entk_log("gram: %.3g GFLOP in %.3fs (%.1f GFLOP/s)", g.flops * 1e-9, g.seconds,
-                 g.seconds > 0 ? g.flops * 1e-9 / g.seconds : 0.0);
-        if (stats) {
-            meta mt = {0};
-            meta_f64(&mt, "flops", g.flops);
-            meta_f64(&mt, "seconds", g.seconds);
-            frame_write_record(&w, "gram_stats", &mt);
-        }
-        gram_free(&g);
-    }
+    int first = 1;
+    /* several Jacobian streams (entk-jacobian -m A -m B ...) give as many Gram streams */
+    do {
+        gram_stream(&r, &w, first, co.output, red, red_s, params, dt, stats);
+        first = 0;
+    } while (frame_reader_next_stream(&r));
     frame_writer_close(&w);
     cache_report();
     frame_reader_close(&r);

@@ -65,11 +65,7 @@ static void flush_sb(frame_writer *w) {
     msgpack_sbuffer_clear(&w->sb);
 }
 
-void frame_writer_open(frame_writer *w, const char *path, const frame_header *h) {
-    memset(w, 0, sizeof *w);
-    outfile_open(&w->out, path);
-    msgpack_sbuffer_init(&w->sb);
-    msgpack_packer_init(&w->pk, &w->sb, msgpack_sbuffer_write);
+static void write_header(frame_writer *w, const frame_header *h) {
     msgpack_packer *pk = &w->pk;
     msgpack_pack_map(pk, 3);
     pack_str(pk, "kind"); pack_str(pk, "header");
@@ -89,6 +85,30 @@ void frame_writer_open(frame_writer *w, const char *path, const frame_header *h)
     }
     pack_str(pk, "key"); pack_str(pk, h->key.hex);
     flush_sb(w);
+}
+
+static void write_end(frame_writer *w) {
+    msgpack_pack_map(&w->pk, 3);
+    pack_str(&w->pk, "kind"); pack_str(&w->pk, "end");
+    pack_str(&w->pk, "name"); pack_str(&w->pk, "end");
+    pack_str(&w->pk, "meta");
+    msgpack_pack_map(&w->pk, 1);
+    pack_str(&w->pk, "frames"); msgpack_pack_int64(&w->pk, w->nframes);
+    flush_sb(w);
+    w->nframes = 0;
+}
+
+void frame_writer_open(frame_writer *w, const char *path, const frame_header *h) {
+    memset(w, 0, sizeof *w);
+    outfile_open(&w->out, path);
+    msgpack_sbuffer_init(&w->sb);
+    msgpack_packer_init(&w->pk, &w->sb, msgpack_sbuffer_write);
+    write_header(w, h);
+}
+
+void frame_writer_next(frame_writer *w, const frame_header *h) {
+    write_end(w);
+    write_header(w, h);
 }
 
 void frame_pack_tensor(msgpack_sbuffer *buf, const char *name, const tensor *t, const meta *m) {
@@ -145,13 +165,7 @@ void frame_write_packed(frame_writer *w, const void *bytes, size_t n, long nfram
 }
 
 void frame_writer_close(frame_writer *w) {
-    msgpack_pack_map(&w->pk, 3);
-    pack_str(&w->pk, "kind"); pack_str(&w->pk, "end");
-    pack_str(&w->pk, "name"); pack_str(&w->pk, "end");
-    pack_str(&w->pk, "meta");
-    msgpack_pack_map(&w->pk, 1);
-    pack_str(&w->pk, "frames"); msgpack_pack_int64(&w->pk, w->nframes);
-    flush_sb(w);
+    write_end(w);
     msgpack_sbuffer_destroy(&w->sb);
     outfile_commit(&w->out);
 }

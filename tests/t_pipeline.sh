@@ -35,3 +35,19 @@ done
 check "transformer summary.json is valid JSON" $PY -c "import json; d = json.load(open('$O2/summary.json')); assert len(d['per_tensor_overlap_sum_top5']) == 10"
 check "transformer report with plots" bash -c "test -s $O2/report.md && test -s $O2/spectra.png && test -s $O2/fourier.png"
 check "transformer: second make has nothing to do" make -q -C "$ROOT/pipelines/transformer-modadd" $ARGS2
+
+# several models through one pipeline: each filter answers every stream with one of its own, and
+# the result is the single-model pipelines' outputs concatenated, frame for frame and key for key
+C2=$O2/ckpt
+one() { entk-jacobian -q -m "$1" $O2/data.frames | entk-gram -q --reduce mean | entk-eig -q --top 10 | entk-align -q --range 1:3 - $O2/features.frames; }
+{ one $C2/epoch-00020.safetensors; one $C2/epoch-00060.safetensors; } > cat.fr
+entk-jacobian -q -m $C2/epoch-00020.safetensors -m $C2/epoch-00060.safetensors $O2/data.frames | entk-gram -q --reduce mean \
+  | entk-eig -q --top 10 | entk-align -q --range 1:3 - $O2/features.frames > multi.fr
+check "a multi-model pipeline = the single-model pipelines concatenated" diff <(entk-show cat.fr) <(entk-show multi.fr)
+check "a multi-model pipeline gives one stream per model" test "$(entk-show multi.fr | grep -c '"kind":"header"')" -eq 2
+$PY "$ROOT/tests/peer/craft.py" st-drop $C2/epoch-00040.safetensors drop.st W_O
+check_fails "a bad model late in the list fails before any output" 3 "tensor 'W_O' is missing" \
+    entk-jacobian -m $C2/epoch-00020.safetensors -m drop.st $O2/data.frames -o part.fr
+[ ! -e part.fr ] && pass "no partial multi-model output" || fail "no partial multi-model output" "part.fr exists"
+check "the series in the make pipeline has one overlap stream per checkpoint" \
+    test "$(entk-show $O2/series-align.frames | grep -c '"kind":"header"')" -eq 4

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# summarize.sh OUT: the W_U overlap series with its central-difference derivative (OUT/series.tsv),
+# summarize.sh OUT: the W_U overlap series (OUT/series-align.frames, one stream per checkpoint of
+# EPOCHS) with its central-difference derivative (OUT/series.tsv),
 # the onset of generalisation, the key frequencies and the final per-tensor overlaps as
 # OUT/summary.json on stdout. Called by the Makefile.
 set -euo pipefail
@@ -8,12 +9,12 @@ show() { "$BIN/entk-show" "$@"; }
 fam() { show --name overlap --fields family,overlap "$1" | awk -v f="$2" '$1==f{print $2}'; }
 
 show --name metrics --fields epoch,train_acc,test_acc,loss "$OUT/metrics.frames" > "$OUT/metrics.tsv"
-: > "$OUT/overlap.tsv"
-for f in "$OUT"/align/epoch-*.frames; do
-    e=$(basename "$f" .frames); e=$((10#${e#epoch-}))
-    echo -e "$e\t$(fam "$f" sum)" >> "$OUT/overlap.tsv"
-done
-sort -n -o "$OUT/overlap.tsv" "$OUT/overlap.tsv"
+# series-align.frames holds one stream per checkpoint, in the order of $EPOCHS
+paste <(printf '%s\n' $EPOCHS | awk '{print $1 + 0}') \
+      <(show --name overlap --fields family,overlap "$OUT/series-align.frames" | awk -F'\t' '$1 == "sum" {print $2}') \
+  > "$OUT/overlap.tsv"
+[ "$(wc -l < "$OUT/overlap.tsv")" -eq "$(echo $EPOCHS | wc -w)" ] && ! grep -qP '\t$' "$OUT/overlap.tsv" \
+  || { echo "summarize.sh: series-align.frames does not have one sum overlap per checkpoint" >&2; exit 1; }
 join -t $'\t' <(sort -k1,1 "$OUT/overlap.tsv") <(sort -k1,1 "$OUT/metrics.tsv") | sort -n \
   | awk -F'\t' -v D="$NK2" 'BEGIN{OFS="\t"} {e[NR]=$1; s[NR]=$2; tr[NR]=$3; te[NR]=$4} END {
         print "epoch", "overlap_sum_top", "sum_percent", "dsum_percent_per_step", "train_acc", "test_acc"
