@@ -21,6 +21,9 @@ static const char *help =
     "                 the eigenpairs come from the thin SVD of F (solver \"pivchol-svd r=R\"), kept only if\n"
     "                 ||K - F^T F||_F and the residuals are at rounding level; otherwise, and with full,\n"
     "                 LAPACK syevr on all of K (solver \"syevr\"). Both agree to rounding.\n"
+    "A Gram written as its factor (entk-gram --factor: frame K_factor F [r, N], K = F^T F) is solved by\n"
+    "the thin SVD of F (solver \"factor-svd r=R\"), or, with --solver full or --top above r, as K.\n"
+    "Several Gram streams give as many eigenpair streams.\n"
     "Example (a Transformer's W_U eNTK has rank at most d_model = 64: auto takes the low-rank path):\n"
     "  entk-modadd -p 29 --encoding tokens --train-frac 0.5 -o data.frames\n"
     "  entk-train --model transformer --epochs 40 --ckpt-every 40 -o metrics.frames data.frames\n"
@@ -34,15 +37,21 @@ static const char *help =
 static void eig_stream(frame_reader *r, frame_writer *w, int first, const char *output, long top, double ridge, dtype dt,
                        eig_solver solver) {
     frame f;
-    frame_read_tensor(r, &f, "K");
-    frame_expect_shape(r, &f, 2, (int64_t[]){f.t.shape[0], f.t.shape[0]});
-    if (!dtype_is_float(f.t.dt)) frame_fail(r, &f, "K must be f32 or f64, not %s", dtype_name(f.t.dt));
-    if (top > f.t.shape[0]) entk_die(ENTK_EXIT_USAGE, "--top %ld exceeds the Gram size %lld", top, (long long)f.t.shape[0]);
+    if (!frame_read(r, &f)) frame_fail(r, NULL, "no Gram in the stream");
+    /* K itself, or its factor F [r, N] (K = F^T F) from entk-gram --factor */
+    int factored = strcmp(f.name, "K_factor") == 0;
+    if (strcmp(f.kind, "tensor") != 0 || (!factored && strcmp(f.name, "K") != 0))
+        frame_fail(r, &f, "expected tensor frame 'K' or 'K_factor'");
+    if (factored) frame_expect_shape(r, &f, 2, (int64_t[]){-1, -1});
+    else frame_expect_shape(r, &f, 2, (int64_t[]){f.t.shape[0], f.t.shape[0]});
+    if (!dtype_is_float(f.t.dt)) frame_fail(r, &f, "%s must be f32 or f64, not %s", f.name, dtype_name(f.t.dt));
+    int64_t n = f.t.shape[factored ? 1 : 0];
+    if (top > n) entk_die(ENTK_EXIT_USAGE, "--top %ld exceeds the Gram size %lld", top, (long long)n);
     char red[16] = "", params[512] = "";
     meta_get_str(&f.meta, "reduce", red, sizeof red);
     meta_get_str(&f.meta, "params", params, sizeof params);
     tensor K = frame_take(r, &f, dt == DT_NONE ? f.t.dt : dt);
-    if (frame_read(r, &f)) frame_fail(r, &f, "unexpected frame after K");
+    if (frame_read(r, &f)) frame_fail(r, &f, "unexpected frame after the Gram");
 
     char a[4][64];
     snprintf(a[0], 64, "top=%ld", top);
@@ -56,7 +65,14 @@ static void eig_stream(frame_reader *r, frame_writer *w, int first, const char *
     frame_header_make(&h, "entk-eig", solver == EIG_FULL ? 4 : 3, args, 1, iname, &r->h.key);
     double t0 = entk_now();
     eig_result e;
-    eig_top(&K, top, ridge, solver, &e);
+    if (factored && solver == EIG_FULL) {
+        tensor whole = eig_unfactor(&K);
+        tensor_free(&K);
+        K = whole;
+        factored = 0;
+    }
+    if (factored) eig_top_factor(&K, top, ridge, &e);
+    else eig_top(&K, top, ridge, solver, &e);
     entk_log("eig: top %ld of %lld in %.3fs (%s), lambda_1 = %.6g, worst residual %.2e", top, (long long)e.n, entk_now() - t0,
              e.path, tensor_get(&e.values, 0), e.residual);
     if (first) frame_writer_open(w, output, &h);

@@ -1,6 +1,7 @@
 /* entk-gram: eNTK Gram matrices from Jacobian blocks, and exact sums of partial Grams. */
 #include "cache.h"
 #include "cli.h"
+#include "eig.h"
 #include "err.h"
 #include "frame.h"
 #include "gram.h"
@@ -10,7 +11,7 @@
 #include <string.h>
 
 static const char *help =
-    "Usage: entk-gram [--reduce trace|mean|flat] [--params P1,P2] [--dtype f32|f64] [--stats] [JACOBIAN|-]\n"
+    "Usage: entk-gram [--reduce trace|mean|flat] [--params P1,P2] [--dtype f32|f64] [--factor] [--stats] [JACOBIAN|-]\n"
     "       entk-gram --sum GRAM GRAM...\n"
     "Accumulates the eNTK K = J J^T from an entk-jacobian stream, block by block, reduced over classes\n"
     "(trace: (1/C) sum_c K[n,m,c,c]; mean: (1/C^2) sum_cd K[n,m,c,d]; flat: (N*C)^2, class-major).\n"
@@ -21,6 +22,9 @@ static const char *help =
     "  --params LIST  only these parameters (default: every parameter in the stream)\n"
     "  --dtype D      accumulation precision (default: the Jacobian's)\n"
     "  --stats        also write a record 'gram_stats' {flops, seconds} (not cached; for benchmarks)\n"
+    "  --factor       when K has numerical rank r <= N/4 (checked: ||K - F^T F||_F at rounding level),\n"
+    "                 write its factor 'K_factor' F [r, N], K = F^T F, instead of K: N/r times smaller,\n"
+    "                 and entk-eig solves it by one thin SVD; otherwise K as usual\n"
     "Examples:\n"
     "  entk-jacobian -m model.safetensors data.frames | entk-gram --reduce trace > K.frames\n"
     "  entk-jacobian -m model.safetensors --params W1 data.frames | entk-gram -o K1.frames\n"
@@ -33,15 +37,38 @@ static int in_list(const char *name, char **list, int n) {
     return 0;
 }
 
-static void write_K(frame_writer *w, const tensor *K, const char *red, const char *params, int64_t N, int64_t C,
+/* The Gram as frame "K", or with factor set and K of low numerical rank as "K_factor" F [r, N],
+ * K = F^T F to rounding (eig.h), packed into keep (for the cache) and written. */
+static void write_K(frame_writer *w, const tensor *K, const char *red, const char *params, int64_t N, int64_t C, int factor,
                     msgpack_sbuffer *keep) {
     meta mt = {0};
     meta_str(&mt, "reduce", red);
     meta_str(&mt, "params", params);
     meta_i64(&mt, "N", N);
     meta_i64(&mt, "C", C);
-    frame_pack_tensor(keep, "K", K, &mt);
+    tensor F = {0};
+    char why[96] = "";
+    if (factor && eig_factor(K, &F, why, sizeof why)) {
+        frame_pack_tensor(keep, "K_factor", &F, &mt);
+        tensor_free(&F);
+    } else {
+        if (factor) entk_log("gram: written whole, not as a factor: %s", why);
+        frame_pack_tensor(keep, "K", K, &mt);
+    }
     frame_write_packed(w, keep->data, keep->size, 1);
+}
+
+/* K from a "K" or "K_factor" frame, as dtype d. */
+static tensor take_K(frame_reader *r, frame *f, dtype d) {
+    if (strcmp(f->name, "K_factor") == 0) {
+        frame_expect_shape(r, f, 2, (int64_t[]){-1, -1});
+        tensor F = frame_take(r, f, d), K = eig_unfactor(&F);
+        tensor_free(&F);
+        return K;
+    }
+    if (strcmp(f->name, "K") != 0 || strcmp(f->kind, "tensor") != 0) frame_fail(r, f, "expected tensor frame 'K' or 'K_factor'");
+    frame_expect_shape(r, f, 2, (int64_t[]){-1, -1});
+    return frame_take(r, f, d);
 }
 
 static int sum_main(char **files, int n, cli_common *co) {
@@ -58,7 +85,7 @@ static int sum_main(char **files, int n, cli_common *co) {
         keys[i] = r.h.key;
         names[i] = files[i];
         frame f;
-        frame_read_tensor(&r, &f, "K");
+        if (!frame_read(&r, &f)) frame_fail(&r, NULL, "no Gram in the stream");
         char rd[16], pl[512];
         int64_t n1, c1;
         if (!meta_get_str(&f.meta, "reduce", rd, sizeof rd) || !meta_get_str(&f.meta, "params", pl, sizeof pl) ||
@@ -69,14 +96,18 @@ static int sum_main(char **files, int n, cli_common *co) {
             N = n1;
             C = c1;
             int64_t side = strcmp(rd, "flat") == 0 ? N * C : N;
-            frame_expect_shape(&r, &f, 2, (int64_t[]){side, side});
-            acc = frame_take(&r, &f, DT_F64);
+            acc = take_K(&r, &f, DT_F64);
+            if (acc.shape[0] != side || acc.shape[1] != side)
+                frame_fail(&r, &f, "Gram is %lld x %lld, expected %lld x %lld", (long long)acc.shape[0], (long long)acc.shape[1],
+                           (long long)side, (long long)side);
             snprintf(params, sizeof params, "%s", pl);
         } else {
             if (strcmp(rd, red) != 0) frame_fail(&r, &f, "reduction %s differs from the first stream's %s", rd, red);
             if (n1 != N || c1 != C) frame_fail(&r, &f, "N=%lld C=%lld differ from the first stream's", (long long)n1, (long long)c1);
-            frame_expect_shape(&r, &f, 2, acc.shape);
-            tensor t = frame_take(&r, &f, DT_F64);
+            tensor t = take_K(&r, &f, DT_F64);
+            if (t.shape[0] != acc.shape[0] || t.shape[1] != acc.shape[1])
+                frame_fail(&r, &f, "Gram is %lld x %lld, the first stream's %lld x %lld", (long long)t.shape[0],
+                           (long long)t.shape[1], (long long)acc.shape[0], (long long)acc.shape[1]);
             la_axpy(DT_F64, tensor_numel(&t), 1.0, t.data, acc.data);
             tensor_free(&t);
             if (strlen(params) + strlen(pl) + 2 < sizeof params) { strcat(params, ","); strcat(params, pl); }
@@ -93,7 +124,7 @@ static int sum_main(char **files, int n, cli_common *co) {
     frame_writer_open(&w, co->output, &h);
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
-    write_K(&w, &acc, red, params, N, C, &sb);
+    write_K(&w, &acc, red, params, N, C, 0, &sb);
     msgpack_sbuffer_destroy(&sb);
     frame_writer_close(&w);
     tensor_free(&acc);
@@ -102,7 +133,7 @@ static int sum_main(char **files, int n, cli_common *co) {
 
 /* One Jacobian stream in, one Gram stream out (the first opens the output, later ones follow it). */
 static void gram_stream(frame_reader *r, frame_writer *w, int first, const char *output, reduction red,
-                        const char *red_s, const char *params, dtype dt, int stats) {
+                        const char *red_s, const char *params, dtype dt, int stats, int factor) {
     frame f;
     if (!frame_read(r, &f) || strcmp(f.name, "jacobian") != 0 || strcmp(f.kind, "record") != 0)
         frame_fail(r, &f, "not a Jacobian stream (expected a 'jacobian' record first)");
@@ -125,14 +156,16 @@ static void gram_stream(frame_reader *r, frame_writer *w, int first, const char 
         strncat(used, i ? "," : "", sizeof used - strlen(used) - 1);
         strncat(used, plist[i], sizeof used - strlen(used) - 1);
     }
-    char a[3][600];
+    char a[4][600];
     snprintf(a[0], sizeof a[0], "reduce=%s", red_s);
     snprintf(a[1], sizeof a[1], "params=%s", used);
     snprintf(a[2], sizeof a[2], "dtype=%s", dtype_name(dt));
-    char *args[] = {a[0], a[1], a[2]};
+    snprintf(a[3], sizeof a[3], "factor=1");
+    char *args[] = {a[0], a[1], a[2], a[3]};
     const char *iname[] = {r->src};
     frame_header h;
-    frame_header_make(&h, "entk-gram", 3, args, 1, iname, &r->h.key);
+    /* factor=1 only when asked for: plain Grams keep the keys they had before there was a choice */
+    frame_header_make(&h, "entk-gram", factor ? 4 : 3, args, 1, iname, &r->h.key);
     if (first) frame_writer_open(w, output, &h);
     else frame_writer_next(w, &h);
 
@@ -189,7 +222,7 @@ static void gram_stream(frame_reader *r, frame_writer *w, int first, const char 
         tensor *K = gram_finish(&g);
         msgpack_sbuffer sb;
         msgpack_sbuffer_init(&sb);
-        write_K(w, K, red_s, used, N, C, &sb);
+        write_K(w, K, red_s, used, N, C, factor, &sb);
         if (!stats) cache_put(&h.key, sb.data, sb.size);
         msgpack_sbuffer_destroy(&sb);
         entk_log("gram: %.3g GFLOP in %.3fs (%.1f GFLOP/s)", g.flops * 1e-9, g.seconds,
@@ -208,12 +241,13 @@ int main(int argc, char **argv) {
     cli_start(argc, argv);
     cli_common co = {0};
     const char *red_s = "trace", *params = NULL;
-    int sum = 0, stats = 0;
+    int sum = 0, stats = 0, factor = 0;
     dtype dt = DT_NONE;
-    enum { O_REDUCE = OPT_FIRST_CUSTOM, O_PARAMS, O_SUM, O_STATS };
+    enum { O_REDUCE = OPT_FIRST_CUSTOM, O_PARAMS, O_SUM, O_STATS, O_FACTOR };
     static struct option lo[] = {CLI_COMMON_LONGOPTS, {"reduce", required_argument, 0, O_REDUCE},
                                  {"params", required_argument, 0, O_PARAMS}, {"sum", no_argument, 0, O_SUM},
-                                 {"stats", no_argument, 0, O_STATS}, {"dtype", required_argument, 0, OPT_DTYPE}, {0}};
+                                 {"stats", no_argument, 0, O_STATS}, {"dtype", required_argument, 0, OPT_DTYPE},
+                                 {"factor", no_argument, 0, O_FACTOR}, {0}};
     int c;
     while ((c = getopt_long(argc, argv, "o:qh", lo, NULL)) != -1) {
         if (cli_common_opt(c, &co, help)) continue;
@@ -222,6 +256,7 @@ int main(int argc, char **argv) {
         case O_PARAMS: params = optarg; break;
         case O_SUM: sum = 1; break;
         case O_STATS: stats = 1; break;
+        case O_FACTOR: factor = 1; break;
         case OPT_DTYPE: dt = dtype_float_option(optarg); break;
         default: cli_bad_option(argv);
         }
@@ -237,7 +272,7 @@ int main(int argc, char **argv) {
     int first = 1;
     /* several Jacobian streams (entk-jacobian -m A -m B ...) give as many Gram streams */
     do {
-        gram_stream(&r, &w, first, co.output, red, red_s, params, dt, stats);
+        gram_stream(&r, &w, first, co.output, red, red_s, params, dt, stats, factor);
         first = 0;
     } while (frame_reader_next_stream(&r));
     frame_writer_close(&w);

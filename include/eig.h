@@ -25,5 +25,13 @@ typedef struct {
 
 /* K is [n, n] f32 or f64 and is not modified. */
 void eig_top(const tensor *K, int64_t k, double ridge, eig_solver solver, eig_result *out);
+
+/* A Gram of low numerical rank travels as its factor: F [r, n] with K = F^T F to rounding (the
+ * verified pivoted Cholesky of the auto solver). eig_factor returns r and sets F, or returns 0 with
+ * why set when K is not of rank <= N/4 at rounding level. */
+int64_t eig_factor(const tensor *K, tensor *F, char *why, size_t nwhy);
+tensor eig_unfactor(const tensor *F);           /* K = F^T F, [n, n] */
+/* The same eigenpairs as eig_top on K = F^T F, from the factor (thin SVD; residuals through F). */
+void eig_top_factor(const tensor *F, int64_t k, double ridge, eig_result *out);
 void eig_free(eig_result *e);
 #endif

@@ -109,45 +109,40 @@ static int64_t pivoted_cholesky(dtype dt, int64_t n, const void *K, double tol, 
     return rank;
 }
 
-/* The low-rank path; 0 (with out->path saying why) when it does not apply or does not verify. */
-static int solve_lowrank(const tensor *K, int64_t k, const kstats *st, eig_result *out) {
+/* Pivoting stops when every remaining Schur diagonal is below tol. For a PSD K of rank r the
+ * computed ones are rounding noise of size ~sqrt(r) eps K_ii (a sum of r squares subtracted from
+ * K_ii), so tol must sit above sqrt(N) eps max(diag K) or noise columns get factored; and whatever
+ * real part is discarded, the remainder check sees. On the Transformer W_U Gram (N = 841, rank 64),
+ * tol = c eps max(diag K) finds r = 64 for c in [10, 1e7] (f64) and [10, 841] (f32), c < 10 adds
+ * noise columns; sqrt(N) = 29 sits in both windows. */
+static double pivot_tol(dtype dt, int64_t n, double maxdiag) {
+    return sqrt((double)n) * (dt == DT_F32 ? FLT_EPSILON : DBL_EPSILON) * maxdiag;
+}
+
+/* Acceptance bound on ||K - F^T F||_F / ||K||_F and on the residuals. syevr's residuals and the
+ * remainder of a clean factorization are both 0.1-0.2 eps sqrt(N) on the Grams we measured, so
+ * 10 eps sqrt(N) accepts rounding with a wide margin yet rejects discarded signal: at
+ * 1e3 eps sqrt(N) = 3.46e-3 (f32), pivoting the f32 W_U Gram only to rank 26 of 64 (remainder
+ * 3.45e-3) would pass, with its top 20 eigenvalues off by up to 13%. */
+static double accept_bound(dtype dt, int64_t n) { return 10 * (dt == DT_F32 ? FLT_EPSILON : DBL_EPSILON) * sqrt((double)n); }
+
+/* Rank cap: the low-rank path's cost grows like N r^2 (pivoting, the SVD) plus N^2 r (the
+ * remainder), syevr's like N^3. Measured on rank-r Grams X X^T (one OpenBLAS thread), low-rank vs
+ * syevr: N = 841: r = 64 0.02 s vs 0.18 s, r = 210 0.095 vs 0.18, r = 280 0.15 vs 0.18, r = 350
+ * 0.18 vs 0.12; N = 1600: r = 400 0.48 vs 0.71, r = 533 0.98 vs 1.01. Break-even is near N/3 at
+ * both sizes, so the cap is N/4: still a 1.5-2x gain there, and a full-rank K wastes at most
+ * N (N/4)^2 of pivoting (~10 ms at N = 841, 5% of syevr) before falling back. */
+static int64_t rank_cap(int64_t n) { return n / 4; }
+
+/* The verified factor: K = G^T G to rounding with G [r, n], or 0 with why set. */
+static int64_t factor_checked(const tensor *K, const kstats *st, int64_t rmax, char **Gout, char *why, size_t nwhy) {
     dtype dt = K->dt;
     int64_t n = K->shape[0];
     size_t es = dtype_size(dt);
-    double eps = dt == DT_F32 ? FLT_EPSILON : DBL_EPSILON;
-    /* Pivoting stops when every remaining Schur diagonal is below tol. For a PSD K of rank r the
-     * computed ones are rounding noise of size ~sqrt(r) eps K_ii (a sum of r squares subtracted
-     * from K_ii), so tol must sit above sqrt(N) eps max(diag K) or noise columns get factored;
-     * and whatever real part is discarded, we see below. On the Transformer W_U Gram (N = 841,
-     * rank 64), tol = c eps max(diag K) finds r = 64 for c in [10, 1e7] (f64) and [10, 841] (f32),
-     * c < 10 adds noise columns; sqrt(N) = 29 sits in both windows. */
-    double tol = sqrt((double)n) * eps * st->maxdiag;
-    /* Acceptance bound on ||K - F^T F||_F / ||K||_F and on the residuals. syevr's residuals and
-     * the remainder of a clean factorization are both 0.1-0.2 eps sqrt(N) on the Grams we
-     * measured, so 10 eps sqrt(N) accepts rounding with a wide margin yet rejects discarded
-     * signal: at 1e3 eps sqrt(N) = 3.46e-3 (f32), pivoting the f32 W_U Gram only to rank 26 of 64
-     * (remainder 3.45e-3) would pass, with its top 20 eigenvalues off by up to 13%. */
-    double bound = 10 * eps * sqrt((double)n);
-    /* Rank cap: the path's cost grows like N r^2 (pivoting, the SVD) plus N^2 r (the remainder),
-     * syevr's like N^3. Measured on rank-r Grams X X^T (one OpenBLAS thread), low-rank vs syevr:
-     * N = 841: r = 64 0.02 s vs 0.18 s, r = 210 0.095 vs 0.18, r = 280 0.15 vs 0.18, r = 350 0.18
-     * vs 0.12; N = 1600: r = 400 0.48 vs 0.71, r = 533 0.98 vs 1.01. Break-even is near N/3 at
-     * both sizes, so the cap is N/4: still a 1.5-2x gain there, and a full-rank K wastes at most
-     * N (N/4)^2 of pivoting (~10 ms at N = 841, 5% of syevr) before falling back. */
-    int64_t rmax = n / 4;
-    if (k > rmax) {
-        snprintf(out->path, sizeof out->path, "full: top %lld > N/4", (long long)k);
-        return 0;
-    }
-    char *G = xmalloc((size_t)(rmax * n) * es);
-    int64_t r = pivoted_cholesky(dt, n, K->data, tol, rmax, G);
+    char *G = xmalloc((size_t)((rmax > 0 ? rmax : 1) * n) * es);
+    int64_t r = pivoted_cholesky(dt, n, K->data, pivot_tol(dt, n, st->maxdiag), rmax, G);
     if (r < 0) {
-        snprintf(out->path, sizeof out->path, "full: rank > N/4 = %lld", (long long)rmax);
-        free(G);
-        return 0;
-    }
-    if (r < k) {
-        snprintf(out->path, sizeof out->path, "full: rank %lld < top %lld", (long long)r, (long long)k);
+        snprintf(why, nwhy, "rank > N/4 = %lld", (long long)rmax);
         free(G);
         return 0;
     }
@@ -169,13 +164,21 @@ static int solve_lowrank(const tensor *K, int64_t k, const kstats *st, eig_resul
     }
     free(S);
     double rem = sqrt(s2) / (st->fro > 0 ? st->fro : 1);
-    if (rem > bound) {
-        snprintf(out->path, sizeof out->path, "full: rank %lld leaves ||K - F^T F||_F / ||K||_F = %.1e", (long long)r, rem);
+    if (rem > accept_bound(dt, n)) {
+        snprintf(why, nwhy, "rank %lld leaves ||K - F^T F||_F / ||K||_F = %.1e", (long long)r, rem);
         free(G);
         return 0;
     }
-    /* Thin SVD of F = G^T (n x r): G's row-major buffer is F column-major, so no copy; U comes
-     * back column-major, one left singular vector per contiguous column. */
+    *Gout = G;
+    return r;
+}
+
+/* Eigenpairs from a factor G [r, n] (K = G^T G), G consumed: the thin SVD of F = G^T; values
+ * sigma^2 + ridge into out, the ridge-free ones into mu [k]. 0 if gesdd failed. */
+static int factor_svd(dtype dt, int64_t n, int64_t r, char *G, int64_t k, eig_result *out, double *mu, char *why, size_t nwhy) {
+    size_t es = dtype_size(dt);
+    /* G's row-major buffer is F column-major, so no copy; U comes back column-major, one left
+     * singular vector per contiguous column. */
     char *sv = xmalloc((size_t)r * es), *U = xmalloc((size_t)(n * r) * es), *VT = xmalloc((size_t)(r * r) * es);
     lapack_int info;
     if (dt == DT_F64)
@@ -186,25 +189,47 @@ static int solve_lowrank(const tensor *K, int64_t k, const kstats *st, eig_resul
                               (float *)U, (lapack_int)n, (float *)VT, (lapack_int)r);
     free(G);
     free(VT);
-    if (info != 0) {
-        snprintf(out->path, sizeof out->path, "full: gesdd failed (info %d)", (int)info);
-        free(sv); free(U);
-        return 0;
-    }
-    double *mu = xmalloc((size_t)k * sizeof(double));
-    for (int64_t i = 0; i < k; i++) {
-        double s = la_get(dt, sv, i);
-        mu[i] = s * s;
-        la_set(dt, out->values.data, i, mu[i] + out->ridge_abs);
-        char *v = (char *)out->vectors.data + (size_t)(i * n) * es;
-        memcpy(v, U + (size_t)(i * n) * es, (size_t)n * es);
-        fix_sign(dt, n, v);
-    }
+    if (info == 0)
+        for (int64_t i = 0; i < k; i++) {
+            double s = la_get(dt, sv, i);
+            mu[i] = s * s;
+            la_set(dt, out->values.data, i, mu[i] + out->ridge_abs);
+            char *v = (char *)out->vectors.data + (size_t)(i * n) * es;
+            memcpy(v, U + (size_t)(i * n) * es, (size_t)n * es);
+            fix_sign(dt, n, v);
+        }
+    else
+        snprintf(why, nwhy, "gesdd failed (info %d)", (int)info);
     free(sv);
     free(U);
+    return info == 0;
+}
+
+/* The low-rank path; 0 (with out->path saying why) when it does not apply or does not verify. */
+static int solve_lowrank(const tensor *K, int64_t k, const kstats *st, eig_result *out) {
+    dtype dt = K->dt;
+    int64_t n = K->shape[0];
+    char why[96];
+    if (k > rank_cap(n)) {
+        snprintf(out->path, sizeof out->path, "full: top %lld > N/4", (long long)k);
+        return 0;
+    }
+    char *G;
+    int64_t r = factor_checked(K, st, rank_cap(n), &G, why, sizeof why);
+    if (r > 0 && r < k) {
+        snprintf(why, sizeof why, "rank %lld < top %lld", (long long)r, (long long)k);
+        free(G);
+        r = 0;
+    }
+    double *mu = xmalloc((size_t)k * sizeof(double));
+    if (r == 0 || !factor_svd(dt, n, r, G, k, out, mu, why, sizeof why)) {
+        snprintf(out->path, sizeof out->path, "full: %s", why);
+        free(mu);
+        return 0;
+    }
     out->residual = residual(K, &out->vectors, mu, st->fro);
     free(mu);
-    if (out->residual > bound) {
+    if (out->residual > accept_bound(dt, n)) {
         snprintf(out->path, sizeof out->path, "full: low-rank residual %.1e", out->residual);
         return 0;
     }
@@ -266,6 +291,97 @@ void eig_top(const tensor *K, int64_t k, double ridge, eig_solver solver, eig_re
     snprintf(out->path, sizeof out->path, "full");
     if (solver == EIG_AUTO && solve_lowrank(K, k, &st, out)) return;
     solve_full(K, k, &st, out);
+}
+
+int64_t eig_factor(const tensor *K, tensor *F, char *why, size_t nwhy) {
+    int64_t n = K->shape[0];
+    if (K->ndim != 2 || K->shape[1] != n) entk_die(ENTK_EXIT_INPUT, "eig: K is not square");
+    kstats st = scan(K);
+    char *G;
+    int64_t r = factor_checked(K, &st, rank_cap(n), &G, why, nwhy);
+    if (r == 0) return 0;
+    *F = tensor_2d(K->dt, r, n);
+    memcpy(F->data, G, (size_t)(r * n) * dtype_size(K->dt));
+    free(G);
+    return r;
+}
+
+tensor eig_unfactor(const tensor *F) {
+    int64_t r = F->shape[0], n = F->shape[1];
+    tensor K = tensor_2d(F->dt, n, n);
+    la_syrk_upper(F->dt, 1, n, r, 1.0, F->data, n, 0.0, K.data, n);
+    size_t es = dtype_size(F->dt);
+    for (int64_t i = 0; i < n; i++) /* mirror: K is read as a full symmetric matrix */
+        for (int64_t j = i + 1; j < n; j++)
+            memcpy((char *)K.data + (size_t)(j * n + i) * es, (char *)K.data + (size_t)(i * n + j) * es, es);
+    return K;
+}
+
+void eig_top_factor(const tensor *F, int64_t k, double ridge, eig_result *out) {
+    dtype dt = F->dt;
+    int64_t r = F->shape[0], n = F->shape[1];
+    if (k < 1 || k > n) entk_die(ENTK_EXIT_USAGE, "--top must be in [1, %lld]", (long long)n);
+    size_t es = dtype_size(dt);
+    double tr = 0;
+    for (int64_t i = 0; i < r * n; i++) {
+        double v = la_get(dt, F->data, i);
+        if (!isfinite(v)) entk_die(ENTK_EXIT_INPUT, "eig: the Gram factor has a non-finite entry");
+        tr += v * v;
+    }
+    char why[96] = "";
+    if (k <= r) {
+        memset(out, 0, sizeof *out);
+        out->n = n;
+        out->k = k;
+        out->ridge_abs = ridge * tr / (double)n;
+        out->values = tensor_1d(dt, k);
+        out->vectors = tensor_2d(dt, k, n);
+        char *G = xmalloc((size_t)(r * n) * es);
+        memcpy(G, F->data, (size_t)(r * n) * es);
+        double *mu = xmalloc((size_t)k * sizeof(double));
+        if (factor_svd(dt, n, r, G, k, out, mu, why, sizeof why)) {
+            /* residuals through the factor: K V^T = F^T (F V^T); ||K||_F = ||F F^T||_F */
+            tensor FF = tensor_2d(dt, r, r);
+            la_syrk_upper(dt, 0, r, n, 1.0, F->data, n, 0.0, FF.data, r);
+            double fro = 0;
+            for (int64_t i = 0; i < r; i++)
+                for (int64_t j = i; j < r; j++) fro += (i == j ? 1 : 2) * pow(la_get(dt, FF.data, i * r + j), 2);
+            fro = sqrt(fro);
+            tensor_free(&FF);
+            char *FV = xmalloc((size_t)(r * k) * es), *KV = xmalloc((size_t)(k * n) * es);
+            la_gemm(dt, 0, 1, r, k, n, 1.0, F->data, n, out->vectors.data, n, 0.0, FV, k);  /* F V^T [r, k] */
+            la_gemm(dt, 1, 0, k, n, r, 1.0, FV, k, F->data, n, 0.0, KV, n);                 /* (F V^T)^T F = V K */
+            double worst = 0;
+            for (int64_t i = 0; i < k; i++) {
+                double s = 0;
+                for (int64_t j = 0; j < n; j++) {
+                    double d = la_get(dt, KV, i * n + j) - mu[i] * la_get(dt, out->vectors.data, i * n + j);
+                    s += d * d;
+                }
+                if (sqrt(s) / (fro > 0 ? fro : 1) > worst) worst = sqrt(s) / (fro > 0 ? fro : 1);
+            }
+            free(FV);
+            free(KV);
+            free(mu);
+            out->residual = worst;
+            out->rank = r;
+            snprintf(out->solver, sizeof out->solver, "factor-svd r=%lld", (long long)r);
+            snprintf(out->path, sizeof out->path, "factor r=%lld", (long long)r);
+            return;
+        }
+        free(mu);
+        eig_free(out);
+    } else {
+        snprintf(why, sizeof why, "top %lld > rank %lld", (long long)k, (long long)r);
+    }
+    /* more eigenpairs than the factor has columns (the rest are the ridge alone), or a failed SVD:
+     * solve K = F^T F itself */
+    tensor K = eig_unfactor(F);
+    eig_top(&K, k, ridge, EIG_FULL, out);
+    tensor_free(&K);
+    char path[128];
+    snprintf(path, sizeof path, "full: %s", why);
+    snprintf(out->path, sizeof out->path, "%s", path);
 }
 
 void eig_free(eig_result *e) {

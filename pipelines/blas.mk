@@ -7,3 +7,8 @@ ifneq ($(BLAS_CORE),)
 export OPENBLAS_CORETYPE := $(BLAS_CORE)
 endif
 endif
+# One OpenBLAS thread per program: pipelines run their programs side by side (make -j, the stages of
+# a pipe), and OpenBLAS's spinning worker threads then fight over the cores: an entk-jacobian run over
+# the Transformer's 201 checkpoints made 204,719 sched_yield calls and spent as long in the kernel
+# as in its own code. A user's own OPENBLAS_NUM_THREADS is kept.
+export OPENBLAS_NUM_THREADS ?= 1
