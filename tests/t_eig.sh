@@ -85,5 +85,39 @@ for dt in f64 f32; do
     check "K - s w w^T ($dt): = numpy eigh" $REF "IA-$dt.fr" "I-$dt.fr" $vals
 done
 
+# --- a Gram written as its factor (entk-gram --factor): K_factor F [r, N] with K = F^T F
+# unfactor FAC K TOL: ||F^T F - K||_F / ||K||_F <= TOL
+unfactor() { $PY -c "
+import sys; sys.path.insert(0, '$ROOT/tests/peer')
+import numpy as np; from entkio import tensors
+F = tensors('$1')['K_factor']['array'].astype(float); K = tensors('$2')['K']['array'].astype(float)
+e = np.linalg.norm(F.T @ F - K) / np.linalg.norm(K); print(e); sys.exit(int(e > $3))"; }
+for dt in f64 f32; do
+    vals=$([ $dt = f64 ] && echo "--each 1e-10" || echo "--norm 1e-4")
+    entk-jacobian -q --dtype $dt --params W_U -m ck/epoch-00040.safetensors d.fr | entk-gram -q --reduce mean --factor -o "UF-$dt.fr"
+    check "factor ($dt): the W_U Gram travels as K_factor [64, 841]" \
+        test "$(entk-show --name K_factor "UF-$dt.fr" | grep -o '"shape":\[[0-9,]*\]')" = '"shape":[64,841]'
+    check "factor ($dt): F^T F = K" unfactor "UF-$dt.fr" "U-$dt.fr" "$([ $dt = f64 ] && echo 1e-13 || echo 1e-5)"
+    entk-eig -q --top 40 -o "AF-$dt.fr" "UF-$dt.fr"
+    check "factor ($dt): entk-eig solves it by the SVD of F" solver_is "AF-$dt.fr" "factor-svd r=64"
+    check "factor ($dt): = numpy eigh of K" $REF "AF-$dt.fr" "U-$dt.fr" $vals
+done
+entk-eig --top 70 -o AF70.fr UF-f64.fr 2>AF70.log
+check "factor, --top 70 > rank: solved as K by syevr" solver_is AF70.fr syevr
+check "factor, --top 70 > rank: the log says why" grep -q '(full: top 70 > rank 64)' AF70.log
+check "factor, --top 70 > rank: = numpy eigh of K (null vectors in its null space)" $REF AF70.fr U-f64.fr --norm 1e-10
+entk-eig -q --top 40 --solver full -o AFF.fr UF-f64.fr
+check "factor, --solver full: = numpy eigh" $REF AFF.fr U-f64.fr --each 1e-10
+entk-jacobian -q -m ckm/epoch-00020.safetensors dm.fr | entk-gram --factor -o MFac.fr 2>MFac.log
+check "factor of a full-rank Gram: written whole (K)" test "$(entk-show --name K MFac.fr | grep -c '"name":"K"')" -eq 1
+check "factor of a full-rank Gram: the log says why" grep -q 'written whole, not as a factor: rank > N/4' MFac.log
+check "factor of a full-rank Gram: the same K" cmp <(entk-show --name K --values MFac.fr) <(entk-show --name K --values M.fr)
+entk-gram -q --sum UF-f64.fr U-f64.fr -o S2.fr
+check "--sum takes factors: K_factor + K = 2 K" $PY -c "
+import sys; sys.path.insert(0, '$ROOT/tests/peer')
+import numpy as np; from entkio import tensors
+S = tensors('S2.fr')['K']['array']; K = tensors('U-f64.fr')['K']['array']
+sys.exit(int(np.linalg.norm(S - 2 * K) / np.linalg.norm(2 * K) > 1e-13))"
+
 # --- command line
 check_fails "unknown --solver" 2 "--solver must be auto or full, not 'fast'" entk-eig --solver fast U-f64.fr
