@@ -8,6 +8,7 @@
  * Loss and accuracy use the first p logits; the eNTK differentiates all p + 1 logits at position 2
  * (as the reference code's class-mean over [:30, :30] for p = 29). */
 #include "transformer.h"
+#include "duo.h"
 #include "err.h"
 #include "linalg.h"
 #include <math.h>
@@ -105,20 +106,138 @@ static void cache_free(tf_cache *c) {
     free(c->tok);
 }
 
+/* ---------------------------------------------------------------- the training and evaluation path
+ * Training and evaluation read the logits at the last position only: queries, the attention
+ * output, W_O, the MLP and W_U matter there alone, keys and values at every position. This path
+ * (transformer_impl.h, after forward/backward) computes just that -- a third of the MLP work of
+ * forward() -- and keeps no per-position caches; the Jacobian uses forward()/backward(). */
+
+#define TF_CHUNK 64   /* examples a lane's scratch holds; larger batches run as several chunks */
+#define TF_LANES 2    /* a batch is split in two (one per core), whatever the thread count */
+
+/* Scratch of one lane. U counts the distinct (position, token) rows of the current chunk. */
+typedef struct {
+    int64_t U, u_last;                  /* rows, and the first row of the last position */
+    int32_t *tok, *slot, *row, *upos, *utok;  /* chunk tokens [C, T]; slot [T, V] of a pair (-1: none);
+                                         * row [C, T] of each example's positions; pair of each row */
+    void *xu, *qkv, *att, *z, *mid, *pre, *post, *out, *logits;
+    void *dl, *dout, *dpre, *dmid, *dz, *dqkv, *dxu, *gqkv, *gwu;
+    void *grad;                         /* this lane's gradient: the parameters back to back */
+    double *ex, loss;
+    void *block;                        /* the one allocation behind all of the above */
+} tf_lane;
+
+/* Kept from call to call (the training loop calls once per minibatch; allocating and faulting in
+ * ~1 MB of scratch each time cost more than the AdamW step). Reallocated when the model changes;
+ * not thread-safe: one caller at a time, as entk-train. */
+typedef struct {
+    dtype dt;
+    int D, H, F, V;                     /* the model the buffers were sized for (D = 0: none yet) */
+    int64_t vp;                         /* V rounded up to whole vectors */
+    int64_t goff[TF_NPARAMS];           /* each tensor's offset in a lane's gradient */
+    void *wqkv, *wqkvT, *woT, *winT, *woutT, *wup, *wuT;  /* weights packed per step (see pack()) */
+    void *packed;
+    int32_t *tok, *lab;                 /* the batch's tokens [nb, T] and labels [nb] */
+    int64_t cap;                        /* examples tok and lab hold */
+    tf_lane lane[TF_LANES];
+} tf_work;
+
+static tf_work work;
+
+/* One batch's work, handed to the tasks of transformer_impl.h. */
+typedef struct {
+    const model *m;
+    tf_work *w;
+    int64_t nb, nch;                    /* examples, and chunks of at most TF_CHUNK */
+    int nlanes;
+    tensor *grads;                      /* training: the gradient out (else NULL) */
+    void *logits;                       /* evaluation: the first p logits out (else NULL) */
+} tf_job;
+
+typedef struct { duo_fn pack, eval, lane, reduce; } tf_tasks;
+
+/* Carves n 64-byte aligned buffers of bytes[i] bytes out of one zeroed allocation. */
+static void *carve(int n, const size_t *bytes, void ***slots) {
+    size_t total = 0;
+    for (int i = 0; i < n; i++) total += (bytes[i] + 63) / 64 * 64;
+    char *block = aligned_alloc(64, total ? total : 64), *p = block;
+    if (!block) entk_die(ENTK_EXIT_FAIL, "out of memory (%zu MB)", total >> 20);
+    memset(block, 0, total);
+    for (int i = 0; i < n; i++) { *slots[i] = p; p += (bytes[i] + 63) / 64 * 64; }
+    return block;
+}
+
+static void work_free(tf_work *w) {
+    free(w->packed);
+    free(w->tok);
+    free(w->lab);
+    for (int l = 0; l < TF_LANES; l++) free(w->lane[l].block);
+    memset(w, 0, sizeof *w);
+}
+
+/* Scratch for model m and a batch of nb examples: its tokens and labels (when given) copied in. */
+static tf_work *work_for(const model *m, const tensor *x, const int32_t *labels, const int64_t *idx, int64_t nb) {
+    tf_work *w = &work;
+    if (w->D != m->d_model || w->H != m->n_heads || w->F != m->d_mlp || w->V != m->vocab || w->dt != m->dt) {
+        work_free(w);
+        w->dt = m->dt; w->D = m->d_model; w->H = m->n_heads; w->F = m->d_mlp; w->V = m->vocab;
+        size_t es = dtype_size(m->dt);
+        size_t vl = 64 / es, T = TF_T, C = TF_CHUNK, D = w->D, HE = (size_t)m->n_heads * m->d_head, F = w->F,
+               V = w->V, Vp = (V + vl - 1) / vl * vl, U = T * C, ntot = 0;
+        w->vp = (int64_t)Vp;
+        for (int k = 0; k < m->nparams; k++) { w->goff[k] = (int64_t)ntot; ntot += (size_t)tensor_numel(&m->w[k]); }
+        size_t ps[] = {D * 3 * HE * es, 3 * HE * D * es, D * HE * es, F * D * es, D * F * es, D * Vp * es, V * D * es};
+        void **pslots[] = {&w->wqkv, &w->wqkvT, &w->woT, &w->winT, &w->woutT, &w->wup, &w->wuT};
+        w->packed = carve(7, ps, pslots);
+        for (int l = 0; l < TF_LANES; l++) {
+            tf_lane *L = &w->lane[l];
+            size_t ls[] = {U * D * es, U * 3 * HE * es, C * m->n_heads * T * es, C * HE * es, C * D * es, C * F * es,
+                           C * F * es, C * D * es, C * Vp * es, C * Vp * es, C * D * es, C * F * es, C * D * es,
+                           C * HE * es, U * 3 * HE * es, U * D * es, D * 3 * HE * es, D * Vp * es, ntot * es,
+                           C * T * 4, T * V * 4, C * T * 4, U * 4, U * 4, Vp * 8};
+            void **lslots[] = {&L->xu, &L->qkv, &L->att, &L->z, &L->mid, &L->pre, &L->post, &L->out, &L->logits,
+                               &L->dl, &L->dout, &L->dpre, &L->dmid, &L->dz, &L->dqkv, &L->dxu, &L->gqkv, &L->gwu,
+                               &L->grad, (void **)&L->tok, (void **)&L->slot, (void **)&L->row, (void **)&L->upos,
+                               (void **)&L->utok, (void **)&L->ex};
+            L->block = carve((int)(sizeof ls / sizeof ls[0]), ls, lslots);
+            for (size_t i = 0; i < T * V; i++) L->slot[i] = -1;
+        }
+    }
+    if (nb > w->cap) {
+        w->cap = nb;
+        w->tok = xrealloc(w->tok, (size_t)(nb * TF_T) * sizeof(int32_t));
+        w->lab = xrealloc(w->lab, (size_t)nb * sizeof(int32_t));
+    }
+    for (int64_t b = 0; b < nb; b++) {
+        int64_t r = idx ? idx[b] : b;
+        for (int t = 0; t < TF_T; t++) {
+            int64_t tok = (int64_t)tensor_get(x, r * TF_T + t);
+            if (tok < 0 || tok >= m->vocab) entk_die(ENTK_EXIT_INPUT, "token %lld out of range for vocabulary %d", (long long)tok, m->vocab);
+            w->tok[b * TF_T + t] = (int32_t)tok;
+        }
+        if (labels) w->lab[b] = labels[r];
+    }
+    return w;
+}
+
 #define R float
 #define SUF(name) name##_f32
 #define GEMM cblas_sgemm
+#define EXP expf /* softmax exponentials in R precision: expf is twice as fast as exp */
 #include "transformer_impl.h"
 #undef R
 #undef SUF
 #undef GEMM
+#undef EXP
 #define R double
 #define SUF(name) name##_f64
 #define GEMM cblas_dgemm
+#define EXP exp
 #include "transformer_impl.h"
 #undef R
 #undef SUF
 #undef GEMM
+#undef EXP
 
 static void load_tokens(const model *m, const tensor *x, const int64_t *idx, tf_cache *c) {
     for (int64_t b = 0; b < c->B; b++) {
@@ -139,44 +258,35 @@ static void run_backward(const model *m, tf_cache *c, const void *dlogits, tenso
     if (m->dt == DT_F32) backward_f32(m, c, dlogits, grads); else backward_f64(m, c, dlogits, grads);
 }
 
+/* A batch runs as chunks of at most TF_CHUNK examples on two threads (duo.h). Training deals
+ * the chunks to TF_LANES lanes, each with its own scratch and gradient, summed in a fixed order at
+ * the end, so results do not depend on which thread ran which lane. */
+static double run(const model *m, tf_work *w, int64_t nb, tensor *grads, void *logits) {
+    const tf_tasks *tk = m->dt == DT_F32 ? &tasks_f32 : &tasks_f64;
+    int64_t nch = (nb + TF_CHUNK - 1) / TF_CHUNK;
+    if (grads && nch < TF_LANES && nb >= TF_LANES) nch = TF_LANES;
+    tf_job j = {m, w, nb, nch, nch < TF_LANES ? (int)nch : TF_LANES, grads, logits};
+    duo_run(tk->pack, &j, grads ? 6 : 1); /* the forward needs pack job 0 only */
+    if (!grads) {
+        duo_run(tk->eval, &j, (int)nch);
+        return 0;
+    }
+    duo_run(tk->lane, &j, j.nlanes);
+    duo_run(tk->reduce, &j, 2);
+    double loss = 0;
+    for (int l = 0; l < j.nlanes; l++) loss += w->lane[l].loss;
+    return loss / (double)nb;
+}
+
 void transformer_forward(const model *m, const tensor *x, const int64_t *idx, int64_t nb, void *logits, void *unused) {
-    tf_cache c;
-    cache_alloc(m, &c, nb);
-    load_tokens(m, x, idx, &c);
-    run_forward(m, &c);
-    /* outputs are the first p logits */
-    for (int64_t b = 0; b < nb; b++)
-        for (int64_t j = 0; j < m->p; j++) la_set(m->dt, logits, b * m->p + j, la_get(m->dt, c.logits, b * m->vocab + j));
-    cache_free(&c);
+    if (nb <= 0) return;
+    run(m, work_for(m, x, NULL, idx, nb), nb, NULL, logits);
 }
 
 double transformer_loss_grad(const model *m, const tensor *x, const int32_t *labels, const int64_t *idx, int64_t nb,
                              tensor *grads) {
-    tf_cache c;
-    cache_alloc(m, &c, nb);
-    load_tokens(m, x, idx, &c);
-    run_forward(m, &c);
-    int64_t V = m->vocab, p = m->p;
-    size_t es = dtype_size(m->dt);
-    void *dl = xcalloc((size_t)(nb * V), es);
-    double loss = 0;
-    /* cross-entropy over the first p logits, mean over the batch */
-    for (int64_t b = 0; b < nb; b++) {
-        double mx = -INFINITY, sum = 0;
-        for (int64_t j = 0; j < p; j++) mx = fmax(mx, la_get(m->dt, c.logits, b * V + j));
-        for (int64_t j = 0; j < p; j++) sum += exp(la_get(m->dt, c.logits, b * V + j) - mx);
-        int32_t y = labels[idx ? idx[b] : b];
-        loss += -(la_get(m->dt, c.logits, b * V + y) - mx - log(sum));
-        for (int64_t j = 0; j < p; j++) {
-            double pj = exp(la_get(m->dt, c.logits, b * V + j) - mx) / sum;
-            la_set(m->dt, dl, b * V + j, (pj - (j == y)) / (double)nb);
-        }
-    }
-    for (int k = 0; k < m->nparams; k++) memset(grads[k].data, 0, tensor_nbytes(&grads[k]));
-    run_backward(m, &c, dl, grads);
-    free(dl);
-    cache_free(&c);
-    return loss / (double)nb;
+    if (nb <= 0) entk_die(ENTK_EXIT_FAIL, "transformer_loss_grad: empty batch");
+    return run(m, work_for(m, x, labels, idx, nb), nb, grads, NULL);
 }
 
 /* Which positions a parameter's gradient can reach: the logits read position 2 only, attention

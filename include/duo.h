@@ -1,0 +1,16 @@
+/* duo: runs a few independent tasks on the calling thread and one helper thread.
+ * For steps of ~100 us (a Transformer training step): an OpenMP fork/join there makes the caller
+ * wait for its worker even when another process holds the other core and the worker is not
+ * running -- 5 to 15 times slower than one thread. Here tasks are claimed from a counter, so if
+ * the helper is asleep or descheduled the caller runs them all; it waits only for tasks the
+ * helper has started. One caller thread at a time. */
+#ifndef ENTK_DUO_H
+#define ENTK_DUO_H
+
+/* task in [0, ntasks); thread is 0 (the caller) or 1 (the helper), for per-thread scratch */
+typedef void (*duo_fn)(void *arg, int task, int thread);
+
+/* Runs fn(arg, t, thread) for every t in [0, ntasks) and returns when all are done. Uses the
+ * helper only if OMP_NUM_THREADS (or the machine) allows more than one thread. */
+void duo_run(duo_fn fn, void *arg, int ntasks);
+#endif

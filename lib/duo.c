@@ -1,0 +1,87 @@
+#include "duo.h"
+#include "err.h"
+#include <omp.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <time.h>
+
+/* The current batch of tasks is one 64-bit word: generation (upper 32 bits), task count and the
+ * next task to claim (16 bits each). Claiming is a compare-and-swap on the whole word, so a
+ * helper that is late by a generation cannot claim a task of the next one. */
+#define GEN(w) ((uint32_t)((w) >> 32))
+#define NTASKS(w) ((int)(((w) >> 16) & 0xffff))
+#define NEXT(w) ((int)((w) & 0xffff))
+
+static _Atomic uint64_t batch;
+static atomic_int done, sleeping;
+static duo_fn cur_fn;                  /* written before batch is published, read after a claim */
+static void *cur_arg;
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t wake = PTHREAD_COND_INITIALIZER;
+static int helper = -1;                /* -1: not decided yet, 0: none, 1: running */
+
+/* claims and runs tasks of generation gen until none is left */
+static void run_tasks(uint32_t gen, int thread) {
+    uint64_t w = atomic_load(&batch);
+    while (GEN(w) == gen && NEXT(w) < NTASKS(w)) {
+        if (!atomic_compare_exchange_weak(&batch, &w, w + 1)) continue; /* w reloaded */
+        cur_fn(cur_arg, NEXT(w), thread);
+        atomic_fetch_add(&done, 1);
+        w = atomic_load(&batch);
+    }
+}
+
+static void *helper_main(void *unused) {
+    uint32_t seen = 0;
+    for (;;) {
+        /* spin a while (the next batch usually comes within tens of microseconds), then sleep */
+        double t0 = entk_now();
+        int n = 0;
+        while (GEN(atomic_load(&batch)) == seen && (++n & 255 || entk_now() - t0 < 200e-6))
+            __builtin_ia32_pause();
+        if (GEN(atomic_load(&batch)) == seen) {
+            pthread_mutex_lock(&mu);
+            atomic_store(&sleeping, 1);
+            while (GEN(atomic_load(&batch)) == seen) pthread_cond_wait(&wake, &mu);
+            atomic_store(&sleeping, 0);
+            pthread_mutex_unlock(&mu);
+        }
+        seen = GEN(atomic_load(&batch));
+        run_tasks(seen, 1);
+    }
+    return NULL;
+}
+
+void duo_run(duo_fn fn, void *arg, int ntasks) {
+    if (ntasks <= 0) return;
+    if (helper < 0) {
+        pthread_t th;
+        helper = omp_get_max_threads() > 1 && pthread_create(&th, NULL, helper_main, NULL) == 0;
+        if (helper) pthread_detach(th);
+    }
+    if (!helper || ntasks == 1) {
+        for (int t = 0; t < ntasks; t++) fn(arg, t, 0);
+        return;
+    }
+    if (ntasks > 0xffff) entk_die(ENTK_EXIT_FAIL, "duo_run: %d tasks", ntasks);
+    cur_fn = fn;
+    cur_arg = arg;
+    atomic_store(&done, 0);
+    uint32_t gen = GEN(atomic_load(&batch)) + 1;
+    atomic_store(&batch, (uint64_t)gen << 32 | (uint64_t)ntasks << 16);
+    if (atomic_load(&sleeping)) { /* seq_cst against the helper's store to sleeping: no lost wake-up */
+        pthread_mutex_lock(&mu);
+        pthread_cond_signal(&wake);
+        pthread_mutex_unlock(&mu);
+    }
+    run_tasks(gen, 0);
+    /* only tasks the helper has started remain: spin briefly, then sleep in short naps so that
+     * if the helper was preempted this core goes idle and the scheduler can move it here */
+    double t0 = entk_now();
+    int n = 0;
+    while (atomic_load(&done) < ntasks) {
+        if (++n & 255 || entk_now() - t0 < 50e-6) __builtin_ia32_pause();
+        else nanosleep(&(struct timespec){0, 20000}, NULL);
+    }
+}
