@@ -1,9 +1,11 @@
 /* duo: runs a few independent tasks on the calling thread and one helper thread.
- * For steps of ~100 us (a Transformer training step): an OpenMP fork/join there makes the caller
+ * For phases of 5-50 us (a Transformer training step): an OpenMP fork/join there makes the caller
  * wait for its worker even when another process holds the other core and the worker is not
- * running -- 5 to 15 times slower than one thread. Here tasks are claimed from a counter, so if
- * the helper is asleep or descheduled the caller runs them all; it waits only for tasks the
- * helper has started. One caller thread at a time. */
+ * running -- 5 to 15 times slower than one thread. Here the caller claims tasks from the front and
+ * the helper from the back, so if the helper is asleep or descheduled the caller runs them all; it
+ * waits only for tasks the helper has started. With two tasks, task 0 runs on the caller and task 1
+ * on the helper whenever both are running, so each keeps its data in its own core's cache from
+ * call to call. One caller thread at a time. */
 #ifndef ENTK_DUO_H
 #define ENTK_DUO_H
 

@@ -6,12 +6,14 @@
 #include <stdint.h>
 #include <time.h>
 
-/* The current batch of tasks is one 64-bit word: generation (upper 32 bits), task count and the
- * next task to claim (16 bits each). Claiming is a compare-and-swap on the whole word, so a
- * helper that is late by a generation cannot claim a task of the next one. */
+/* The current batch of tasks is one 64-bit word: generation (upper 32 bits) and the range
+ * [lo, hi) of tasks not yet claimed (16 bits each). The caller claims from the front and the
+ * helper from the back, so with two tasks each thread keeps its half of the data in its own cache
+ * from call to call. Claiming is a compare-and-swap on the whole word, so a helper that is late by
+ * a generation cannot claim a task of the next one. */
 #define GEN(w) ((uint32_t)((w) >> 32))
-#define NTASKS(w) ((int)(((w) >> 16) & 0xffff))
-#define NEXT(w) ((int)((w) & 0xffff))
+#define LO(w) ((int)(((w) >> 16) & 0xffff))
+#define HI(w) ((int)((w) & 0xffff))
 
 static _Atomic uint64_t batch;
 static atomic_int done, sleeping;
@@ -24,9 +26,11 @@ static int helper = -1;                /* -1: not decided yet, 0: none, 1: runni
 /* claims and runs tasks of generation gen until none is left */
 static void run_tasks(uint32_t gen, int thread) {
     uint64_t w = atomic_load(&batch);
-    while (GEN(w) == gen && NEXT(w) < NTASKS(w)) {
-        if (!atomic_compare_exchange_weak(&batch, &w, w + 1)) continue; /* w reloaded */
-        cur_fn(cur_arg, NEXT(w), thread);
+    while (GEN(w) == gen && LO(w) < HI(w)) {
+        int task = thread ? HI(w) - 1 : LO(w);
+        uint64_t claimed = thread ? w - 1 : w + (1 << 16);
+        if (!atomic_compare_exchange_weak(&batch, &w, claimed)) continue; /* w reloaded */
+        cur_fn(cur_arg, task, thread);
         atomic_fetch_add(&done, 1);
         w = atomic_load(&batch);
     }
@@ -69,7 +73,7 @@ void duo_run(duo_fn fn, void *arg, int ntasks) {
     cur_arg = arg;
     atomic_store(&done, 0);
     uint32_t gen = GEN(atomic_load(&batch)) + 1;
-    atomic_store(&batch, (uint64_t)gen << 32 | (uint64_t)ntasks << 16);
+    atomic_store(&batch, (uint64_t)gen << 32 | (uint64_t)ntasks);
     if (atomic_load(&sleeping)) { /* seq_cst against the helper's store to sleeping: no lost wake-up */
         pthread_mutex_lock(&mu);
         pthread_cond_signal(&wake);

@@ -110,51 +110,60 @@ static void cache_free(tf_cache *c) {
  * Training and evaluation read the logits at the last position only: queries, the attention
  * output, W_O, the MLP and W_U matter there alone, keys and values at every position. This path
  * (transformer_impl.h, after forward/backward) computes just that -- a third of the MLP work of
- * forward() -- and keeps no per-position caches; the Jacobian uses forward()/backward(). */
+ * forward() -- and keeps no per-position caches; the Jacobian uses forward()/backward().
+ *
+ * The model is split in two sides, run by the caller's thread and a helper (duo.h): side c takes
+ * heads [h0, h1) and MLP units [f0, f1), and forms the gradient rows that AdamW's half c updates,
+ * so the weights stay in one core's cache from step to step; the sides exchange only partial
+ * sums of the residual stream (z W_O, relu() W_out, their gradients; ~16 KB each). Splitting the
+ * batch instead moved every weight and gradient between the cores each step, which cost as much
+ * as the second core gained. The split is fixed, so results do not depend on the thread count. */
 
-#define TF_CHUNK 64   /* examples a lane's scratch holds; larger batches run as several chunks */
-#define TF_LANES 2    /* a batch is split in two (one per core), whatever the thread count */
+#define TF_CHUNK 64   /* examples per pass through the phases: one default minibatch */
 
-/* Scratch of one lane. U counts the distinct (position, token) rows of the current chunk. */
+/* Per side: its slice of the model, the weights packed for its products, and activations. */
 typedef struct {
-    int64_t U, u_last;                  /* rows, and the first row of the last position */
-    int32_t *tok, *slot, *row, *upos, *utok;  /* chunk tokens [C, T]; slot [T, V] of a pair (-1: none);
-                                         * row [C, T] of each example's positions; pair of each row */
-    void *xu, *qkv, *att, *z, *mid, *pre, *post, *out, *logits;
-    void *dl, *dout, *dpre, *dmid, *dz, *dqkv, *dxu, *gqkv, *gwu;
-    void *grad;                         /* this lane's gradient: the parameters back to back */
-    double *ex, loss;
+    int64_t h0, h1, f0, f1;             /* heads and MLP units */
+    int64_t U, u_last;                  /* pair rows of the chunk; the first of the last position */
+    int32_t *slot;                      /* [T, V] pair row of (position, token), -1: none */
+    int32_t *row, *upos, *utok;         /* [C, T] pair row of each example's positions; each row's pair */
+    void *ex;                           /* [Vp] softmax numerators */
+    double loss;                        /* the chunk's summed loss */
+    /* weights, packed per step (pack()): W_Q|W_K|W_V of its heads [D, 3 HE_c] and transposed,
+     * W_O^T [D, HE_c], W_in^T [F_c, D], W_out^T [D, F_c] of its slice; W_U padded and W_U^T */
+    void *wqkv, *wqkvT, *woT, *winT, *woutT, *wup, *wuT;
+    /* activations: pair rows [T C, .], example rows [C, .]. r, o, dm and dxu are this side's
+     * partial sums, read by the other side */
+    void *xu, *qkv, *att, *z, *r, *mid, *post, *o, *out, *logits, *dl, *dout, *dpre, *dm, *dmid, *dz, *dqkv, *dxu;
+    void *gscratch;                     /* [D, max(Vp, 3 HE_c)] a gradient in the products' layout */
     void *block;                        /* the one allocation behind all of the above */
-} tf_lane;
+} tf_side;
 
-/* Kept from call to call (the training loop calls once per minibatch; allocating and faulting in
- * ~1 MB of scratch each time cost more than the AdamW step). Reallocated when the model changes;
- * not thread-safe: one caller at a time, as entk-train. */
+/* Kept from call to call (the training loop calls once per minibatch: allocating and faulting in
+ * the buffers each time cost more than the AdamW step). Reallocated when the model changes; not
+ * thread-safe: one caller at a time, as entk-train. */
 typedef struct {
     dtype dt;
     int D, H, F, V;                     /* the model the buffers were sized for (D = 0: none yet) */
     int64_t vp;                         /* V rounded up to whole vectors */
-    int64_t goff[TF_NPARAMS];           /* each tensor's offset in a lane's gradient */
-    void *wqkv, *wqkvT, *woT, *winT, *woutT, *wup, *wuT;  /* weights packed per step (see pack()) */
-    void *packed;
     int32_t *tok, *lab;                 /* the batch's tokens [nb, T] and labels [nb] */
     int64_t cap;                        /* examples tok and lab hold */
-    tf_lane lane[TF_LANES];
+    tf_side side[2];
 } tf_work;
 
 static tf_work work;
 
-/* One batch's work, handed to the tasks of transformer_impl.h. */
+/* One chunk's work, handed to the phases of transformer_impl.h. */
 typedef struct {
     const model *m;
     tf_work *w;
-    int64_t nb, nch;                    /* examples, and chunks of at most TF_CHUNK */
-    int nlanes;
+    int64_t nb, b0, n;                  /* batch size; this chunk's examples [b0, b0 + n) */
+    int first;                          /* first chunk: pack the weights, start the gradients */
     tensor *grads;                      /* training: the gradient out (else NULL) */
     void *logits;                       /* evaluation: the first p logits out (else NULL) */
 } tf_job;
 
-typedef struct { duo_fn pack, eval, lane, reduce; } tf_tasks;
+typedef struct { duo_fn attn, mlp, head, attn_back, embed; } tf_phases;
 
 /* Carves n 64-byte aligned buffers of bytes[i] bytes out of one zeroed allocation. */
 static void *carve(int n, const size_t *bytes, void ***slots) {
@@ -168,39 +177,38 @@ static void *carve(int n, const size_t *bytes, void ***slots) {
 }
 
 static void work_free(tf_work *w) {
-    free(w->packed);
     free(w->tok);
     free(w->lab);
-    for (int l = 0; l < TF_LANES; l++) free(w->lane[l].block);
+    for (int c = 0; c < 2; c++) free(w->side[c].block);
     memset(w, 0, sizeof *w);
 }
 
-/* Scratch for model m and a batch of nb examples: its tokens and labels (when given) copied in. */
+/* The buffers for model m and a batch of nb examples, its tokens and labels (when given) copied in. */
 static tf_work *work_for(const model *m, const tensor *x, const int32_t *labels, const int64_t *idx, int64_t nb) {
     tf_work *w = &work;
     if (w->D != m->d_model || w->H != m->n_heads || w->F != m->d_mlp || w->V != m->vocab || w->dt != m->dt) {
         work_free(w);
         w->dt = m->dt; w->D = m->d_model; w->H = m->n_heads; w->F = m->d_mlp; w->V = m->vocab;
-        size_t es = dtype_size(m->dt);
-        size_t vl = 64 / es, T = TF_T, C = TF_CHUNK, D = w->D, HE = (size_t)m->n_heads * m->d_head, F = w->F,
-               V = w->V, Vp = (V + vl - 1) / vl * vl, U = T * C, ntot = 0;
+        size_t es = dtype_size(m->dt), T = TF_T, C = TF_CHUNK, D = (size_t)m->d_model, H = (size_t)m->n_heads,
+               E = (size_t)m->d_head, F = (size_t)m->d_mlp, V = (size_t)m->vocab, vl = 64 / es, Vp = (V + vl - 1) / vl * vl;
         w->vp = (int64_t)Vp;
-        for (int k = 0; k < m->nparams; k++) { w->goff[k] = (int64_t)ntot; ntot += (size_t)tensor_numel(&m->w[k]); }
-        size_t ps[] = {D * 3 * HE * es, 3 * HE * D * es, D * HE * es, F * D * es, D * F * es, D * Vp * es, V * D * es};
-        void **pslots[] = {&w->wqkv, &w->wqkvT, &w->woT, &w->winT, &w->woutT, &w->wup, &w->wuT};
-        w->packed = carve(7, ps, pslots);
-        for (int l = 0; l < TF_LANES; l++) {
-            tf_lane *L = &w->lane[l];
-            size_t ls[] = {U * D * es, U * 3 * HE * es, C * m->n_heads * T * es, C * HE * es, C * D * es, C * F * es,
-                           C * F * es, C * D * es, C * Vp * es, C * Vp * es, C * D * es, C * F * es, C * D * es,
-                           C * HE * es, U * 3 * HE * es, U * D * es, D * 3 * HE * es, D * Vp * es, ntot * es,
-                           C * T * 4, T * V * 4, C * T * 4, U * 4, U * 4, Vp * 8};
-            void **lslots[] = {&L->xu, &L->qkv, &L->att, &L->z, &L->mid, &L->pre, &L->post, &L->out, &L->logits,
-                               &L->dl, &L->dout, &L->dpre, &L->dmid, &L->dz, &L->dqkv, &L->dxu, &L->gqkv, &L->gwu,
-                               &L->grad, (void **)&L->tok, (void **)&L->slot, (void **)&L->row, (void **)&L->upos,
-                               (void **)&L->utok, (void **)&L->ex};
-            L->block = carve((int)(sizeof ls / sizeof ls[0]), ls, lslots);
-            for (size_t i = 0; i < T * V; i++) L->slot[i] = -1;
+        for (int c = 0; c < 2; c++) {
+            tf_side *S = &w->side[c];
+            S->h0 = (int64_t)H * c / 2; S->h1 = (int64_t)H * (c + 1) / 2;
+            S->f0 = (int64_t)F * c / 2; S->f1 = (int64_t)F * (c + 1) / 2;
+            size_t HEc = (size_t)(S->h1 - S->h0) * E, Fc = (size_t)(S->f1 - S->f0), Q3 = 3 * HEc;
+            size_t bytes[] = {T * V * 4, C * T * 4, C * T * 4, C * T * 4, Vp * es,
+                              D * Q3 * es, Q3 * D * es, D * HEc * es, Fc * D * es, D * Fc * es, D * Vp * es, V * D * es,
+                              T * C * D * es, T * C * Q3 * es, C * HEc / E * T * es, C * HEc * es, C * D * es, C * D * es,
+                              C * Fc * es, C * D * es, C * D * es, C * Vp * es, C * Vp * es, C * D * es, C * Fc * es,
+                              C * D * es, C * D * es, C * HEc * es, T * C * Q3 * es, T * C * D * es,
+                              D * (Vp > Q3 ? Vp : Q3) * es};
+            void **slots[] = {(void **)&S->slot, (void **)&S->row, (void **)&S->upos, (void **)&S->utok, &S->ex,
+                              &S->wqkv, &S->wqkvT, &S->woT, &S->winT, &S->woutT, &S->wup, &S->wuT,
+                              &S->xu, &S->qkv, &S->att, &S->z, &S->r, &S->mid, &S->post, &S->o, &S->out, &S->logits,
+                              &S->dl, &S->dout, &S->dpre, &S->dm, &S->dmid, &S->dz, &S->dqkv, &S->dxu, &S->gscratch};
+            S->block = carve((int)(sizeof bytes / sizeof bytes[0]), bytes, slots);
+            for (size_t i = 0; i < T * V; i++) S->slot[i] = -1;
         }
     }
     if (nb > w->cap) {
@@ -220,21 +228,32 @@ static tf_work *work_for(const model *m, const tensor *x, const int32_t *labels,
     return w;
 }
 
+/* glibc's vector exponentials (libmvec, -lmvec): declared "simd", expf and exp are called from
+ * the softmax loops below 8 or 16 at a time, 0.4 instead of 5 ns a term, within 2 ulp of expf. */
+#pragma omp declare simd notinbranch
+float expf(float);
+#pragma omp declare simd notinbranch
+double exp(double);
+
 #define R float
+#define RI int32_t /* the integer of R's size, for shuffle masks */
 #define SUF(name) name##_f32
 #define GEMM cblas_sgemm
-#define EXP expf /* softmax exponentials in R precision: expf is twice as fast as exp */
+#define EXP expf /* softmax exponentials in R precision */
 #include "transformer_impl.h"
 #undef R
+#undef RI
 #undef SUF
 #undef GEMM
 #undef EXP
 #define R double
+#define RI int64_t
 #define SUF(name) name##_f64
 #define GEMM cblas_dgemm
 #define EXP exp
 #include "transformer_impl.h"
 #undef R
+#undef RI
 #undef SUF
 #undef GEMM
 #undef EXP
@@ -258,23 +277,21 @@ static void run_backward(const model *m, tf_cache *c, const void *dlogits, tenso
     if (m->dt == DT_F32) backward_f32(m, c, dlogits, grads); else backward_f64(m, c, dlogits, grads);
 }
 
-/* A batch runs as chunks of at most TF_CHUNK examples on two threads (duo.h). Training deals
- * the chunks to TF_LANES lanes, each with its own scratch and gradient, summed in a fixed order at
- * the end, so results do not depend on which thread ran which lane. */
+/* The batch in chunks of TF_CHUNK, each through the phases (one duo_run each: the sides
+ * exchange partial sums in between). */
 static double run(const model *m, tf_work *w, int64_t nb, tensor *grads, void *logits) {
-    const tf_tasks *tk = m->dt == DT_F32 ? &tasks_f32 : &tasks_f64;
-    int64_t nch = (nb + TF_CHUNK - 1) / TF_CHUNK;
-    if (grads && nch < TF_LANES && nb >= TF_LANES) nch = TF_LANES;
-    tf_job j = {m, w, nb, nch, nch < TF_LANES ? (int)nch : TF_LANES, grads, logits};
-    duo_run(tk->pack, &j, grads ? 6 : 1); /* the forward needs pack job 0 only */
-    if (!grads) {
-        duo_run(tk->eval, &j, (int)nch);
-        return 0;
-    }
-    duo_run(tk->lane, &j, j.nlanes);
-    duo_run(tk->reduce, &j, 2);
+    const tf_phases *ph = m->dt == DT_F32 ? &phases_f32 : &phases_f64;
     double loss = 0;
-    for (int l = 0; l < j.nlanes; l++) loss += w->lane[l].loss;
+    for (int64_t b0 = 0; b0 < nb; b0 += TF_CHUNK) {
+        tf_job j = {m, w, nb, b0, nb - b0 < TF_CHUNK ? nb - b0 : TF_CHUNK, b0 == 0, grads, logits};
+        duo_run(ph->attn, &j, 2);
+        duo_run(ph->mlp, &j, 2);
+        duo_run(ph->head, &j, 2);
+        if (!grads) continue;
+        duo_run(ph->attn_back, &j, 2);
+        duo_run(ph->embed, &j, 2);
+        loss += w->side[0].loss;
+    }
     return loss / (double)nb;
 }
 

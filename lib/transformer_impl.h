@@ -201,260 +201,312 @@ static void SUF(mmk)(int64_t M, int64_t N, int64_t K, const R *a, int64_t ars, i
         }
 }
 
-/* dst[cols, rows] (ldd) = src[rows, cols] (lds) transposed, 16 source rows at a time so that
- * writes fill whole cache lines (4x faster than the plain double loop on 64 x 256) */
-static void SUF(transpose)(int64_t rows, int64_t cols, const R *src, int64_t lds, R *dst, int64_t ldd) {
-    for (int64_t i0 = 0; i0 < rows; i0 += 16)
-        for (int64_t j = 0; j < cols; j++)
-            for (int64_t i = i0; i < i0 + 16 && i < rows; i++) dst[j * ldd + i] = src[i * lds + j];
+/* A VL x VL block of src transposed into dst in registers: log2(VL) rounds, each swapping the
+ * off-diagonal d x d sub-blocks of rows i and i + d with two-source shuffles. Twice as fast as
+ * moving elements one by one, and the per-step packing of the weights is mostly transposes. */
+typedef RI SUF(ivec) __attribute__((vector_size(64)));
+static inline __attribute__((always_inline)) void SUF(transpose_block)(const R *src, int64_t lds, R *dst, int64_t ldd) {
+    enum { VL = 64 / sizeof(R) };
+    SUF(vec) r[VL];
+#pragma GCC unroll 16
+    for (int i = 0; i < VL; i++) memcpy(&r[i], src + i * lds, sizeof r[i]);
+#pragma GCC unroll 4
+    for (int d = VL / 2; d >= 1; d /= 2) {
+        SUF(ivec) lo, hi; /* lanes of the pair: k < VL from row i, VL + k from row i + d */
+#pragma GCC unroll 16
+        for (int k = 0; k < VL; k++) { lo[k] = (k & d) ? VL + k - d : k; hi[k] = (k & d) ? VL + k : k + d; }
+#pragma GCC unroll 16
+        for (int i = 0; i < VL; i++)
+            if (!(i & d)) {
+                SUF(vec) a = r[i], b = r[i + d];
+                r[i] = __builtin_shuffle(a, b, lo);
+                r[i + d] = __builtin_shuffle(a, b, hi);
+            }
+    }
+#pragma GCC unroll 16
+    for (int i = 0; i < VL; i++) memcpy(dst + i * ldd, &r[i], sizeof r[i]);
 }
 
-/* The weights in the layouts the products want, once per step: W_Q|W_K|W_V side by side as
- * [D, 3HE] (one product for all heads) and W_U padded to whole vectors (job 0, all the forward
- * needs), and the transposes the backward multiplies by (jobs 1-5). */
-static void SUF(pack)(const model *m, tf_work *w, int job) {
-    const int64_t D = m->d_model, H = m->n_heads, E = m->d_head, F = m->d_mlp, V = m->vocab, HE = H * E, Q3 = 3 * HE,
-                  Vp = w->vp;
+/* dst[cols, rows] (ldd) = src[rows, cols] (lds) transposed */
+static void SUF(transpose)(int64_t rows, int64_t cols, const R *src, int64_t lds, R *dst, int64_t ldd) {
+    const int64_t VL = SUF_VL;
+    int64_t i0 = 0;
+    for (; i0 + VL <= rows; i0 += VL) {
+        int64_t j0 = 0;
+        for (; j0 + VL <= cols; j0 += VL) SUF(transpose_block)(src + i0 * lds + j0, lds, dst + j0 * ldd + i0, ldd);
+        for (int64_t j = j0; j < cols; j++)
+            for (int64_t i = i0; i < i0 + VL; i++) dst[j * ldd + i] = src[i * lds + j];
+    }
+    for (int64_t i = i0; i < rows; i++)
+        for (int64_t j = 0; j < cols; j++) dst[j * ldd + i] = src[i * lds + j];
+}
+
+/* Side S's weights in the layouts its products want, once per step: W_Q|W_K|W_V of its heads
+ * side by side as [D, 3 HE_c] (one product for all of them), W_U padded to whole vectors, and the
+ * transposes the backward multiplies by. */
+static void SUF(pack)(const model *m, tf_side *S, int64_t Vp) {
+    const int64_t D = m->d_model, E = m->d_head, F = m->d_mlp, V = m->vocab, HEc = (S->h1 - S->h0) * E, Q3 = 3 * HEc,
+                  Fc = S->f1 - S->f0;
     const R *WO = m->w[TF_WO].data, *WI = m->w[TF_WIN].data, *WT = m->w[TF_WOUT].data, *WU = m->w[TF_WU].data;
-    R *wqkv = w->wqkv, *wqkvT = w->wqkvT, *wup = w->wup;
-    switch (job) {
-    case 0:
-        for (int s = 0; s < 3; s++)
-            for (int64_t h = 0; h < H; h++)
-                for (int64_t d = 0; d < D; d++)
-                    memcpy(wqkv + d * Q3 + s * HE + h * E, (const R *)m->w[TF_WQ + s].data + (h * D + d) * E,
-                           (size_t)E * sizeof(R));
-        for (int64_t d = 0; d < D; d++) memcpy(wup + d * Vp, WU + d * V, (size_t)V * sizeof(R)); /* pad stays 0 */
-        break;
-    case 1: SUF(transpose)(D, F, WI, F, w->winT, D); break;
-    case 2: SUF(transpose)(F, D, WT, D, w->woutT, F); break;
-    case 3:
-        SUF(transpose)(HE, D, WO, D, w->woT, HE);
-        SUF(transpose)(D, V, WU, V, w->wuT, D);
-        break;
-    case 4: case 5: /* W_Q^T | W_K^T | W_V^T as [3HE, D]: Q and V in job 4, K in job 5 */
-        for (int s = job - 4; s < 3; s += 2)
-            for (int64_t h = 0; h < H; h++)
-                SUF(transpose)(D, E, (const R *)m->w[TF_WQ + s].data + h * D * E, E, wqkvT + (s * HE + h * E) * D, D);
-        break;
+    R *wqkv = S->wqkv, *wqkvT = S->wqkvT, *wup = S->wup;
+    for (int s = 0; s < 3; s++) /* W_Q, W_K, W_V */
+        for (int64_t h = S->h0; h < S->h1; h++) {
+            const R *W = (const R *)m->w[TF_WQ + s].data + h * D * E;
+            int64_t col = s * HEc + (h - S->h0) * E;
+            for (int64_t d = 0; d < D; d++) memcpy(wqkv + d * Q3 + col, W + d * E, (size_t)E * sizeof(R));
+            SUF(transpose)(D, E, W, E, wqkvT + col * D, D);
+        }
+    SUF(transpose)(HEc, D, WO + S->h0 * E * D, D, S->woT, HEc);
+    SUF(transpose)(D, Fc, WI + S->f0, F, S->winT, D);
+    SUF(transpose)(Fc, D, WT + S->f0 * D, D, S->woutT, Fc);
+    for (int64_t d = 0; d < D; d++) memcpy(wup + d * Vp, WU + d * V, (size_t)V * sizeof(R)); /* pad stays 0 */
+    SUF(transpose)(D, V, WU, V, S->wuT, D);
+}
+
+/* Gradient rows [lo, hi) of an [.., n] tensor from a product's [hi - lo, ldg] rows: g = (acc ? g :
+ * 0) + src. */
+static void SUF(put_rows)(R *g, int64_t n, const R *src, int64_t lds, int64_t lo, int64_t hi, int acc) {
+    for (int64_t i = lo; i < hi; i++) {
+        R *gi = g + i * n;
+        const R *si = src + (i - lo) * lds;
+#pragma omp simd
+        for (int64_t k = 0; k < n; k++) gi[k] = (acc ? gi[k] : 0) + si[k];
     }
 }
 
-/* Forward of one chunk of nb examples (tokens in L->tok) up to the logits [nb, Vp]. */
-static void SUF(lane_forward)(const model *m, const tf_work *w, tf_lane *L, int64_t nb) {
-    const int64_t T = TF_T, D = m->d_model, H = m->n_heads, E = m->d_head, F = m->d_mlp, V = m->vocab, HE = H * E,
-                  Q3 = 3 * HE, Vp = w->vp;
-    const R *WE = m->w[TF_WE].data, *WP = m->w[TF_WPOS].data, *WO = m->w[TF_WO].data, *WI = m->w[TF_WIN].data,
-            *WT = m->w[TF_WOUT].data;
-    R *xu = L->xu, *qkv = L->qkv, *att = L->att, *z = L->z, *mid = L->mid, *pre = L->pre, *post = L->post,
-      *out = L->out;
+/* The phases of a chunk (examples [b0, b0 + n) of the batch; transformer.c's run()), each called
+ * for side c = 0 and 1. Phase 1: x, its heads' queries, keys, values and attention, and its part
+ * r = z W_O of the attention output. */
+static void SUF(attn_phase)(void *arg, int c, int thread) {
+    const tf_job *j = arg;
+    const model *m = j->m;
+    tf_side *S = &j->w->side[c];
+    const int64_t T = TF_T, D = m->d_model, E = m->d_head, V = m->vocab, Hc = S->h1 - S->h0, HEc = Hc * E,
+                  Q3 = 3 * HEc, nb = j->n;
+    const R *WE = m->w[TF_WE].data, *WP = m->w[TF_WPOS].data, *WO = m->w[TF_WO].data;
+    const int32_t *tok = j->w->tok + j->b0 * T;
+    R *xu = S->xu, *qkv = S->qkv, *att = S->att, *z = S->z;
+    if (j->first) SUF(pack)(m, S, j->w->vp);
     /* x at (position, token) is the same row in every example: number the distinct pairs position
      * by position (so the last position's rows, the only ones whose queries are read, come last)
      * and project each once */
-    int64_t U = 0;
+    int64_t U = 0, U2 = 0;
     for (int64_t t = 0; t < T; t++) {
-        if (t == T - 1) L->u_last = U;
+        if (t == T - 1) U2 = U;
         for (int64_t b = 0; b < nb; b++) {
-            int32_t tok = L->tok[b * T + t], *s = &L->slot[t * V + tok];
-            if (*s < 0) { *s = (int32_t)U; L->upos[U] = (int32_t)t; L->utok[U] = tok; U++; }
-            L->row[b * T + t] = *s;
+            int32_t *sl = &S->slot[t * V + tok[b * T + t]];
+            if (*sl < 0) { *sl = (int32_t)U; S->upos[U] = (int32_t)t; S->utok[U] = tok[b * T + t]; U++; }
+            S->row[b * T + t] = *sl;
         }
     }
-    L->U = U;
+    S->U = U;
+    S->u_last = U2;
     for (int64_t u = 0; u < U; u++) {
-        L->slot[L->upos[u] * V + L->utok[u]] = -1; /* clean for the next chunk */
-        for (int64_t j = 0; j < D; j++) xu[u * D + j] = WE[L->utok[u] * D + j] + WP[L->upos[u] * D + j];
+        S->slot[S->upos[u] * V + S->utok[u]] = -1; /* clean for the next chunk */
+        for (int64_t i = 0; i < D; i++) xu[u * D + i] = WE[S->utok[u] * D + i] + WP[S->upos[u] * D + i];
     }
-    const int64_t U2 = L->u_last;
-    SUF(mmk)(U, 2 * HE, D, xu, D, 1, (const R *)w->wqkv + HE, Q3, qkv + HE, Q3, 0);           /* keys, values */
-    SUF(mmk)(U - U2, HE, D, xu + U2 * D, D, 1, w->wqkv, Q3, qkv + U2 * Q3, Q3, 0);           /* queries */
+    SUF(mmk)(U, 2 * HEc, D, xu, D, 1, (const R *)S->wqkv + HEc, Q3, qkv + HEc, Q3, 0); /* keys, values */
+    SUF(mmk)(U - U2, HEc, D, xu + U2 * D, D, 1, S->wqkv, Q3, qkv + U2 * Q3, Q3, 0);   /* queries */
     /* causal attention of the last position over all three, as forward() computes it */
+    /* the scores, less their maximum, of all examples and heads, then their exponentials in one
+     * vectorised pass */
     const double scale = 1.0 / sqrt((double)E);
     for (int64_t b = 0; b < nb; b++) {
-        const int32_t *rw = L->row + b * T;
-        for (int64_t h = 0; h < H; h++) {
-            R *a = att + (b * H + h) * T;
+        const int32_t *rw = S->row + b * T;
+        for (int64_t h = 0; h < Hc; h++) {
+            R *a = att + (b * Hc + h) * T, mx = -INFINITY;
             const R *q = qkv + rw[T - 1] * Q3 + h * E;
-            double mx = -INFINITY, sum = 0;
             for (int64_t u = 0; u < T; u++) {
-                const R *ku = qkv + rw[u] * Q3 + HE + h * E;
-                double s = 0;
-#pragma omp simd reduction(+ : s) /* a sum in any order, so it vectorises */
-                for (int64_t e = 0; e < E; e++) s += (double)q[e] * ku[e];
-                a[u] = (R)(s * scale);
+                const R *ku = qkv + rw[u] * Q3 + HEc + h * E;
+                double sc = 0;
+#pragma omp simd reduction(+ : sc) /* a sum in any order, so it vectorises */
+                for (int64_t e = 0; e < E; e++) sc += (double)q[e] * ku[e];
+                a[u] = (R)(sc * scale);
                 if (a[u] > mx) mx = a[u];
             }
-            for (int64_t u = 0; u < T; u++) { a[u] = EXP(a[u] - (R)mx); sum += a[u]; }
+            for (int64_t u = 0; u < T; u++) a[u] -= mx;
+        }
+    }
+#pragma omp simd
+    for (int64_t i = 0; i < nb * Hc * T; i++) att[i] = EXP(att[i]);
+    for (int64_t b = 0; b < nb; b++) {
+        const int32_t *rw = S->row + b * T;
+        for (int64_t h = 0; h < Hc; h++) {
+            R *a = att + (b * Hc + h) * T;
+            double sum = 0;
+            for (int64_t u = 0; u < T; u++) sum += a[u];
             for (int64_t u = 0; u < T; u++) a[u] = (R)(a[u] / sum);
-            R *zb = z + b * HE + h * E;
+            R *zb = z + b * HEc + h * E;
             memset(zb, 0, (size_t)E * sizeof(R));
             for (int64_t u = 0; u < T; u++) {
-                const R *vu = qkv + rw[u] * Q3 + 2 * HE + h * E;
+                const R *vu = qkv + rw[u] * Q3 + 2 * HEc + h * E;
 #pragma omp simd /* zb is not a row of qkv */
                 for (int64_t e = 0; e < E; e++) zb[e] += a[u] * vu[e];
             }
         }
-        memcpy(mid + b * D, xu + rw[T - 1] * D, (size_t)D * sizeof(R));
     }
-    SUF(mmk)(nb, D, HE, z, HE, 1, WO, D, mid, D, 1);                 /* resid_mid = x + z W_O */
-    SUF(mmk)(nb, F, D, mid, D, 1, WI, F, pre, F, 0);
-    for (int64_t i = 0; i < nb * F; i++) post[i] = pre[i] > 0 ? pre[i] : 0;
-    memcpy(out, mid, (size_t)(nb * D) * sizeof(R));
-    SUF(mmk)(nb, D, F, post, F, 1, WT, D, out, D, 1);                /* resid_post */
-    SUF(mmk)(nb, Vp, D, out, D, 1, w->wup, Vp, L->logits, Vp, 0);
+    SUF(mmk)(nb, D, HEc, z, HEc, 1, WO + S->h0 * E * D, D, S->r, D, 0);
 }
 
-/* Cross-entropy over the first p logits of the chunk against labels: returns the summed loss and
- * leaves dloss/dlogits (scaled by inv_total, the whole batch's 1/nb) in L->dl. */
-static double SUF(lane_loss)(const model *m, const tf_work *w, tf_lane *L, int64_t nb, const int32_t *labels,
-                             double inv_total) {
-    const int64_t p = m->p, Vp = w->vp;
-    const R *lg = L->logits;
-    R *dl = L->dl;
-    double loss = 0, *ex = L->ex;
+/* Phase 2: resid_mid = x + r0 + r1, and this side's units of the MLP: relu(mid W_in) and its part
+ * o of relu() W_out. */
+static void SUF(mlp_phase)(void *arg, int c, int thread) {
+    const tf_job *j = arg;
+    const model *m = j->m;
+    tf_side *S = &j->w->side[c];
+    const int64_t T = TF_T, D = m->d_model, F = m->d_mlp, Fc = S->f1 - S->f0, nb = j->n;
+    const R *r0 = j->w->side[0].r, *r1 = j->w->side[1].r, *xu = S->xu;
+    R *mid = S->mid, *post = S->post;
     for (int64_t b = 0; b < nb; b++) {
-        double mx = -INFINITY, sum = 0;
-        for (int64_t j = 0; j < p; j++)
-            if (lg[b * Vp + j] > mx) mx = lg[b * Vp + j];
-        for (int64_t j = 0; j < p; j++) { ex[j] = EXP(lg[b * Vp + j] - (R)mx); sum += ex[j]; }
-        int32_t y = labels[b];
-        loss += -(lg[b * Vp + y] - mx - log(sum));
-        for (int64_t j = 0; j < Vp; j++) dl[b * Vp + j] = j < p ? (R)((ex[j] / sum - (j == y)) * inv_total) : 0;
+        const R *x = xu + S->row[b * T + T - 1] * D;
+#pragma omp simd
+        for (int64_t i = 0; i < D; i++) mid[b * D + i] = x[i] + r0[b * D + i] + r1[b * D + i];
     }
-    return loss;
+    SUF(mmk)(nb, Fc, D, mid, D, 1, (const R *)m->w[TF_WIN].data + S->f0, F, post, Fc, 0);
+    for (int64_t i = 0; i < nb * Fc; i++) post[i] = post[i] > 0 ? post[i] : 0; /* relu; pre > 0 iff post > 0 */
+    SUF(mmk)(nb, D, Fc, post, Fc, 1, (const R *)m->w[TF_WOUT].data + S->f0 * D, D, S->o, D, 0);
 }
 
-/* Backward of the chunk from L->dl: parameter gradients into L->grad (added if acc, else
- * overwritten), in the parameters' own layouts. */
-static void SUF(lane_backward)(const model *m, const tf_work *w, tf_lane *L, int64_t nb, int acc) {
-    const int64_t T = TF_T, D = m->d_model, H = m->n_heads, E = m->d_head, F = m->d_mlp, V = m->vocab, HE = H * E,
-                  Q3 = 3 * HE, Vp = w->vp, U = L->U, U2 = L->u_last;
-    const R *att = L->att, *qkv = L->qkv, *xu = L->xu, *z = L->z, *mid = L->mid, *pre = L->pre, *post = L->post,
-            *out = L->out, *dl = L->dl;
-    R *dout = L->dout, *dpre = L->dpre, *dmid = L->dmid, *dz = L->dz, *dqkv = L->dqkv, *dxu = L->dxu, *gqkv = L->gqkv,
-      *gwu = L->gwu, *g = L->grad;
-    R *gE = g + w->goff[TF_WE], *gP = g + w->goff[TF_WPOS], *gO = g + w->goff[TF_WO], *gI = g + w->goff[TF_WIN],
-      *gT = g + w->goff[TF_WOUT], *gU = g + w->goff[TF_WU];
-    SUF(mmk)(D, Vp, nb, out, 1, D, dl, Vp, gwu, Vp, 0);                        /* W_U (padded) */
-    for (int64_t d = 0; d < D; d++)
-#pragma omp simd
-        for (int64_t v = 0; v < V; v++) gU[d * V + v] = (acc ? gU[d * V + v] : 0) + gwu[d * Vp + v];
-    SUF(mmk)(nb, D, V, dl, Vp, 1, w->wuT, D, dout, D, 0);                      /* d resid_post */
-    SUF(mmk)(F, D, nb, post, 1, F, dout, D, gT, D, acc);                        /* W_out */
-    SUF(mmk)(nb, F, D, dout, D, 1, w->woutT, F, dpre, F, 0);                    /* d post */
-    for (int64_t i = 0; i < nb * F; i++) dpre[i] = pre[i] > 0 ? dpre[i] : 0;
-    memcpy(dmid, dout, (size_t)(nb * D) * sizeof(R));
-    SUF(mmk)(nb, D, F, dpre, F, 1, w->winT, D, dmid, D, 1);                     /* d resid_mid */
-    SUF(mmk)(D, F, nb, mid, 1, D, dpre, F, gI, F, acc);                         /* W_in */
-    SUF(mmk)(HE, D, nb, z, 1, HE, dmid, D, gO, D, acc);                         /* W_O */
-    SUF(mmk)(nb, HE, D, dmid, D, 1, w->woT, HE, dz, HE, 0);                     /* d z */
-    /* attention backward at the last position, into the rows of the distinct (position, token) pairs */
+/* Phase 3: resid_post = mid + o0 + o1 and the logits; when training the loss and, for this side,
+ * the gradients of W_U's rows [d0, d1), W_out's and W_in's units, and its part dm of d resid_mid. */
+static void SUF(head_phase)(void *arg, int c, int thread) {
+    const tf_job *j = arg;
+    const model *m = j->m;
+    tf_side *S = &j->w->side[c];
+    if (!j->grads && c == 1) return; /* evaluation: side 0 writes the logits */
+    const int64_t D = m->d_model, F = m->d_mlp, V = m->vocab, p = m->p, Vp = j->w->vp, Fc = S->f1 - S->f0, nb = j->n;
+    const R *o0 = j->w->side[0].o, *o1 = j->w->side[1].o, *mid = S->mid, *post = S->post;
+    R *out = S->out, *lg = S->logits;
+    for (int64_t i = 0; i < nb * D; i++) out[i] = mid[i] + o0[i] + o1[i];
+    SUF(mmk)(nb, Vp, D, out, D, 1, S->wup, Vp, lg, Vp, 0);
+    if (!j->grads) {
+        for (int64_t b = 0; b < nb; b++)
+            memcpy((R *)j->logits + (j->b0 + b) * p, lg + b * Vp, (size_t)p * sizeof(R));
+        return;
+    }
+    /* cross-entropy over the first p logits, mean over the whole batch (both sides compute it:
+     * each needs all of dlogits) */
+    R *dl = S->dl, *ex = S->ex;
+    double loss = 0, inv = 1.0 / (double)j->nb;
+    for (int64_t b = 0; b < nb; b++) {
+        const R *l = lg + b * Vp;
+        R mx = -INFINITY;
+        for (int64_t k = 0; k < p; k++) mx = l[k] > mx ? l[k] : mx;
+#pragma omp simd /* all Vp columns: whole vectors, no scalar calls for a remainder */
+        for (int64_t k = 0; k < Vp; k++) ex[k] = EXP(l[k] - mx);
+        double sum = 0;
+        for (int64_t k = 0; k < p; k++) sum += ex[k];
+        int32_t y = j->w->lab[j->b0 + b];
+        loss += -(lg[b * Vp + y] - mx - log(sum));
+        for (int64_t k = 0; k < Vp; k++) dl[b * Vp + k] = k < p ? (R)((ex[k] / sum - (k == y)) * inv) : 0;
+    }
+    S->loss = loss;
+    tensor *g = j->grads;
+    int acc = !j->first;
+    R *dout = S->dout, *dpre = S->dpre, *gs = S->gscratch;
+    int64_t d0 = D * c / 2, d1 = D * (c + 1) / 2;
+    SUF(mmk)(d1 - d0, Vp, nb, out + d0, 1, D, dl, Vp, gs, Vp, 0);                   /* W_U rows [d0, d1) */
+    SUF(put_rows)(g[TF_WU].data, V, gs, Vp, d0, d1, acc);
+    SUF(mmk)(nb, D, V, dl, Vp, 1, S->wuT, D, dout, D, 0);                         /* d resid_post */
+    SUF(mmk)(Fc, D, nb, post, 1, Fc, dout, D, (R *)g[TF_WOUT].data + S->f0 * D, D, acc); /* W_out */
+    SUF(mmk)(nb, Fc, D, dout, D, 1, S->woutT, Fc, dpre, Fc, 0);                   /* d relu() */
+    for (int64_t i = 0; i < nb * Fc; i++) dpre[i] = post[i] > 0 ? dpre[i] : 0;
+    SUF(mmk)(nb, D, Fc, dpre, Fc, 1, S->winT, D, S->dm, D, 0);                    /* its part of d mid */
+    SUF(mmk)(D, Fc, nb, mid, 1, D, dpre, Fc, (R *)g[TF_WIN].data + S->f0, F, acc); /* W_in */
+}
+
+/* Phase 4: d resid_mid = d out + dm0 + dm1; this side's heads back through W_O and attention to
+ * their W_Q, W_K, W_V gradients and their part dxu of d x (side 0 adds the residual path). */
+static void SUF(attn_back_phase)(void *arg, int c, int thread) {
+    const tf_job *j = arg;
+    const model *m = j->m;
+    tf_side *S = &j->w->side[c];
+    const int64_t T = TF_T, D = m->d_model, E = m->d_head, Hc = S->h1 - S->h0, HEc = Hc * E, Q3 = 3 * HEc, nb = j->n,
+                  U = S->U, U2 = S->u_last;
+    const R *dm0 = j->w->side[0].dm, *dm1 = j->w->side[1].dm, *dout = S->dout, *att = S->att, *qkv = S->qkv,
+            *xu = S->xu;
+    R *dmid = S->dmid, *dz = S->dz, *dqkv = S->dqkv, *dxu = S->dxu, *gs = S->gscratch;
+    tensor *g = j->grads;
+    int acc = !j->first;
+    for (int64_t i = 0; i < nb * D; i++) dmid[i] = dout[i] + dm0[i] + dm1[i];
+    SUF(mmk)(HEc, D, nb, S->z, 1, HEc, dmid, D, (R *)g[TF_WO].data + S->h0 * E * D, D, acc); /* W_O */
+    SUF(mmk)(nb, HEc, D, dmid, D, 1, S->woT, HEc, dz, HEc, 0);                              /* d z */
+    /* attention backward at the last position, into the pair rows */
     memset(dqkv, 0, (size_t)(U * Q3) * sizeof(R));
     const double scale = 1.0 / sqrt((double)E);
     for (int64_t b = 0; b < nb; b++) {
-        const int32_t *rw = L->row + b * T;
-        for (int64_t h = 0; h < H; h++) {
-            const R *a = att + (b * H + h) * T, *dzb = dz + b * HE + h * E, *q = qkv + rw[T - 1] * Q3 + h * E;
+        const int32_t *rw = S->row + b * T;
+        for (int64_t h = 0; h < Hc; h++) {
+            const R *a = att + (b * Hc + h) * T, *dzb = dz + b * HEc + h * E, *q = qkv + rw[T - 1] * Q3 + h * E;
             R *dq = dqkv + rw[T - 1] * Q3 + h * E;
             double da[TF_T], dot = 0;
             for (int64_t u = 0; u < T; u++) {
-                const R *vu = qkv + rw[u] * Q3 + 2 * HE + h * E;
-                R *dvu = dqkv + rw[u] * Q3 + 2 * HE + h * E;
-                double s = 0;
-#pragma omp simd reduction(+ : s)
-                for (int64_t e = 0; e < E; e++) { s += (double)dzb[e] * vu[e]; dvu[e] += a[u] * dzb[e]; }
-                da[u] = s;
-                dot += a[u] * s;
+                const R *vu = qkv + rw[u] * Q3 + 2 * HEc + h * E;
+                R *dvu = dqkv + rw[u] * Q3 + 2 * HEc + h * E;
+                double sc = 0;
+#pragma omp simd reduction(+ : sc)
+                for (int64_t e = 0; e < E; e++) { sc += (double)dzb[e] * vu[e]; dvu[e] += a[u] * dzb[e]; }
+                da[u] = sc;
+                dot += a[u] * sc;
             }
             for (int64_t u = 0; u < T; u++) {
                 double ds = a[u] * (da[u] - dot) * scale;
-                const R *ku = qkv + rw[u] * Q3 + HE + h * E;
-                R *dku = dqkv + rw[u] * Q3 + HE + h * E;
+                const R *ku = qkv + rw[u] * Q3 + HEc + h * E;
+                R *dku = dqkv + rw[u] * Q3 + HEc + h * E;
 #pragma omp simd /* dq and dku are different rows */
                 for (int64_t e = 0; e < E; e++) { dq[e] += (R)(ds * ku[e]); dku[e] += (R)(ds * q[e]); }
             }
         }
     }
-    /* W_Q | W_K | W_V as [D, 3HE] (queries from the last position's rows only), then per head */
-    SUF(mmk)(D, 2 * HE, U, xu, 1, D, dqkv + HE, Q3, gqkv + HE, Q3, 0);
-    SUF(mmk)(D, HE, U - U2, xu + U2 * D, 1, D, dqkv + U2 * Q3, Q3, gqkv, Q3, 0);
+    /* W_Q | W_K | W_V of its heads as [D, 3 HE_c] (queries from the last position's rows only) */
+    SUF(mmk)(D, 2 * HEc, U, xu, 1, D, dqkv + HEc, Q3, gs + HEc, Q3, 0);
+    SUF(mmk)(D, HEc, U - U2, xu + U2 * D, 1, D, dqkv + U2 * Q3, Q3, gs, Q3, 0);
     for (int s = 0; s < 3; s++)
-        for (int64_t h = 0; h < H; h++)
+        for (int64_t h = S->h0; h < S->h1; h++)
             for (int64_t d = 0; d < D; d++) {
-                R *gs = g + w->goff[TF_WQ + s] + (h * D + d) * E;
-                const R *src = gqkv + d * Q3 + s * HE + h * E;
+                R *gd = (R *)g[TF_WQ + s].data + (h * D + d) * E;
+                const R *src = gs + d * Q3 + s * HEc + (h - S->h0) * E;
 #pragma omp simd
-                for (int64_t e = 0; e < E; e++) gs[e] = (acc ? gs[e] : 0) + src[e];
+                for (int64_t e = 0; e < E; e++) gd[e] = (acc ? gd[e] : 0) + src[e];
             }
-    /* d x at each distinct row: through K and V everywhere, Q and the residual at the last position */
-    SUF(mmk)(U, D, 2 * HE, dqkv + HE, Q3, 1, (const R *)w->wqkvT + HE * D, D, dxu, D, 0);
-    SUF(mmk)(U - U2, D, HE, dqkv + U2 * Q3, Q3, 1, w->wqkvT, D, dxu + U2 * D, D, 1);
-    for (int64_t b = 0; b < nb; b++) {
-        R *dx = dxu + L->row[b * T + T - 1] * D;
-        const R *dm = dmid + b * D;
+    /* its part of d x at each pair row: through K and V everywhere, Q at the last position */
+    SUF(mmk)(U, D, 2 * HEc, dqkv + HEc, Q3, 1, (const R *)S->wqkvT + HEc * D, D, dxu, D, 0);
+    SUF(mmk)(U - U2, D, HEc, dqkv + U2 * Q3, Q3, 1, S->wqkvT, D, dxu + U2 * D, D, 1);
+    if (c == 0)
+        for (int64_t b = 0; b < nb; b++) {
+            R *dx = dxu + S->row[b * T + T - 1] * D;
+            const R *dm = dmid + b * D;
 #pragma omp simd
-        for (int64_t j = 0; j < D; j++) dx[j] += dm[j];
-    }
-    if (!acc) {
-        memset(gE, 0, (size_t)(V * D) * sizeof(R));
-        memset(gP, 0, (size_t)(T * D) * sizeof(R));
-    }
-    for (int64_t u = 0; u < U; u++)
-        for (int64_t j = 0; j < D; j++) {
-            gE[L->utok[u] * D + j] += dxu[u * D + j];
-            gP[L->upos[u] * D + j] += dxu[u * D + j];
+            for (int64_t i = 0; i < D; i++) dx[i] += dm[i];
         }
 }
 
-/* The tasks of a batch (see run() in transformer.c): packing the weights, the chunks of a
- * forward-only pass, the lanes of a training step, and the sum of the lanes' gradients. */
-static void SUF(pack_task)(void *arg, int task, int thread) {
-    tf_job *j = arg;
-    SUF(pack)(j->m, j->w, task);
-}
-
-/* one chunk of the batch through lane_forward */
-static void SUF(chunk)(const tf_job *j, tf_lane *L, int64_t c) {
-    int64_t b0 = j->nb * c / j->nch, n = j->nb * (c + 1) / j->nch - b0;
-    memcpy(L->tok, j->w->tok + b0 * TF_T, (size_t)(n * TF_T) * sizeof(int32_t));
-    SUF(lane_forward)(j->m, j->w, L, n);
-    if (j->logits)
-        for (int64_t b = 0; b < n; b++)
-            memcpy((R *)j->logits + (b0 + b) * j->m->p, (R *)L->logits + b * j->w->vp, (size_t)j->m->p * sizeof(R));
-    if (j->grads) {
-        L->loss += SUF(lane_loss)(j->m, j->w, L, n, j->w->lab + b0, 1.0 / (double)j->nb);
-        SUF(lane_backward)(j->m, j->w, L, n, c >= j->nlanes);
+/* Phase 5: d x = dxu0 + dxu1 at each pair row, to its token's row of W_E (side c: tokens
+ * [v0, v1), the rows AdamW's half c updates) and its position's row of W_pos (side 1). */
+static void SUF(embed_phase)(void *arg, int c, int thread) {
+    const tf_job *j = arg;
+    const model *m = j->m;
+    const tf_side *S = &j->w->side[c];
+    const int64_t T = TF_T, D = m->d_model, V = m->vocab, v0 = V * c / 2, v1 = V * (c + 1) / 2;
+    const R *dx0 = j->w->side[0].dxu, *dx1 = j->w->side[1].dxu;
+    R *gE = j->grads[TF_WE].data, *gP = j->grads[TF_WPOS].data;
+    if (j->first) {
+        memset(gE + v0 * D, 0, (size_t)((v1 - v0) * D) * sizeof(R));
+        if (c == 1) memset(gP, 0, (size_t)(T * D) * sizeof(R));
     }
-}
-
-static void SUF(eval_task)(void *arg, int task, int thread) {
-    tf_job *j = arg;
-    SUF(chunk)(j, &j->w->lane[thread], task);
-}
-
-/* lane l takes chunks l, l + nlanes, ... in order, into its own gradient */
-static void SUF(lane_task)(void *arg, int task, int thread) {
-    tf_job *j = arg;
-    tf_lane *L = &j->w->lane[task];
-    L->loss = 0;
-    for (int64_t c = task; c < j->nch; c += j->nlanes) SUF(chunk)(j, L, c);
-}
-
-/* grads = lane 0 + lane 1, task t of 2 taking a half of every tensor */
-static void SUF(reduce_task)(void *arg, int task, int thread) {
-    tf_job *j = arg;
-    for (int k = 0; k < j->m->nparams; k++) {
-        int64_t n = tensor_numel(&j->grads[k]), lo = n * task / 2, hi = n * (task + 1) / 2;
-        R *restrict dst = j->grads[k].data;
-        const R *restrict g0 = (const R *)j->w->lane[0].grad + j->w->goff[k];
-        if (j->nlanes == 1) memcpy(dst + lo, g0 + lo, (size_t)(hi - lo) * sizeof(R));
-        else {
-            const R *restrict g1 = (const R *)j->w->lane[1].grad + j->w->goff[k];
-            for (int64_t i = lo; i < hi; i++) dst[i] = g0[i] + g1[i];
+    for (int64_t u = 0; u < S->U; u++) {
+        int64_t tok = S->utok[u];
+        if (c == 0 && tok >= v1) continue;
+        R *ge = tok >= v0 && tok < v1 ? gE + tok * D : NULL, *gp = c == 1 ? gP + S->upos[u] * D : NULL;
+        for (int64_t i = 0; i < D; i++) {
+            R dx = dx0[u * D + i] + dx1[u * D + i];
+            if (ge) ge[i] += dx;
+            if (gp) gp[i] += dx;
         }
     }
 }
 
-static const tf_tasks SUF(tasks) = {SUF(pack_task), SUF(eval_task), SUF(lane_task), SUF(reduce_task)};
+static const tf_phases SUF(phases) = {SUF(attn_phase), SUF(mlp_phase), SUF(head_phase), SUF(attn_back_phase),
+                                      SUF(embed_phase)};
 
 #undef SUF_VL
