@@ -5,7 +5,8 @@
  * the helper from the back, so if the helper is asleep or descheduled the caller runs them all; it
  * waits only for tasks the helper has started. With two tasks, task 0 runs on the caller and task 1
  * on the helper whenever both are running, so each keeps its data in its own core's cache from
- * call to call. One caller thread at a time. */
+ * call to call. duo also times both ways now and then and runs alone while that is faster (another
+ * process on the other core). One caller thread at a time. */
 #ifndef ENTK_DUO_H
 #define ENTK_DUO_H
 

@@ -202,38 +202,45 @@ static void SUF(mmk)(int64_t M, int64_t N, int64_t K, const R *a, int64_t ars, i
 }
 
 /* A VL x VL block of src transposed into dst in registers: log2(VL) rounds, each swapping the
- * off-diagonal d x d sub-blocks of rows i and i + d with two-source shuffles. Twice as fast as
- * moving elements one by one, and the per-step packing of the weights is mostly transposes. */
+ * off-diagonal d x d sub-blocks of rows i and i + d with two-source shuffles, the lanes chosen by
+ * masks lo[s], hi[s] of round s (see transpose()). Twice as fast as moving elements one by one,
+ * and the per-step packing of the weights is mostly transposes. */
 typedef RI SUF(ivec) __attribute__((vector_size(64)));
-static inline __attribute__((always_inline)) void SUF(transpose_block)(const R *src, int64_t lds, R *dst, int64_t ldd) {
+static inline __attribute__((always_inline)) void SUF(transpose_block)(const R *src, int64_t lds, R *dst, int64_t ldd,
+                                                                        const SUF(ivec) *lo, const SUF(ivec) *hi) {
     enum { VL = 64 / sizeof(R) };
     SUF(vec) r[VL];
 #pragma GCC unroll 16
     for (int i = 0; i < VL; i++) memcpy(&r[i], src + i * lds, sizeof r[i]);
+    int s = 0;
 #pragma GCC unroll 4
-    for (int d = VL / 2; d >= 1; d /= 2) {
-        SUF(ivec) lo, hi; /* lanes of the pair: k < VL from row i, VL + k from row i + d */
-#pragma GCC unroll 16
-        for (int k = 0; k < VL; k++) { lo[k] = (k & d) ? VL + k - d : k; hi[k] = (k & d) ? VL + k : k + d; }
+    for (int d = VL / 2; d >= 1; d /= 2, s++)
 #pragma GCC unroll 16
         for (int i = 0; i < VL; i++)
             if (!(i & d)) {
                 SUF(vec) a = r[i], b = r[i + d];
-                r[i] = __builtin_shuffle(a, b, lo);
-                r[i + d] = __builtin_shuffle(a, b, hi);
+                r[i] = __builtin_shuffle(a, b, lo[s]);
+                r[i + d] = __builtin_shuffle(a, b, hi[s]);
             }
-    }
 #pragma GCC unroll 16
     for (int i = 0; i < VL; i++) memcpy(dst + i * ldd, &r[i], sizeof r[i]);
 }
 
 /* dst[cols, rows] (ldd) = src[rows, cols] (lds) transposed */
 static void SUF(transpose)(int64_t rows, int64_t cols, const R *src, int64_t lds, R *dst, int64_t ldd) {
-    const int64_t VL = SUF_VL;
+    enum { VL = 64 / sizeof(R) };
+    SUF(ivec) lo[4], hi[4]; /* round s, distance d = VL / 2^(s+1): lane k < VL of row i, VL + k of row i + d */
+    int s = 0;
+    for (int d = VL / 2; d >= 1; d /= 2, s++)
+        for (int k = 0; k < VL; k++) {
+            lo[s][k] = (k & d) ? VL + k - d : k;
+            hi[s][k] = (k & d) ? VL + k : k + d;
+        }
     int64_t i0 = 0;
     for (; i0 + VL <= rows; i0 += VL) {
         int64_t j0 = 0;
-        for (; j0 + VL <= cols; j0 += VL) SUF(transpose_block)(src + i0 * lds + j0, lds, dst + j0 * ldd + i0, ldd);
+        for (; j0 + VL <= cols; j0 += VL)
+            SUF(transpose_block)(src + i0 * lds + j0, lds, dst + j0 * ldd + i0, ldd, lo, hi);
         for (int64_t j = j0; j < cols; j++)
             for (int64_t i = i0; i < i0 + VL; i++) dst[j * ldd + i] = src[i * lds + j];
     }
