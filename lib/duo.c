@@ -28,28 +28,29 @@ static int helper = -1;                /* -1: not decided yet, 0: none, 1: runni
  * winning, then times both again. When another process holds the other core the helper is often
  * preempted holding a task and the caller waits for it: measured, a Transformer training run was
  * then 1.6x slower on two threads than on the caller alone; on an idle machine two threads are
- * ~1.4x faster. */
-#define WINDOW 1024                    /* batches: ~30 ms of Transformer training */
+ * ~1.4x faster. Being alone must win by 10%: the windows differ by a few % at random. The first
+ * 0.3 s are not timed (OpenBLAS's idle workers spin for about 0.1 s after start-up). */
+#define WINDOW 512                     /* batches: ~15 ms of Transformer training */
 static int solo;                       /* this window runs on the caller alone */
-static int timing = 3;                 /* windows left to time: (a first to warm up), two threads, alone;
-                                        * 0: running the faster way */
+static int timing = 3;                 /* 3: warming up; 2, 1: timing two threads, alone; 0: running
+                                        * the faster way */
 static int batches, run_for, streak;   /* batches in this window; windows left to run; same-way wins */
 static int last = -1;                  /* the faster way last time: 0 two threads, 1 alone */
-static double window_start, t_two, t_one;
+static double first, window_start, t_two, t_one;
 
 /* called once per batch: moves the window and decides how the next batches run */
 static void pace(void) {
     double now = entk_now();
-    if (window_start == 0) window_start = now;
+    if (first == 0) first = window_start = now;
     if (++batches < WINDOW) return;
     double t = now - window_start;
     batches = 0;
     window_start = now;
-    if (timing == 3) { timing = 2; return; }
+    if (timing == 3) { timing = now - first < 0.3 ? 3 : 2; return; }
     if (timing == 2) { t_two = t; timing = 1; solo = 1; return; }
     if (timing == 1) {
         t_one = t;
-        solo = t_one < t_two;
+        solo = t_one < 0.9 * t_two;
         streak = solo != last ? 0 : streak < 4 ? streak + 1 : 4; /* 4, 8, .., 64 windows */
         last = solo;
         run_for = 4 << streak;
