@@ -1,8 +1,9 @@
-/* The 1-layer Transformer's forward and backward for one float type, included twice by
- * transformer.c (R = float with suffix _f32, R = double with suffix _f64) so f32 runs at sgemm
- * speed and f64 at full precision from one source. Shapes: B samples, T = 3 positions, model
- * width D, H heads of width E = D / H, MLP width F, vocabulary V = p + 1.
- * Row-major activations, row index b*T + t. */
+/* The 1-layer Transformer for one float type, included twice by transformer.c (R = float with
+ * suffix _f32, R = double with suffix _f64) so f32 runs at sgemm speed and f64 at full precision
+ * from one source: first the forward and backward at every position that the Jacobian uses
+ * (OpenBLAS), then the training and evaluation path (the last position only, in two sides; see
+ * transformer.c). Shapes: B samples, T = 3 positions, model width D, H heads of width E = D / H,
+ * MLP width F, vocabulary V = p + 1. Row-major activations, row index b*T + t. */
 
 /* y[rows, ncol] (ldy) = alpha * x[rows, k] (ldx) * w[k, ncol] (ldw) + beta * y */
 static void SUF(mm)(int64_t rows, int64_t k, int64_t ncol, const R *x, int64_t ldx, const R *w, int64_t ldw, R *y,
