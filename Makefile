@@ -6,7 +6,7 @@
 CC      ?= cc
 CFLAGS  ?= -O3 -march=native -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -Iinclude -fopenmp
-LDLIBS  := -lopenblas -llapacke -lmsgpackc -lxxhash -lm -lpthread -fopenmp
+LDLIBS  := -lopenblas -llapacke -lmsgpackc -lxxhash -lmvec -lm -lpthread -fopenmp
 
 LIB_SRC := $(wildcard lib/*.c)
 LIB_OBJ := $(LIB_SRC:lib/%.c=build/%.o)
@@ -22,6 +22,13 @@ build/%.o: lib/%.c $(wildcard include/*.h) | build
 
 build:
 	mkdir -p build
+
+# The Transformer's small matrix kernel needs t += s * b contracted to one FMA (ISO C mode turns
+# contraction off); results change by float rounding only.
+build/transformer.o: CFLAGS += -ffp-contract=fast
+build/transformer.o: lib/transformer_impl.h
+# AdamW's loop vectorises only if sqrt need not set errno (it never sees a negative argument).
+build/adamw.o: CFLAGS += -fno-math-errno
 
 build/libentk.a: $(LIB_OBJ)
 	rm -f $@ && ar rcs $@ $^

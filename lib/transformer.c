@@ -8,6 +8,7 @@
  * Loss and accuracy use the first p logits; the eNTK differentiates all p + 1 logits at position 2
  * (as the reference code's class-mean over [:30, :30] for p = 29). */
 #include "transformer.h"
+#include "duo.h"
 #include "err.h"
 #include "linalg.h"
 #include <math.h>
@@ -129,20 +130,157 @@ static void cache_free(tf_cache *c) {
     free(c->tok);
 }
 
+/* ---------------------------------------------------------------- the training and evaluation path
+ * Training and evaluation read the logits at the last position only: queries, the attention
+ * output, W_O, the MLP and W_U matter there alone, keys and values at every position. This path
+ * (transformer_impl.h, after forward/backward) computes just that -- a third of the MLP work of
+ * forward() -- and keeps no per-position caches; the Jacobian uses forward()/backward().
+ *
+ * The model is split in two sides, run by the caller's thread and a helper (duo.h): side c takes
+ * heads [h0, h1) and MLP units [f0, f1), and forms the gradient rows that AdamW's half c updates,
+ * so the weights stay in one core's cache from step to step; the sides exchange only partial
+ * sums of the residual stream (z W_O, relu() W_out, their gradients; ~16 KB each). Splitting the
+ * batch instead moved every weight and gradient between the cores each step, which cost as much
+ * as the second core gained. The split is fixed, so results do not depend on the thread count. */
+
+#define TF_CHUNK 64   /* examples per pass through the phases: one default minibatch */
+
+/* Per side: its slice of the model, the weights packed for its products, and activations. */
+typedef struct {
+    int64_t h0, h1, f0, f1;             /* heads and MLP units */
+    int64_t U, u_last;                  /* pair rows of the chunk; the first of the last position */
+    int32_t *slot;                      /* [T, V] pair row of (position, token), -1: none */
+    int32_t *row, *upos, *utok;         /* [C, T] pair row of each example's positions; each row's pair */
+    void *ex;                           /* [Vp] softmax numerators */
+    double loss;                        /* the chunk's summed loss */
+    /* weights, packed per step (pack()): W_Q|W_K|W_V of its heads [D, 3 HE_c] and transposed,
+     * W_O^T [D, HE_c], W_in^T [F_c, D], W_out^T [D, F_c] of its slice; W_U padded and W_U^T */
+    void *wqkv, *wqkvT, *woT, *winT, *woutT, *wup, *wuT;
+    /* activations: pair rows [T C, .], example rows [C, .]. r, o, dm and dxu are this side's
+     * partial sums, read by the other side */
+    void *xu, *qkv, *att, *z, *r, *mid, *post, *o, *out, *logits, *dl, *dout, *dpre, *dm, *dmid, *dz, *dqkv, *dxu;
+    void *gscratch;                     /* [D, max(Vp, 3 HE_c)] a gradient in the products' layout */
+    void *block;                        /* the one allocation behind all of the above */
+} tf_side;
+
+/* Kept from call to call (the training loop calls once per minibatch: allocating and faulting in
+ * the buffers each time cost more than the AdamW step). Reallocated when the model changes; not
+ * thread-safe: one caller at a time, as entk-train. */
+typedef struct {
+    dtype dt;
+    int D, H, F, V;                     /* the model the buffers were sized for (D = 0: none yet) */
+    int64_t vp;                         /* V rounded up to whole vectors */
+    int32_t *tok, *lab;                 /* the batch's tokens [nb, T] and labels [nb] */
+    int64_t cap;                        /* examples tok and lab hold */
+    tf_side side[2];
+} tf_work;
+
+static tf_work work;
+
+/* One chunk's work, handed to the phases of transformer_impl.h. */
+typedef struct {
+    const model *m;
+    tf_work *w;
+    int64_t nb, b0, n;                  /* batch size; this chunk's examples [b0, b0 + n) */
+    int first;                          /* first chunk: pack the weights, start the gradients */
+    tensor *grads;                      /* training: the gradient out (else NULL) */
+    void *logits;                       /* evaluation: the first p logits out (else NULL) */
+} tf_job;
+
+typedef struct { duo_fn attn, mlp, head, attn_back, embed; } tf_phases;
+
+/* Carves n 64-byte aligned buffers of bytes[i] bytes out of one zeroed allocation. */
+static void *carve(int n, const size_t *bytes, void ***slots) {
+    size_t total = 0;
+    for (int i = 0; i < n; i++) total += (bytes[i] + 63) / 64 * 64;
+    char *block = aligned_alloc(64, total ? total : 64), *p = block;
+    if (!block) entk_die(ENTK_EXIT_FAIL, "out of memory (%zu MB)", total >> 20);
+    memset(block, 0, total);
+    for (int i = 0; i < n; i++) { *slots[i] = p; p += (bytes[i] + 63) / 64 * 64; }
+    return block;
+}
+
+static void work_free(tf_work *w) {
+    free(w->tok);
+    free(w->lab);
+    for (int c = 0; c < 2; c++) free(w->side[c].block);
+    memset(w, 0, sizeof *w);
+}
+
+/* The buffers for model m and a batch of nb examples, its tokens and labels (when given) copied in. */
+static tf_work *work_for(const model *m, const tensor *x, const int32_t *labels, const int64_t *idx, int64_t nb) {
+    tf_work *w = &work;
+    if (w->D != m->d_model || w->H != m->n_heads || w->F != m->d_mlp || w->V != m->vocab || w->dt != m->dt) {
+        work_free(w);
+        w->dt = m->dt; w->D = m->d_model; w->H = m->n_heads; w->F = m->d_mlp; w->V = m->vocab;
+        size_t es = dtype_size(m->dt), T = TF_T, C = TF_CHUNK, D = (size_t)m->d_model, H = (size_t)m->n_heads,
+               E = (size_t)m->d_head, F = (size_t)m->d_mlp, V = (size_t)m->vocab, vl = 64 / es, Vp = (V + vl - 1) / vl * vl;
+        w->vp = (int64_t)Vp;
+        for (int c = 0; c < 2; c++) {
+            tf_side *S = &w->side[c];
+            S->h0 = (int64_t)H * c / 2; S->h1 = (int64_t)H * (c + 1) / 2;
+            S->f0 = (int64_t)F * c / 2; S->f1 = (int64_t)F * (c + 1) / 2;
+            size_t HEc = (size_t)(S->h1 - S->h0) * E, Fc = (size_t)(S->f1 - S->f0), Q3 = 3 * HEc;
+            size_t bytes[] = {T * V * 4, C * T * 4, C * T * 4, C * T * 4, Vp * es,
+                              D * Q3 * es, Q3 * D * es, D * HEc * es, Fc * D * es, D * Fc * es, D * Vp * es, V * D * es,
+                              T * C * D * es, T * C * Q3 * es, C * HEc / E * T * es, C * HEc * es, C * D * es, C * D * es,
+                              C * Fc * es, C * D * es, C * D * es, C * Vp * es, C * Vp * es, C * D * es, C * Fc * es,
+                              C * D * es, C * D * es, C * HEc * es, T * C * Q3 * es, T * C * D * es,
+                              D * (Vp > Q3 ? Vp : Q3) * es};
+            void **slots[] = {(void **)&S->slot, (void **)&S->row, (void **)&S->upos, (void **)&S->utok, &S->ex,
+                              &S->wqkv, &S->wqkvT, &S->woT, &S->winT, &S->woutT, &S->wup, &S->wuT,
+                              &S->xu, &S->qkv, &S->att, &S->z, &S->r, &S->mid, &S->post, &S->o, &S->out, &S->logits,
+                              &S->dl, &S->dout, &S->dpre, &S->dm, &S->dmid, &S->dz, &S->dqkv, &S->dxu, &S->gscratch};
+            S->block = carve((int)(sizeof bytes / sizeof bytes[0]), bytes, slots);
+            for (size_t i = 0; i < T * V; i++) S->slot[i] = -1;
+        }
+    }
+    if (nb > w->cap) {
+        w->cap = nb;
+        w->tok = xrealloc(w->tok, (size_t)(nb * TF_T) * sizeof(int32_t));
+        w->lab = xrealloc(w->lab, (size_t)nb * sizeof(int32_t));
+    }
+    for (int64_t b = 0; b < nb; b++) {
+        int64_t r = idx ? idx[b] : b;
+        for (int t = 0; t < TF_T; t++) {
+            int64_t tok = (int64_t)tensor_get(x, r * TF_T + t);
+            if (tok < 0 || tok >= m->vocab) entk_die(ENTK_EXIT_INPUT, "token %lld out of range for vocabulary %d", (long long)tok, m->vocab);
+            w->tok[b * TF_T + t] = (int32_t)tok;
+        }
+        if (labels) w->lab[b] = labels[r];
+    }
+    return w;
+}
+
+/* glibc's vector exponentials (libmvec, -lmvec): declared "simd", expf and exp are called from
+ * the softmax loops below 8 or 16 at a time, 0.4 instead of 5 ns a term, within 2 ulp of expf. */
+#pragma omp declare simd notinbranch
+float expf(float);
+#pragma omp declare simd notinbranch
+double exp(double);
+
 #define R float
+#define RI int32_t /* the integer of R's size, for shuffle masks */
 #define SUF(name) name##_f32
 #define GEMM cblas_sgemm
+#define EXP expf /* softmax exponentials in R precision */
 #include "transformer_impl.h"
 #undef R
+#undef RI
 #undef SUF
 #undef GEMM
+#undef EXP
 #define R double
+#define RI int64_t
 #define SUF(name) name##_f64
 #define GEMM cblas_dgemm
+#define EXP exp
 #include "transformer_impl.h"
 #undef R
+#undef RI
 #undef SUF
 #undef GEMM
+#undef EXP
 
 static void load_tokens(const model *m, const tensor *x, const int64_t *idx, tf_cache *c) {
     for (int64_t b = 0; b < c->B; b++) {
@@ -163,44 +301,33 @@ static void run_backward(const model *m, tf_cache *c, const void *dlogits, tenso
     if (m->dt == DT_F32) backward_f32(m, c, dlogits, grads); else backward_f64(m, c, dlogits, grads);
 }
 
+/* The batch in chunks of TF_CHUNK, each through the phases (one duo_run each: the sides
+ * exchange partial sums in between). */
+static double run(const model *m, tf_work *w, int64_t nb, tensor *grads, void *logits) {
+    const tf_phases *ph = m->dt == DT_F32 ? &phases_f32 : &phases_f64;
+    double loss = 0;
+    for (int64_t b0 = 0; b0 < nb; b0 += TF_CHUNK) {
+        tf_job j = {m, w, nb, b0, nb - b0 < TF_CHUNK ? nb - b0 : TF_CHUNK, b0 == 0, grads, logits};
+        duo_run(ph->attn, &j, 2);
+        duo_run(ph->mlp, &j, 2);
+        duo_run(ph->head, &j, 2);
+        if (!grads) continue;
+        duo_run(ph->attn_back, &j, 2);
+        duo_run(ph->embed, &j, 2);
+        loss += w->side[0].loss;
+    }
+    return loss / (double)nb;
+}
+
 void transformer_forward(const model *m, const tensor *x, const int64_t *idx, int64_t nb, void *logits, void *unused) {
-    tf_cache c;
-    cache_alloc(m, &c, nb);
-    load_tokens(m, x, idx, &c);
-    run_forward(m, &c);
-    /* outputs are the first p logits */
-    for (int64_t b = 0; b < nb; b++)
-        for (int64_t j = 0; j < m->p; j++) la_set(m->dt, logits, b * m->p + j, la_get(m->dt, c.logits, b * m->vocab + j));
-    cache_free(&c);
+    if (nb <= 0) return;
+    run(m, work_for(m, x, NULL, idx, nb), nb, NULL, logits);
 }
 
 double transformer_loss_grad(const model *m, const tensor *x, const int32_t *labels, const int64_t *idx, int64_t nb,
                              tensor *grads) {
-    tf_cache c;
-    cache_alloc(m, &c, nb);
-    load_tokens(m, x, idx, &c);
-    run_forward(m, &c);
-    int64_t V = m->vocab, p = m->p;
-    size_t es = dtype_size(m->dt);
-    void *dl = xcalloc((size_t)(nb * V), es);
-    double loss = 0;
-    /* cross-entropy over the first p logits, mean over the batch */
-    for (int64_t b = 0; b < nb; b++) {
-        double mx = -INFINITY, sum = 0;
-        for (int64_t j = 0; j < p; j++) mx = fmax(mx, la_get(m->dt, c.logits, b * V + j));
-        for (int64_t j = 0; j < p; j++) sum += exp(la_get(m->dt, c.logits, b * V + j) - mx);
-        int32_t y = labels[idx ? idx[b] : b];
-        loss += -(la_get(m->dt, c.logits, b * V + y) - mx - log(sum));
-        for (int64_t j = 0; j < p; j++) {
-            double pj = exp(la_get(m->dt, c.logits, b * V + j) - mx) / sum;
-            la_set(m->dt, dl, b * V + j, (pj - (j == y)) / (double)nb);
-        }
-    }
-    for (int k = 0; k < m->nparams; k++) memset(grads[k].data, 0, tensor_nbytes(&grads[k]));
-    run_backward(m, &c, dl, grads);
-    free(dl);
-    cache_free(&c);
-    return loss / (double)nb;
+    if (nb <= 0) entk_die(ENTK_EXIT_FAIL, "transformer_loss_grad: empty batch");
+    return run(m, work_for(m, x, labels, idx, nb), nb, grads, NULL);
 }
 
 /* Which positions a parameter's gradient can reach: the logits read position 2 only, attention

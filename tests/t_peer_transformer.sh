@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Setting-2 numerics against PyTorch + functorch on the same weights: every per-tensor eNTK and the
-# full one (three reductions, f64 and f32), their exact sum, AdamW steps, key frequencies; and
+# full one (three reductions, f64 and f32), their exact sum, AdamW steps (one, and five through
+# the training path on three shapes), key frequencies; and
 # checkpoints that do not fit the declared model.
 source "$(dirname "$0")/lib.sh"
 cd "$T"
@@ -36,6 +37,28 @@ for dt in f32 f64; do
     entk-train -q --model transformer --init i-$dt/epoch-00000.safetensors --batch 0 --epochs 1 --ckpt-every 1 --dtype $dt --ckpt-dir r-$dt -o m1.fr d.fr
     check "AdamW step matches torch.optim.AdamW ($dt)" $PY "$ROOT/tests/peer/train_ref.py" i-$dt/epoch-00000.safetensors d.fr r-$dt/epoch-00001.safetensors 1 3e-4 1.0
 done
+
+# five steps through the training path (transformer_loss_grad's lanes, chunks and packed weights;
+# the accuracies through transformer_forward), full batch so that no shuffling order is involved:
+# p=11 with 64 training examples is one default minibatch, p=29 (420) runs as 7 chunks, widths
+# 24/3/40 take the kernels' remainder code. Weights to 5e-6 in f32: AdamW moves an entry whose
+# gradient is zero up to rounding by a fraction of lr either way, ~1e-6 of |W| after five steps.
+for cfg in "11 0.53 64 4 256" "29 0.5 64 4 256" "11 0.6 24 3 40"; do
+    set -- $cfg
+    entk-modadd -p $1 --encoding tokens --train-frac $2 -o s.fr
+    for dt in f32 f64; do
+        tol=$([ $dt = f64 ] && echo 1e-12 || echo 5e-6)
+        rm -rf si sr
+        entk-train -q --model transformer --d-model $3 --heads $4 --d-mlp $5 --epochs 0 --ckpt-dir si --dtype $dt -o s0.fr s.fr
+        entk-train -q --model transformer --init si/epoch-00000.safetensors --batch 0 --epochs 5 --ckpt-every 1 --dtype $dt --ckpt-dir sr -o s1.fr s.fr
+        check "5 AdamW steps, losses and accuracies match torch (p=$1, d_model $3, $dt)" \
+            $PY "$ROOT/tests/peer/train_ref.py" si/epoch-00000.safetensors s.fr sr/epoch-00005.safetensors 5 3e-4 1.0 s1.fr $tol
+    done
+done
+# the batch is split in two lanes whatever the thread count: one thread gives the same bytes
+entk-train -q --model transformer --epochs 3 --ckpt-every 3 --ckpt-dir t2 -o t2.fr s.fr
+OMP_NUM_THREADS=1 entk-train -q --model transformer --epochs 3 --ckpt-every 3 --ckpt-dir t1 -o t1.fr s.fr
+check "training on one thread = on two (bit for bit)" cmp t1/epoch-00003.safetensors t2/epoch-00003.safetensors
 
 entk-features -p 7 --key-freqs $M --nkeys 2 --family sum -o F.fr 2>/dev/null
 check "key frequencies = numpy FFT of W_E" $PY "$ROOT/tests/peer/fft_ref.py" $M F.fr 2
