@@ -18,7 +18,8 @@ static const char *help =
     "  --key-freqs FILE use the key frequencies of a transformer checkpoint's W_E[:P] (mean |FFT|^2\n"
     "                   over d_model); also writes a tensor frame 'fourier_power' [P] and a record\n"
     "                   'key_frequencies' and prints them on stderr\n"
-    "  --nkeys N        how many key frequencies (default 2)\n"
+    "  --nkeys N|auto   how many key frequencies (default 2); auto: those with at least a tenth of the\n"
+    "                   strongest one's power (a trained model uses a few, far above the rest)\n"
     "  --seed S         seed of the random family (default 0)\n"
     "Example:\n"
     "  entk-features -p 29 --family sum,diff,random -o F.frames && entk-show F.frames\n";
@@ -41,7 +42,7 @@ int main(int argc, char **argv) {
         case O_FAMILY: families = optarg; break;
         case O_FREQS: nfreq = cli_ints("--freqs", optarg, freqs, 512); break;
         case O_KEYF: keyfile = optarg; break;
-        case O_NKEYS: nkeys = (int)cli_long("--nkeys", optarg, 1, 500); break;
+        case O_NKEYS: nkeys = strcmp(optarg, "auto") == 0 ? 0 : (int)cli_long("--nkeys", optarg, 1, 500); break;
         case O_SEED: seed = cli_long("--seed", optarg, 0, 1L << 62); break;
         default: cli_bad_option(argv);
         }
@@ -81,6 +82,7 @@ int main(int argc, char **argv) {
         frame_write_tensor(&w, "fourier_power", &pw, &mt);
         tensor_free(&pw);
         meta_i64s(&mt, "freqs", fl, nfreq);
+        meta_i64(&mt, "count", nfreq);
         frame_write_record(&w, "key_frequencies", &mt);
         char line[256] = "";
         for (int i = 0; i < nfreq; i++) snprintf(line + strlen(line), sizeof line - strlen(line), "%s%ld", i ? ", " : "", freqs[i]);

@@ -11,6 +11,7 @@
 tensor features_make(const char *family, int p, const long *freqs, int nfreq, uint64_t seed);
 /* Key frequencies of an embedding E [>=p, d]: the mean over columns of |FFT_k(E[:p, col])|^2 for
  * k = 0..p-1 into power[p]; returns the nkeep frequencies in 1..p/2 with the largest power
- * (counting k and p-k together), sorted by decreasing power. */
+ * (counting k and p-k together), sorted by decreasing power, into keys [p/2]. nkeep <= 0: those with at
+ * least a tenth of the strongest frequency's power. */
 int features_key_frequencies(const tensor *E, int p, int nkeep, double *power, long *keys);
 #endif

@@ -62,6 +62,15 @@ check "training on one thread = on two (bit for bit)" cmp t1/epoch-00003.safeten
 
 entk-features -p 7 --key-freqs $M --nkeys 2 --family sum -o F.fr 2>/dev/null
 check "key frequencies = numpy FFT of W_E" $PY "$ROOT/tests/peer/fft_ref.py" $M F.fr 2
+# the reference run (its split, weights and batch order), trained in full: about 5 s
+entk-modadd -p 29 --encoding tokens --train-frac 0.5 --rng python --seed 0 -o ref.fr
+entk-train -q --model transformer --rng torch --seed 2 --ckpt-every 4000 --ckpt-dir refck -o refm.fr ref.fr
+entk-features -p 29 --key-freqs refck/epoch-04000.safetensors --nkeys auto --family sum -o RF.fr 2>/dev/null
+check "--nkeys auto = numpy FFT of W_E with the same rule" $PY "$ROOT/tests/peer/fft_ref.py" refck/epoch-04000.safetensors RF.fr auto
+check "the reference run's key frequencies: 1 and 12 (as the paper's)" \
+    test "$(entk-show --name key_frequencies --fields freqs RF.fr | tr -d '[]' | tr , '\n' | sort -n | paste -sd,)" = "1,12"
+check "the reference run generalises: test accuracy 1.0 at epoch 4000" \
+    test "$(entk-show --name metrics --fields epoch,test_acc refm.fr | tail -n 1)" = "$(printf '4000\t1')"
 
 # checkpoints that do not fit the declared model
 $CRAFT st-drop $M drop.st W_O
