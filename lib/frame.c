@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <math.h>
 
 /* ------------------------------------------------------------------ metadata */
@@ -108,6 +109,10 @@ void frame_writer_open(frame_writer *w, const char *path, const frame_header *h)
 
 void frame_writer_next(frame_writer *w, const frame_header *h) {
     write_end(w);
+    /* a finished stream leaves now: with its end frame in our buffer while we compute the next
+     * one, the filter downstream could not finish it either, and a pipeline's stages would take
+     * turns instead of running side by side (4.8 s instead of 2.6 s for the Transformer's series) */
+    if (fflush(w->out.fp) != 0) entk_die(ENTK_EXIT_FAIL, "writing frames: %s", strerror(errno));
     write_header(w, h);
 }
 
@@ -196,6 +201,20 @@ void frame_fail(const frame_reader *r, const frame *f, const char *fmt, ...) {
 }
 
 /* Next top-level msgpack object, or 0 at a clean end of input. */
+/* Reads what the input has now (0 only at its end) into the unpacker. Not fread: fread waits for
+ * its whole 1 MiB, so a filter would not see a frame until the ones after it had been written,
+ * and the stages of a pipeline would take turns instead of running side by side. */
+static size_t fill(frame_reader *r) {
+    if (!msgpack_unpacker_reserve_buffer(&r->up, 1 << 20)) entk_die(ENTK_EXIT_FAIL, "%s: out of memory reading frames", r->src);
+    for (;;) {
+        ssize_t got = read(fileno(r->fp), msgpack_unpacker_buffer(&r->up), msgpack_unpacker_buffer_capacity(&r->up));
+        if (got < 0 && errno == EINTR) continue;
+        if (got < 0) entk_die(ENTK_EXIT_FAIL, "%s: read error: %s", r->src, strerror(errno));
+        msgpack_unpacker_buffer_consumed(&r->up, (size_t)got);
+        return (size_t)got;
+    }
+}
+
 static int next_object(frame_reader *r) {
     for (;;) {
         msgpack_unpack_return ret = msgpack_unpacker_next(&r->up, &r->res);
@@ -204,17 +223,11 @@ static int next_object(frame_reader *r) {
             frame_fail(r, NULL, "corrupt data (not a msgpack frame)");
         if (ret == MSGPACK_UNPACK_NOMEM_ERROR) entk_die(ENTK_EXIT_FAIL, "%s: out of memory reading frames", r->src);
         /* need more bytes */
-        size_t want = 1 << 20;
-        if (!msgpack_unpacker_reserve_buffer(&r->up, want))
-            entk_die(ENTK_EXIT_FAIL, "%s: out of memory reading frames", r->src);
-        size_t got = fread(msgpack_unpacker_buffer(&r->up), 1, msgpack_unpacker_buffer_capacity(&r->up), r->fp);
-        if (got == 0) {
-            if (ferror(r->fp)) entk_die(ENTK_EXIT_FAIL, "%s: read error: %s", r->src, strerror(errno));
+        if (fill(r) == 0) {
             if (msgpack_unpacker_message_size(&r->up) > 0) /* bytes of an unfinished object */
                 frame_fail(r, NULL, "truncated frame (input ended inside a frame)");
             return 0;
         }
-        msgpack_unpacker_buffer_consumed(&r->up, got);
     }
 }
 
@@ -330,13 +343,8 @@ void frame_reader_open(frame_reader *r, const char *path) {
 
 int frame_reader_next_stream(frame_reader *r) {
     if (!r->done) return 0;
-    msgpack_unpacker_reserve_buffer(&r->up, 1);
-    /* peek: any further bytes mean another stream must follow */
-    if (r->up.used == r->up.off) {
-        int c = fgetc(r->fp);
-        if (c == EOF) return 0;
-        ungetc(c, r->fp);
-    }
+    /* any further bytes mean another stream must follow */
+    if (r->up.used == r->up.off && fill(r) == 0) return 0;
     for (int i = 0; i < r->h.argc; i++) free(r->h.argv[i]);
     free(r->h.argv);
     read_header(r);
