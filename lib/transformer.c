@@ -299,8 +299,8 @@ static void run_forward(const model *m, tf_cache *c) {
     if (m->dt == DT_F32) forward_f32(m, c); else forward_f64(m, c);
 }
 
-static void run_backward(const model *m, tf_cache *c, const void *dlogits, tensor *grads) {
-    if (m->dt == DT_F32) backward_f32(m, c, dlogits, grads); else backward_f64(m, c, dlogits, grads);
+static void run_backward(const model *m, tf_cache *c, const void *dlogits) {
+    if (m->dt == DT_F32) backward_f32(m, c, dlogits); else backward_f64(m, c, dlogits);
 }
 
 /* The batch in chunks of TF_CHUNK, each through the phases (one duo_run each: the sides
@@ -392,7 +392,7 @@ void transformer_factored_jacobian(const model *m, const tensor *x, int k, facto
     for (int64_t cc = 0; cc < C; cc++) {
         memset(dl, 0, (size_t)(N * V) * es);
         for (int64_t n = 0; n < N; n++) la_set(dt, dl, n * V + cc, 1.0);
-        run_backward(m, &c, dl, NULL);
+        run_backward(m, &c, dl);
         const void *src;
         switch (k) {
         case TF_WE: case TF_WPOS: src = c.d_resid_pre; break;

@@ -17,15 +17,14 @@ static void SUF(mmt)(int64_t rows, int64_t ncol, int64_t k, const R *x, int64_t 
     GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, (blasint)rows, (blasint)k, (blasint)ncol, 1, x, (blasint)ldx, w,
          (blasint)ldw, (R)beta, y, (blasint)ldy);
 }
-/* g[k, ncol] += x[rows, k]^T * d[rows, ncol] */
-static void SUF(tmm)(int64_t rows, int64_t k, int64_t ncol, const R *x, int64_t ldx, const R *d, int64_t ldd, R *g,
-                     int64_t ldg) {
-    GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, (blasint)k, (blasint)ncol, (blasint)rows, 1, x, (blasint)ldx, d,
-         (blasint)ldd, 1, g, (blasint)ldg);
-}
-
+/* The logits are read at the last position L = T - 1 only, and attention moves information
+ * forward: keys and values are needed at every position, but queries, the attention output, W_O,
+ * the MLP and W_U at L alone. So those are computed (and, in backward, differentiated) at L only,
+ * as strided row views (ld = T * width) of the per-position buffers; their other rows are never
+ * written nor read (the Jacobian reads them at L: transformer_linear_shape). */
 static void SUF(forward)(const model *m, tf_cache *c) {
-    const int64_t B = c->B, T = TF_T, D = m->d_model, H = m->n_heads, E = m->d_head, F = m->d_mlp, V = m->vocab;
+    const int64_t B = c->B, T = TF_T, L = TF_T - 1, D = m->d_model, H = m->n_heads, E = m->d_head, F = m->d_mlp,
+                  V = m->vocab, HE = H * E;
     const R *WE = m->w[TF_WE].data, *WP = m->w[TF_WPOS].data, *WQ = m->w[TF_WQ].data, *WK = m->w[TF_WK].data,
             *WV = m->w[TF_WV].data, *WO = m->w[TF_WO].data, *WI = m->w[TF_WIN].data, *WU = m->w[TF_WU].data,
             *WT = m->w[TF_WOUT].data;
@@ -35,113 +34,100 @@ static void SUF(forward)(const model *m, tf_cache *c) {
         for (int64_t t = 0; t < T; t++)
             for (int64_t j = 0; j < D; j++) x[(b * T + t) * D + j] = WE[c->tok[b * T + t] * D + j] + WP[t * D + j];
     for (int64_t h = 0; h < H; h++) {
-        SUF(mm)(B * T, D, E, x, D, WQ + h * D * E, E, q + h * E, H * E, 0);
-        SUF(mm)(B * T, D, E, x, D, WK + h * D * E, E, k + h * E, H * E, 0);
-        SUF(mm)(B * T, D, E, x, D, WV + h * D * E, E, v + h * E, H * E, 0);
+        SUF(mm)(B, D, E, x + L * D, T * D, WQ + h * D * E, E, q + L * HE + h * E, T * HE, 0);
+        SUF(mm)(B * T, D, E, x, D, WK + h * D * E, E, k + h * E, HE, 0);
+        SUF(mm)(B * T, D, E, x, D, WV + h * D * E, E, v + h * E, HE, 0);
     }
-    /* causal softmax attention: T = 3, so plain loops beat any library call */
+    /* causal softmax attention of the last position: T = 3, so plain loops beat any library call */
     const double scale = 1.0 / sqrt((double)E);
     for (int64_t b = 0; b < B; b++)
-        for (int64_t h = 0; h < H; h++)
-            for (int64_t t = 0; t < T; t++) {
-                R *a = att + ((b * H + h) * T + t) * T;
-                const R *qt = q + (b * T + t) * H * E + h * E;
-                double mx = -INFINITY, sum = 0;
-                for (int64_t u = 0; u <= t; u++) {
-                    const R *ku = k + (b * T + u) * H * E + h * E;
-                    double s = 0;
-                    for (int64_t e = 0; e < E; e++) s += (double)qt[e] * ku[e];
-                    a[u] = (R)(s * scale);
-                    if (a[u] > mx) mx = a[u];
-                }
-                for (int64_t u = 0; u <= t; u++) { a[u] = (R)exp(a[u] - mx); sum += a[u]; }
-                for (int64_t u = 0; u < T; u++) a[u] = u <= t ? (R)(a[u] / sum) : 0;
-                R *zt = z + (b * T + t) * H * E + h * E;
-                for (int64_t e = 0; e < E; e++) {
-                    double s = 0;
-                    for (int64_t u = 0; u <= t; u++) s += (double)a[u] * v[(b * T + u) * H * E + h * E + e];
-                    zt[e] = (R)s;
-                }
+        for (int64_t h = 0; h < H; h++) {
+            R *a = att + ((b * H + h) * T + L) * T;
+            const R *qt = q + (b * T + L) * HE + h * E;
+            double mx = -INFINITY, sum = 0;
+            for (int64_t u = 0; u < T; u++) {
+                const R *ku = k + (b * T + u) * HE + h * E;
+                double s = 0;
+                for (int64_t e = 0; e < E; e++) s += (double)qt[e] * ku[e];
+                a[u] = (R)(s * scale);
+                if (a[u] > mx) mx = a[u];
             }
-    /* resid_mid = resid_pre + z W_O, W_O [H, E, D] is [H*E, D] */
-    memcpy(mid, x, (size_t)(B * T * D) * sizeof(R));
-    SUF(mm)(B * T, H * E, D, z, H * E, WO, D, mid, D, 1);
-    SUF(mm)(B * T, D, F, mid, D, WI, F, pre, F, 0);
-    for (int64_t i = 0; i < B * T * F; i++) post[i] = pre[i] > 0 ? pre[i] : 0;
-    memcpy(out, mid, (size_t)(B * T * D) * sizeof(R));
-    SUF(mm)(B * T, F, D, post, F, WT, D, out, D, 1);
-    /* logits at the last position */
-    SUF(mm)(B, D, V, out + (T - 1) * D, T * D, WU, V, lg, V, 0);
+            for (int64_t u = 0; u < T; u++) { a[u] = (R)exp(a[u] - mx); sum += a[u]; }
+            for (int64_t u = 0; u < T; u++) a[u] = (R)(a[u] / sum);
+            R *zt = z + (b * T + L) * HE + h * E;
+            for (int64_t e = 0; e < E; e++) {
+                double s = 0;
+                for (int64_t u = 0; u < T; u++) s += (double)a[u] * v[(b * T + u) * HE + h * E + e];
+                zt[e] = (R)s;
+            }
+        }
+    /* resid_mid = resid_pre + z W_O (W_O [H, E, D] is [H*E, D]), then the MLP, at L */
+    for (int64_t b = 0; b < B; b++) memcpy(mid + (b * T + L) * D, x + (b * T + L) * D, (size_t)D * sizeof(R));
+    SUF(mm)(B, HE, D, z + L * HE, T * HE, WO, D, mid + L * D, T * D, 1);
+    SUF(mm)(B, D, F, mid + L * D, T * D, WI, F, pre + L * F, T * F, 0);
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t i = 0; i < F; i++) {
+            int64_t j = (b * T + L) * F + i;
+            post[j] = pre[j] > 0 ? pre[j] : 0;
+        }
+    for (int64_t b = 0; b < B; b++) memcpy(out + (b * T + L) * D, mid + (b * T + L) * D, (size_t)D * sizeof(R));
+    SUF(mm)(B, F, D, post + L * F, T * F, WT, D, out + L * D, T * D, 1);
+    SUF(mm)(B, D, V, out + L * D, T * D, WU, V, lg, V, 0);
 }
 
-/* Backward from dlogits [B, V] (last position) to activation gradients (always) and parameter
- * gradients (when grads != NULL, added to). */
-static void SUF(backward)(const model *m, tf_cache *c, const R *dlogits, tensor *grads) {
-    const int64_t B = c->B, T = TF_T, D = m->d_model, H = m->n_heads, E = m->d_head, F = m->d_mlp, V = m->vocab;
+/* Backward from dlogits [B, V] (last position) to the activation gradients the Jacobian reads:
+ * at L for d_resid_post, d_pre, d_resid_mid, d_z and d_q; at every position for d_k, d_v and
+ * d_resid_pre. */
+static void SUF(backward)(const model *m, tf_cache *c, const R *dlogits) {
+    const int64_t B = c->B, T = TF_T, L = TF_T - 1, D = m->d_model, H = m->n_heads, E = m->d_head, F = m->d_mlp,
+                  V = m->vocab, HE = H * E;
     const R *WQ = m->w[TF_WQ].data, *WK = m->w[TF_WK].data, *WV = m->w[TF_WV].data, *WO = m->w[TF_WO].data,
             *WI = m->w[TF_WIN].data, *WU = m->w[TF_WU].data, *WT = m->w[TF_WOUT].data;
     R *dout = c->d_resid_post, *dpre = c->d_pre, *dmid = c->d_resid_mid, *dz = c->d_z, *dq = c->d_q, *dk = c->d_k,
       *dv = c->d_v, *dx = c->d_resid_pre;
-    const R *att = c->attn, *q = c->q, *k = c->k, *v = c->v, *pre = c->pre, *x = c->resid_pre, *z = c->z,
-            *mid = c->resid_mid, *post = c->post, *out = c->resid_post;
-    memset(dout, 0, (size_t)(B * T * D) * sizeof(R));
-    SUF(mmt)(B, V, D, dlogits, V, WU, V, dout + (T - 1) * D, T * D, 0);
+    const R *att = c->attn, *q = c->q, *k = c->k, *v = c->v, *pre = c->pre;
+    SUF(mmt)(B, V, D, dlogits, V, WU, V, dout + L * D, T * D, 0);
     /* d_post = d_out W_out^T, masked by ReLU' into d_pre */
-    SUF(mmt)(B * T, D, F, dout, D, WT, D, dpre, F, 0);
-    for (int64_t i = 0; i < B * T * F; i++)
-        if (!(pre[i] > 0)) dpre[i] = 0;
-    memcpy(dmid, dout, (size_t)(B * T * D) * sizeof(R));
-    SUF(mmt)(B * T, F, D, dpre, F, WI, F, dmid, D, 1);
-    SUF(mmt)(B * T, D, H * E, dmid, D, WO, D, dz, H * E, 0);
-    memset(dq, 0, (size_t)(B * T * H * E) * sizeof(R));
-    memset(dk, 0, (size_t)(B * T * H * E) * sizeof(R));
-    memset(dv, 0, (size_t)(B * T * H * E) * sizeof(R));
+    SUF(mmt)(B, D, F, dout + L * D, T * D, WT, D, dpre + L * F, T * F, 0);
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t i = 0; i < F; i++)
+            if (!(pre[(b * T + L) * F + i] > 0)) dpre[(b * T + L) * F + i] = 0;
+    for (int64_t b = 0; b < B; b++) memcpy(dmid + (b * T + L) * D, dout + (b * T + L) * D, (size_t)D * sizeof(R));
+    SUF(mmt)(B, F, D, dpre + L * F, T * F, WI, F, dmid + L * D, T * D, 1);
+    SUF(mmt)(B, D, HE, dmid + L * D, T * D, WO, D, dz + L * HE, T * HE, 0);
+    memset(dk, 0, (size_t)(B * T * HE) * sizeof(R));
+    memset(dv, 0, (size_t)(B * T * HE) * sizeof(R));
     const double scale = 1.0 / sqrt((double)E);
     for (int64_t b = 0; b < B; b++)
-        for (int64_t h = 0; h < H; h++)
-            for (int64_t t = 0; t < T; t++) {
-                const R *a = att + ((b * H + h) * T + t) * T, *dzt = dz + (b * T + t) * H * E + h * E;
-                double da[TF_T], dot = 0;
-                for (int64_t u = 0; u <= t; u++) {
-                    const R *vu = v + (b * T + u) * H * E + h * E;
-                    R *dvu = dv + (b * T + u) * H * E + h * E;
-                    double s = 0;
-                    for (int64_t e = 0; e < E; e++) { s += (double)dzt[e] * vu[e]; dvu[e] += a[u] * dzt[e]; }
-                    da[u] = s;
-                    dot += a[u] * s;
-                }
-                const R *qt = q + (b * T + t) * H * E + h * E;
-                R *dqt = dq + (b * T + t) * H * E + h * E;
-                for (int64_t u = 0; u <= t; u++) {
-                    double ds = a[u] * (da[u] - dot) * scale;
-                    const R *ku = k + (b * T + u) * H * E + h * E;
-                    R *dku = dk + (b * T + u) * H * E + h * E;
-                    for (int64_t e = 0; e < E; e++) { dqt[e] += (R)(ds * ku[e]); dku[e] += (R)(ds * qt[e]); }
-                }
+        for (int64_t h = 0; h < H; h++) {
+            const R *a = att + ((b * H + h) * T + L) * T, *dzt = dz + (b * T + L) * HE + h * E;
+            double da[TF_T], dot = 0;
+            for (int64_t u = 0; u < T; u++) {
+                const R *vu = v + (b * T + u) * HE + h * E;
+                R *dvu = dv + (b * T + u) * HE + h * E;
+                double s = 0;
+                for (int64_t e = 0; e < E; e++) { s += (double)dzt[e] * vu[e]; dvu[e] += a[u] * dzt[e]; }
+                da[u] = s;
+                dot += a[u] * s;
             }
-    memcpy(dx, dmid, (size_t)(B * T * D) * sizeof(R));
-    for (int64_t h = 0; h < H; h++) {
-        SUF(mmt)(B * T, E, D, dq + h * E, H * E, WQ + h * D * E, E, dx, D, 1);
-        SUF(mmt)(B * T, E, D, dk + h * E, H * E, WK + h * D * E, E, dx, D, 1);
-        SUF(mmt)(B * T, E, D, dv + h * E, H * E, WV + h * D * E, E, dx, D, 1);
-    }
-    if (!grads) return;
-    R *gE = grads[TF_WE].data, *gP = grads[TF_WPOS].data;
-    for (int64_t b = 0; b < B; b++)
-        for (int64_t t = 0; t < T; t++)
-            for (int64_t j = 0; j < D; j++) {
-                gE[c->tok[b * T + t] * D + j] += dx[(b * T + t) * D + j];
-                gP[t * D + j] += dx[(b * T + t) * D + j];
+            const R *qt = q + (b * T + L) * HE + h * E;
+            R *dqt = dq + (b * T + L) * HE + h * E;
+            memset(dqt, 0, (size_t)E * sizeof(R));
+            for (int64_t u = 0; u < T; u++) {
+                double ds = a[u] * (da[u] - dot) * scale;
+                const R *ku = k + (b * T + u) * HE + h * E;
+                R *dku = dk + (b * T + u) * HE + h * E;
+                for (int64_t e = 0; e < E; e++) { dqt[e] += (R)(ds * ku[e]); dku[e] += (R)(ds * qt[e]); }
             }
+        }
+    /* d_resid_pre: the residual path reaches position L only; keys and values reach every one */
+    memset(dx, 0, (size_t)(B * T * D) * sizeof(R));
+    for (int64_t b = 0; b < B; b++) memcpy(dx + (b * T + L) * D, dmid + (b * T + L) * D, (size_t)D * sizeof(R));
     for (int64_t h = 0; h < H; h++) {
-        SUF(tmm)(B * T, D, E, x, D, dq + h * E, H * E, (R *)grads[TF_WQ].data + h * D * E, E);
-        SUF(tmm)(B * T, D, E, x, D, dk + h * E, H * E, (R *)grads[TF_WK].data + h * D * E, E);
-        SUF(tmm)(B * T, D, E, x, D, dv + h * E, H * E, (R *)grads[TF_WV].data + h * D * E, E);
+        SUF(mmt)(B, E, D, dq + L * HE + h * E, T * HE, WQ + h * D * E, E, dx + L * D, T * D, 1);
+        SUF(mmt)(B * T, E, D, dk + h * E, HE, WK + h * D * E, E, dx, D, 1);
+        SUF(mmt)(B * T, E, D, dv + h * E, HE, WV + h * D * E, E, dx, D, 1);
     }
-    SUF(tmm)(B * T, H * E, D, z, H * E, dmid, D, grads[TF_WO].data, D);
-    SUF(tmm)(B * T, D, F, mid, D, dpre, F, grads[TF_WIN].data, F);
-    SUF(tmm)(B * T, F, D, post, F, dout, D, grads[TF_WOUT].data, D);
-    SUF(tmm)(B, D, V, out + (T - 1) * D, T * D, dlogits, V, grads[TF_WU].data, V);
 }
 
 /* ---------------------------------------------------------------- the training and evaluation path */
