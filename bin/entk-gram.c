@@ -37,10 +37,11 @@ static int in_list(const char *name, char **list, int n) {
     return 0;
 }
 
-/* The Gram as frame "K", or with factor set and K of low numerical rank as "K_factor" F [r, N],
- * K = F^T F to rounding (eig.h), packed into keep (for the cache) and written. */
-static void write_K(frame_writer *w, const tensor *K, const char *red, const char *params, int64_t N, int64_t C, int factor,
-                    msgpack_sbuffer *keep) {
+/* The Gram as frame "K", or as "K_factor" F [r, N] with K = F^T F: the exact factor the
+ * accumulation kept (exactF, K NULL), or with factor set and K of low numerical rank its verified
+ * factorization (eig.h). Packed into keep (for the cache) and written. */
+static void write_K(frame_writer *w, const tensor *K, const tensor *exactF, const char *red, const char *params, int64_t N,
+                    int64_t C, int factor, msgpack_sbuffer *keep) {
     meta mt = {0};
     meta_str(&mt, "reduce", red);
     meta_str(&mt, "params", params);
@@ -48,7 +49,9 @@ static void write_K(frame_writer *w, const tensor *K, const char *red, const cha
     meta_i64(&mt, "C", C);
     tensor F = {0};
     char why[96] = "";
-    if (factor && eig_factor(K, &F, why, sizeof why)) {
+    if (!K) {
+        frame_pack_tensor(keep, "K_factor", exactF, &mt);
+    } else if (factor && eig_factor(K, &F, why, sizeof why)) {
         frame_pack_tensor(keep, "K_factor", &F, &mt);
         tensor_free(&F);
     } else {
@@ -124,7 +127,7 @@ static int sum_main(char **files, int n, cli_common *co) {
     frame_writer_open(&w, co->output, &h);
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
-    write_K(&w, &acc, red, params, N, C, 0, &sb);
+    write_K(&w, &acc, NULL, red, params, N, C, 0, &sb);
     msgpack_sbuffer_destroy(&sb);
     frame_writer_close(&w);
     tensor_free(&acc);
@@ -179,6 +182,7 @@ static void gram_stream(frame_reader *r, frame_writer *w, int first, const char 
     } else {
         gram g;
         gram_init(&g, red, dt, N, C);
+        g.want_factor = factor;
         long nblocks = 0;
         while (frame_read(r, &f)) {
             char param[128], form[16];
@@ -222,7 +226,7 @@ static void gram_stream(frame_reader *r, frame_writer *w, int first, const char 
         tensor *K = gram_finish(&g);
         msgpack_sbuffer sb;
         msgpack_sbuffer_init(&sb);
-        write_K(w, K, red_s, used, N, C, factor, &sb);
+        write_K(w, K, &g.F, red_s, used, N, C, factor, &sb);
         if (!stats) cache_put(&h.key, sb.data, sb.size);
         msgpack_sbuffer_destroy(&sb);
         entk_log("gram: %.3g GFLOP in %.3fs (%.1f GFLOP/s)", g.flops * 1e-9, g.seconds,

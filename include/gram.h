@@ -18,6 +18,11 @@ typedef struct {
     double flops;      /* floating-point operations spent in the accumulation */
     double seconds;    /* time spent in the accumulation */
     int finished;      /* flat K already permuted to class-major */
+    /* With want_factor, blocks whose Gram is exactly F^T F for a narrow F (gram_add_factored says
+     * which) are kept as F [r, N] rows instead of being added to K; the first block that is not
+     * turns them into K. has_dense says whether K holds anything. */
+    int want_factor, has_dense;
+    tensor F;
 } gram;
 
 reduction reduction_parse(const char *s);   /* dies with a usage error */
@@ -27,7 +32,8 @@ void gram_init(gram *g, reduction red, dtype dt, int64_t N, int64_t C);
 void gram_add_factored(gram *g, const tensor *X, const tensor *G, const tensor *A);
 /* J [N, C, P] */
 void gram_add_explicit(gram *g, const tensor *J);
-/* Final K: for flat, permuted to class-major. */
+/* Final K: for flat, permuted to class-major. With want_factor and every block kept as a factor,
+ * K is not formed: returns NULL and the Gram is g->F^T g->F. */
 tensor *gram_finish(gram *g);
 void gram_free(gram *g);
 #endif

@@ -20,8 +20,16 @@ void gram_init(gram *g, reduction red, dtype dt, int64_t N, int64_t C) {
     g->dt = dt;
     g->N = N;
     g->C = C;
-    int64_t n = red == RED_FLAT ? N * C : N;
-    g->K = tensor_2d(dt, n, n);
+}
+
+/* K, allocated (zeroed) when first needed: a Gram kept as a factor never forms it */
+static void *dense(gram *g) {
+    if (!g->K.data) {
+        int64_t n = g->red == RED_FLAT ? g->N * g->C : g->N;
+        g->K = tensor_2d(g->dt, n, n);
+    }
+    g->has_dense = 1;
+    return g->K.data;
 }
 
 /* The class-side factor at position t of G [N, T, C, R], as a matrix whose Gram gives the reduced
@@ -74,6 +82,48 @@ static tensor densify(const tensor *A, const tensor *B) {
     return G;
 }
 
+/* K += F^T F of the factor rows kept so far, and no more factor: a block without one came. */
+static void factor_to_dense(gram *g) {
+    if (!g->F.data) return;
+    dense(g);
+    int64_t r = g->F.shape[0], N = g->N;
+    tensor D = tensor_2d(g->dt, N, N);
+    la_syrk_upper(g->dt, 1, N, r, 1.0, g->F.data, N, 0.0, D.data, N);
+    for (int64_t i = 0; i < N; i++)
+        for (int64_t j = i; j < N; j++) {
+            double v = la_get(g->dt, D.data, i * N + j);
+            la_set(g->dt, g->K.data, i * N + j, la_get(g->dt, g->K.data, i * N + j) + v);
+            if (j > i) la_set(g->dt, g->K.data, j * N + i, la_get(g->dt, g->K.data, j * N + i) + v);
+        }
+    tensor_free(&D);
+    tensor_free(&g->F);
+}
+
+/* A separable block with T = 1 whose B has equal entries along each row (B[n, i] = b_n: the
+ * logits are linear in the parameter, as for a final layer W_U) has the reduced Gram
+ * scale * sum_i w_i^2 * (b X)(b X)^T, w from g_slice: exactly F^T F with F = sqrt(...) (b X)^T,
+ * [in, N]. Returns 1 and appends those rows to g->F, or 0 when the block is not of that kind. */
+static int add_as_factor(gram *g, const tensor *X, const tensor *B, const void *slice, int64_t width, double scale) {
+    dtype dt = g->dt;
+    int64_t N = g->N, in = X->shape[2], R = B->shape[3];
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t i = 1; i < R; i++)
+            if (la_get(dt, B->data, n * R + i) != la_get(dt, B->data, n * R)) return 0;
+    /* slice[n, i] = w_i b_n: sum_i slice[n, i]^2 = b_n^2 sum_i w_i^2, so the row norm carries both */
+    int64_t r0 = g->F.data ? g->F.shape[0] : 0;
+    tensor F = tensor_2d(dt, r0 + in, N);
+    if (r0) memcpy(F.data, g->F.data, (size_t)(r0 * N) * dtype_size(dt));
+    for (int64_t n = 0; n < N; n++) {
+        double ss = 0;
+        for (int64_t i = 0; i < width; i++) ss += pow(la_get(dt, slice, n * width + i), 2);
+        double f = sqrt(scale * ss);
+        for (int64_t j = 0; j < in; j++) la_set(dt, F.data, (r0 + j) * N + n, f * la_get(dt, X->data, n * in + j));
+    }
+    tensor_free(&g->F);
+    g->F = F;
+    return 1;
+}
+
 void gram_add_factored(gram *g, const tensor *X, const tensor *G, const tensor *A) {
     if (A && g->red == RED_FLAT) {
         tensor D = densify(A, G);
@@ -92,6 +142,14 @@ void gram_add_factored(gram *g, const tensor *X, const tensor *G, const tensor *
     void **gs = xcalloc((size_t)T, sizeof(void *));
     int64_t width = 0;
     for (int64_t t = 0; t < T; t++) gs[t] = g_slice(g, G, A, t, &width);
+    if (g->want_factor && !g->has_dense && A && T == 1 && add_as_factor(g, X, G, gs[0], width, scale)) {
+        g->flops += 2.0 * (double)N * (width + in);
+        free(gs[0]); free(gs); free(XX); free(GG);
+        g->seconds += entk_now() - t0;
+        return;
+    }
+    factor_to_dense(g);
+    dense(g);
     for (int64_t t = 0; t < T; t++)
         for (int64_t s = 0; s < T; s++) {
             /* X_t X_s^T: rows of X_t are strided by T*in */
@@ -128,6 +186,8 @@ void gram_add_factored(gram *g, const tensor *X, const tensor *G, const tensor *
 }
 
 void gram_add_explicit(gram *g, const tensor *J) {
+    factor_to_dense(g);
+    dense(g);
     double t0 = entk_now();
     dtype dt = g->dt;
     int64_t N = g->N, C = g->C, P = J->shape[2];
@@ -152,6 +212,9 @@ void gram_add_explicit(gram *g, const tensor *J) {
 }
 
 tensor *gram_finish(gram *g) {
+    if (g->F.data && !g->has_dense) return NULL;
+    factor_to_dense(g);
+    dense(g);
     if (g->red != RED_FLAT || g->finished) return &g->K;
     int64_t N = g->N, C = g->C, n2 = N * C;
     tensor P = tensor_2d(g->dt, n2, n2);
@@ -166,4 +229,7 @@ tensor *gram_finish(gram *g) {
     return &g->K;
 }
 
-void gram_free(gram *g) { tensor_free(&g->K); }
+void gram_free(gram *g) {
+    tensor_free(&g->K);
+    tensor_free(&g->F);
+}

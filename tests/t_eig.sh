@@ -112,6 +112,16 @@ entk-jacobian -q -m ckm/epoch-00020.safetensors dm.fr | entk-gram --factor -o MF
 check "factor of a full-rank Gram: written whole (K)" test "$(entk-show --name K MFac.fr | grep -c '"name":"K"')" -eq 1
 check "factor of a full-rank Gram: the log says why" grep -q 'written whole, not as a factor: rank > N/4' MFac.log
 check "factor of a full-rank Gram: the same K" cmp <(entk-show --name K --values MFac.fr) <(entk-show --name K --values M.fr)
+# a factor kept while blocks come (W_U first), then merged into K by a block without one (W_K)
+entk-jacobian -q --params W_U,W_K -m ck/epoch-00040.safetensors d.fr > UK.fr
+entk-gram -q --reduce mean -o UK-K.fr UK.fr
+entk-gram -q --reduce mean --factor -o UK-F.fr UK.fr
+check "factor merged into K when a later block has none: = the plain Gram" $PY -c "
+import sys; sys.path.insert(0, '$ROOT/tests/peer')
+import numpy as np; from entkio import tensors
+a = tensors('UK-K.fr')['K']['array']; t = tensors('UK-F.fr')
+b = t['K']['array'] if 'K' in t else t['K_factor']['array'].T @ t['K_factor']['array']
+sys.exit(int(np.linalg.norm(a - b) / np.linalg.norm(a) > 1e-13))"
 entk-gram -q --sum UF-f64.fr U-f64.fr -o S2.fr
 check "--sum takes factors: K_factor + K = 2 K" $PY -c "
 import sys; sys.path.insert(0, '$ROOT/tests/peer')
