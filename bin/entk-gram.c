@@ -146,6 +146,13 @@ static void gram_stream(frame_reader *r, frame_writer *w, int first, const char 
         !meta_get_str(&f.meta, "params", jparams, sizeof jparams) || !meta_get_str(&f.meta, "dtype", jdt, sizeof jdt))
         frame_fail(r, &f, "jacobian record lacks N, C, params or dtype");
     if (dt == DT_NONE && !dtype_parse(jdt, &dt)) frame_fail(r, &f, "bad dtype '%s'", jdt);
+    /* the Jacobian of summed outputs (entk-jacobian --outputs sum) carries the class-mean eNTK only */
+    int64_t summed = 0;
+    if (meta_get_i64(&f.meta, "summed", &summed) && summed > 0) {
+        if (C != 1) frame_fail(r, &f, "a summed-output Jacobian must have C = 1, not %lld", (long long)C);
+        if (red != RED_MEAN)
+            entk_die(ENTK_EXIT_USAGE, "%s: a Jacobian of summed outputs (--outputs sum) gives only --reduce mean, not %s", r->src, red_s);
+    }
     int npl = 0;
     char **plist = cli_split(params ? params : jparams, &npl);
     if (params) {
@@ -182,6 +189,7 @@ static void gram_stream(frame_reader *r, frame_writer *w, int first, const char 
     } else {
         gram g;
         gram_init(&g, red, dt, N, C);
+        if (summed > 0) g.classes = summed;
         g.want_factor = factor;
         long nblocks = 0;
         while (frame_read(r, &f)) {
@@ -226,7 +234,7 @@ static void gram_stream(frame_reader *r, frame_writer *w, int first, const char 
         tensor *K = gram_finish(&g);
         msgpack_sbuffer sb;
         msgpack_sbuffer_init(&sb);
-        write_K(w, K, &g.F, red_s, used, N, C, factor, &sb);
+        write_K(w, K, &g.F, red_s, used, N, summed > 0 ? summed : C, factor, &sb);
         if (!stats) cache_put(&h.key, sb.data, sb.size);
         msgpack_sbuffer_destroy(&sb);
         entk_log("gram: %.3g GFLOP in %.3fs (%.1f GFLOP/s)", g.flops * 1e-9, g.seconds,

@@ -26,6 +26,9 @@ static const char *help =
     "  --block-rows R     parameter rows per block (default: blocks of at most --block-mb)\n"
     "  --block-mb MB      block size bound in MiB when --block-rows is not given (default 256)\n"
     "  --dtype f32|f64    precision (default f64)\n"
+    "  --outputs all|sum  all (default): every logit, C of them; sum: the Jacobian of their sum (C = 1,\n"
+    "                     one backward pass instead of C), whose Gram is the class-mean eNTK times C^2:\n"
+    "                     entk-gram gives it with --reduce mean, the only reduction it supports\n"
     "Example:\n"
     "  entk-modadd -p 29 > data.frames\n"
     "  entk-jacobian -m ckpt/epoch-00500.safetensors data.frames | entk-gram --reduce trace | entk-eig --top 200\n"
@@ -55,21 +58,24 @@ static void jacobian_stream(const char *path, frame_reader *r, const modadd *d, 
         strncat(plist, m.names[sel[i]], sizeof plist - strlen(plist) - 1);
     }
 
-    char a[4][600];
+    char a[5][600];
     snprintf(a[0], sizeof a[0], "params=%s", plist);
     snprintf(a[1], sizeof a[1], "form=%s", form_s);
     snprintf(a[2], sizeof a[2], "dtype=%s", dtype_name(dt));
     snprintf(a[3], sizeof a[3], "block_rows=%lld", (long long)o->block_rows);
-    char *args[] = {a[0], a[1], a[2], a[3]};
+    snprintf(a[4], sizeof a[4], "outputs=sum");
+    char *args[] = {a[0], a[1], a[2], a[3], a[4]};
     const char *inames[] = {path, r->src};
     entk_key ikeys[] = {m.key, r->h.key};
     frame_header h;
-    frame_header_make(&h, "entk-jacobian", 4, args, 2, inames, ikeys);
+    /* outputs=sum only when asked for: other streams keep the keys they had */
+    frame_header_make(&h, "entk-jacobian", o->sum_outputs ? 5 : 4, args, 2, inames, ikeys);
     if (first) frame_writer_open(w, output, &h);
     else frame_writer_next(w, &h);
     meta mt = {0};
     meta_i64(&mt, "N", d->N);
-    meta_i64(&mt, "C", m.n_out);
+    meta_i64(&mt, "C", o->sum_outputs ? 1 : m.n_out);
+    meta_i64(&mt, "summed", o->sum_outputs ? m.n_out : 0);
     meta_str(&mt, "form", form_s);
     meta_str(&mt, "params", plist);
     meta_str(&mt, "dtype", dtype_name(dt));
@@ -86,11 +92,11 @@ int main(int argc, char **argv) {
     int nmodels = 0;
     jac_options o = {0};
     dtype dt = DT_F64;
-    enum { O_PARAMS = OPT_FIRST_CUSTOM, O_FORM, O_ROWS, O_MB };
+    enum { O_PARAMS = OPT_FIRST_CUSTOM, O_FORM, O_ROWS, O_MB, O_OUTPUTS };
     static struct option lo[] = {CLI_COMMON_LONGOPTS, {"model", required_argument, 0, 'm'},
                                  {"params", required_argument, 0, O_PARAMS}, {"form", required_argument, 0, O_FORM},
                                  {"block-rows", required_argument, 0, O_ROWS}, {"block-mb", required_argument, 0, O_MB},
-                                 {"dtype", required_argument, 0, OPT_DTYPE}, {0}};
+                                 {"dtype", required_argument, 0, OPT_DTYPE}, {"outputs", required_argument, 0, O_OUTPUTS}, {0}};
     int c;
     while ((c = getopt_long(argc, argv, "o:qhm:", lo, NULL)) != -1) {
         if (cli_common_opt(c, &co, help)) continue;
@@ -101,6 +107,10 @@ int main(int argc, char **argv) {
         case O_ROWS: o.block_rows = cli_long("--block-rows", optarg, 1, 1L << 40); break;
         case O_MB: o.max_block_bytes = (size_t)cli_long("--block-mb", optarg, 1, 1L << 20) << 20; break;
         case OPT_DTYPE: dt = dtype_float_option(optarg); break;
+        case O_OUTPUTS:
+            if (strcmp(optarg, "sum") == 0) o.sum_outputs = 1;
+            else if (strcmp(optarg, "all") != 0) entk_die(ENTK_EXIT_USAGE, "--outputs must be all or sum, not '%s'", optarg);
+            break;
         default: cli_bad_option(argv);
         }
     }

@@ -14,6 +14,8 @@ typedef struct {
     reduction red;
     dtype dt;
     int64_t N, C;
+    int64_t classes;   /* the outputs the reductions average over: C, or for a Jacobian of summed
+                        * outputs (C = 1) their number, so that mean is still (1/C^2) sum_cd */
     tensor K;          /* [N, N], or [N*C, N*C] sample-major while accumulating for flat */
     double flops;      /* floating-point operations spent in the accumulation */
     double seconds;    /* time spent in the accumulation */

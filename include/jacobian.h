@@ -1,7 +1,8 @@
 /* jacobian: Jacobian blocks of a model's logits w.r.t. chosen parameter tensors, as frames.
  *
- * A Jacobian stream is: header, one "jacobian" record {N, C, form, params}, then per parameter
- * and per block of its output rows [row0, row0+rows):
+ * A Jacobian stream is: header, one "jacobian" record {N, C, form, params, dtype, summed}, then per
+ * parameter and block of its output rows [row0, row0+rows) (C = 1 and summed = the number of the
+ * model's outputs when the stream holds the Jacobian of their sum, else summed = 0):
  *   factored: tensor "X" [N, T, in] and tensor "G" [N, T, C, rows]   (see model.h)
  *             or, separable, "X", "A" [C, rows] and "G" [N, T, 1, rows]
  *   explicit: tensor "J" [N, C, rows*in] = d f_c(x_n) / d W[row0 + i, j] at column i*in + j
@@ -20,6 +21,7 @@ typedef struct {
     jac_form form;
     int64_t block_rows;     /* output rows of W per block; 0 = automatic (bounded block bytes) */
     size_t max_block_bytes; /* bound used when block_rows is 0 */
+    int sum_outputs;        /* the Jacobian of the sum of the logits (C = 1; model.h) */
 } jac_options;
 
 /* Writes the blocks of parameter k of m on inputs x (key data_key) to w, from the cache where

@@ -41,6 +41,7 @@ typedef struct {
 
 typedef struct {
     int64_t N, T, C, out, in;
+    int64_t summed; /* > 0: the Jacobian of the sum of that many logits (C = 1), else 0 */
     tensor X;     /* [N, T, in] */
     tensor G;     /* [N, T, C, out], or B [N, T, 1, out] when A is set */
     tensor A;     /* separable form: [C, out]; A.data == NULL for a dense G */
@@ -63,8 +64,10 @@ void model_forward(const model *m, const tensor *x, const int64_t *idx, int64_t 
  * mlp: MSE against one-hot labels, mean over nb*C; transformer: cross-entropy over the logits. */
 double model_loss_grad(const model *m, const tensor *x, const int32_t *labels, const int64_t *idx, int64_t nb,
                        tensor *grads);
-/* The factored Jacobian of all logits w.r.t. parameter k over rows [0, N) of x. */
-void model_factored_jacobian(const model *m, const tensor *x, int k, factored_jac *fj);
+/* The factored Jacobian of all logits w.r.t. parameter k over rows [0, N) of x; with sum_outputs,
+ * of their sum instead (C = 1, one backward pass instead of C): its Gram over C^2 is the
+ * class-mean eNTK. */
+void model_factored_jacobian(const model *m, const tensor *x, int k, int sum_outputs, factored_jac *fj);
 void factored_free(factored_jac *fj);
 /* out, in and T of parameter k as a linear map (the shape of its factored Jacobian), cheaply. */
 int model_separable(const model *m, int k);   /* does parameter k's factored G separate? */

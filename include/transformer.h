@@ -17,5 +17,5 @@ double transformer_loss_grad(const model *m, const tensor *x, const int32_t *lab
                              tensor *grads);
 int transformer_separable(int k);
 void transformer_linear_shape(const model *m, int k, int64_t *out, int64_t *in, int64_t *T);
-void transformer_factored_jacobian(const model *m, const tensor *x, int k, factored_jac *fj);
+void transformer_factored_jacobian(const model *m, const tensor *x, int k, int sum_outputs, factored_jac *fj);
 #endif

@@ -20,6 +20,7 @@ void gram_init(gram *g, reduction red, dtype dt, int64_t N, int64_t C) {
     g->dt = dt;
     g->N = N;
     g->C = C;
+    g->classes = C;
 }
 
 /* K, allocated (zeroed) when first needed: a Gram kept as a factor never forms it */
@@ -135,7 +136,7 @@ void gram_add_factored(gram *g, const tensor *X, const tensor *G, const tensor *
     dtype dt = g->dt;
     int64_t N = g->N, T = X->shape[1], in = X->shape[2], C = g->C, R = G->shape[3];
     size_t es = dtype_size(dt);
-    double scale = g->red == RED_TRACE ? 1.0 / (double)C : g->red == RED_MEAN ? 1.0 / (double)(C * C) : 1.0;
+    double scale = g->red == RED_TRACE ? 1.0 / (double)C : g->red == RED_MEAN ? 1.0 / (double)(g->classes * g->classes) : 1.0;
     char *XX = xmalloc((size_t)(N * N) * es);
     int64_t nk = g->red == RED_FLAT ? N * C : N;
     char *GG = xmalloc((size_t)(nk * nk) * es);
@@ -201,7 +202,7 @@ void gram_add_explicit(gram *g, const tensor *J) {
         for (int64_t n = 0; n < N; n++)
             for (int64_t c = 0; c < C; c++)
                 la_axpy(dt, P, 1.0, (const char *)J->data + (size_t)((n * C + c) * P) * es, s + (size_t)(n * P) * es);
-        la_syrk_full(dt, N, P, 1.0 / (double)(C * C), s, P, 1.0, g->K.data);
+        la_syrk_full(dt, N, P, 1.0 / (double)(g->classes * g->classes), s, P, 1.0, g->K.data);
         g->flops += (double)N * (N + 1) * P + (double)N * C * P;
         free(s);
     } else {

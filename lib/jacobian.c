@@ -11,7 +11,8 @@ int64_t jacobian_block_rows(const model *m, int64_t N, int k, const jac_options 
     if (o->block_rows > 0) return o->block_rows < out ? o->block_rows : out;
     size_t es = dtype_size(m->dt), cap = o->max_block_bytes ? o->max_block_bytes : (size_t)256 << 20;
     /* bytes per output row of W in one block */
-    size_t per_row = o->form == JAC_FACTORED ? (size_t)(N * T * m->n_out) * es : (size_t)(N * m->n_out * in) * es;
+    int64_t C = o->sum_outputs ? 1 : m->n_out;
+    size_t per_row = o->form == JAC_FACTORED ? (size_t)(N * T * C) * es : (size_t)(N * C * in) * es;
     int64_t rows = per_row ? (int64_t)(cap / per_row) : out;
     if (rows < 1) rows = 1;
     return rows < out ? rows : out;
@@ -53,6 +54,7 @@ static entk_key block_key(const model *m, const entk_key *data_key, int k, const
     keybuilder_str(&kb, dtype_name(m->dt));
     keybuilder_i64(&kb, row0);
     keybuilder_i64(&kb, rows);
+    if (o->sum_outputs) keybuilder_str(&kb, "outputs=sum"); /* only then: other keys stay as they were */
     return keybuilder_final(&kb);
 }
 
@@ -90,7 +92,7 @@ void jacobian_write_param(frame_writer *w, const model *m, const tensor *x, cons
             continue;
         }
         if (!have) {
-            model_factored_jacobian(m, x, k, &fj);
+            model_factored_jacobian(m, x, k, o->sum_outputs, &fj);
             have = 1;
             if (fj.out != out || fj.in != in || fj.T != T || (fj.A.data != NULL) != model_separable(m, k))
                 entk_die(ENTK_EXIT_FAIL, "internal: %s Jacobian shape disagrees with its plan", m->names[k]);

@@ -229,8 +229,8 @@ double model_loss_grad(const model *m, const tensor *x, const int32_t *labels, c
     return loss * inv;
 }
 
-void model_factored_jacobian(const model *m, const tensor *x, int k, factored_jac *fj) {
-    if (m->kind == MODEL_TRANSFORMER) { transformer_factored_jacobian(m, x, k, fj); return; }
+void model_factored_jacobian(const model *m, const tensor *x, int k, int sum_outputs, factored_jac *fj) {
+    if (m->kind == MODEL_TRANSFORMER) { transformer_factored_jacobian(m, x, k, sum_outputs, fj); return; }
     dtype dt = m->dt;
     int64_t N = x->shape[0], D = m->in_dim, H = m->hidden, C = m->p;
     double s1 = 1.0 / sqrt((double)D), s2 = 1.0 / (double)H;
@@ -240,16 +240,20 @@ void model_factored_jacobian(const model *m, const tensor *x, int k, factored_ja
     gather_rows(x, NULL, N, dt, X);
     mlp_forward_parts(m, X, N, h, a, f);
     memset(fj, 0, sizeof *fj);
-    fj->N = N; fj->T = 1; fj->C = C;
+    fj->N = N; fj->T = 1; fj->C = sum_outputs ? 1 : C;
+    fj->summed = sum_outputs ? C : 0;
     if (k == 0) {
         /* df_c/dW1[i,j] = (2 s2 W2[c,i]) h_i (s1 x_j): A = 2 s2 W2, B = h */
         fj->out = H; fj->in = D;
         fj->X = tensor_new(dt, 3, (int64_t[]){N, 1, D});
         memcpy(fj->X.data, X, (size_t)(N * D) * es);
         la_scale(dt, N * D, s1, fj->X.data);
-        fj->A = tensor_2d(dt, C, H);
-        memcpy(fj->A.data, m->w[1].data, (size_t)(C * H) * es);
-        la_scale(dt, C * H, 2 * s2, fj->A.data);
+        fj->A = tensor_2d(dt, fj->C, H);
+        if (sum_outputs) /* the summed logit: the column sums of W2 */
+            for (int64_t c = 0; c < C; c++) la_axpy(dt, H, 1.0, (const char *)m->w[1].data + (size_t)(c * H) * es, fj->A.data);
+        else
+            memcpy(fj->A.data, m->w[1].data, (size_t)(C * H) * es);
+        la_scale(dt, fj->C * H, 2 * s2, fj->A.data);
         fj->G = tensor_new(dt, 4, (int64_t[]){N, 1, 1, H});
         memcpy(fj->G.data, h, (size_t)(N * H) * es);
     } else {
@@ -257,8 +261,8 @@ void model_factored_jacobian(const model *m, const tensor *x, int k, factored_ja
         fj->out = C; fj->in = H;
         fj->X = tensor_new(dt, 3, (int64_t[]){N, 1, H});
         memcpy(fj->X.data, a, (size_t)(N * H) * es);
-        fj->A = tensor_2d(dt, C, C);
-        for (int64_t c = 0; c < C; c++) la_set(dt, fj->A.data, c * C + c, s2);
+        fj->A = tensor_2d(dt, fj->C, C);
+        for (int64_t c = 0; c < C; c++) la_set(dt, fj->A.data, sum_outputs ? c : c * C + c, s2);
         fj->G = tensor_new(dt, 4, (int64_t[]){N, 1, 1, C});
         for (int64_t i = 0; i < N * C; i++) la_set(dt, fj->G.data, i, 1.0);
     }

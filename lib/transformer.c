@@ -347,7 +347,7 @@ void transformer_linear_shape(const model *m, int k, int64_t *out, int64_t *in, 
 
 int transformer_separable(int k) { return k == TF_WU; }
 
-void transformer_factored_jacobian(const model *m, const tensor *x, int k, factored_jac *fj) {
+void transformer_factored_jacobian(const model *m, const tensor *x, int k, int sum_outputs, factored_jac *fj) {
     dtype dt = m->dt;
     size_t es = dtype_size(dt);
     int64_t N = x->shape[0], C = m->n_out, V = m->vocab, D = m->d_model, HE = (int64_t)m->n_heads * m->d_head;
@@ -358,7 +358,8 @@ void transformer_factored_jacobian(const model *m, const tensor *x, int k, facto
     load_tokens(m, x, NULL, &c);
     run_forward(m, &c);
     memset(fj, 0, sizeof *fj);
-    fj->N = N; fj->T = T; fj->C = C; fj->out = out; fj->in = in;
+    fj->N = N; fj->T = T; fj->C = sum_outputs ? 1 : C; fj->out = out; fj->in = in;
+    fj->summed = sum_outputs ? C : 0;
     int64_t t0 = T == 1 ? TF_T - 1 : 0;  /* first position kept */
     fj->X = tensor_new(dt, 3, (int64_t[]){N, T, in});
     /* the input side of the linear map */
@@ -378,20 +379,23 @@ void transformer_factored_jacobian(const model *m, const tensor *x, int k, facto
             if (src) memcpy(dst, src, (size_t)in * es);
         }
     if (k == TF_WU) {
-        /* d logit_c / d (resid W_U)[i] = delta_ci: separable with A = I, B = 1 */
-        fj->A = tensor_2d(dt, C, V);
-        for (int64_t cc = 0; cc < C; cc++) la_set(dt, fj->A.data, cc * V + cc, 1.0);
+        /* d logit_c / d (resid W_U)[i] = delta_ci: separable with A = I, B = 1 (summed: A = 1) */
+        fj->A = tensor_2d(dt, fj->C, V);
+        for (int64_t cc = 0; cc < C; cc++) la_set(dt, fj->A.data, sum_outputs ? cc : cc * V + cc, 1.0);
         fj->G = tensor_new(dt, 4, (int64_t[]){N, 1, 1, V});
         for (int64_t i = 0; i < N * V; i++) la_set(dt, fj->G.data, i, 1.0);
         cache_free(&c);
         return;
     }
-    /* the output side: one backward pass per class c with dlogits = e_c */
-    fj->G = tensor_new(dt, 4, (int64_t[]){N, T, C, out});
+    /* the output side: one backward pass per class c with dlogits = e_c; summed, one pass with
+     * dlogits = 1 for every output */
+    int64_t passes = fj->C;
+    fj->G = tensor_new(dt, 4, (int64_t[]){N, T, passes, out});
     void *dl = xcalloc((size_t)(N * V), es);
-    for (int64_t cc = 0; cc < C; cc++) {
+    for (int64_t cc = 0; cc < passes; cc++) {
         memset(dl, 0, (size_t)(N * V) * es);
-        for (int64_t n = 0; n < N; n++) la_set(dt, dl, n * V + cc, 1.0);
+        for (int64_t n = 0; n < N; n++)
+            for (int64_t c = sum_outputs ? 0 : cc; c < (sum_outputs ? C : cc + 1); c++) la_set(dt, dl, n * V + c, 1.0);
         run_backward(m, &c, dl);
         const void *src;
         switch (k) {
@@ -405,9 +409,9 @@ void transformer_factored_jacobian(const model *m, const tensor *x, int k, facto
         }
         for (int64_t n = 0; n < N; n++)
             for (int64_t t = 0; t < T; t++)
-                memcpy((char *)fj->G.data + (size_t)(((n * T + t) * C + cc) * out) * es,
+                memcpy((char *)fj->G.data + (size_t)(((n * T + t) * passes + cc) * out) * es,
                        (const char *)src + (size_t)((n * TF_T + t0 + t) * out) * es, (size_t)out * es);
-        entk_progress("classes", (long)(cc + 1), (long)C);
+        entk_progress("classes", (long)(cc + 1), (long)passes);
     }
     free(dl);
     cache_free(&c);

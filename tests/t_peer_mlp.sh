@@ -33,6 +33,20 @@ for dt in f64 f32; do
 done
 check_fails "sum of different reductions" 3 'reduction mean differs' entk-gram --sum K-f64-trace-W1.fr K-f64-mean-W2.fr
 
+# the Jacobian of the summed logits (one backward pass): its Gram / C^2 is the class-mean eNTK
+for dt in f64 f32; do
+    tol=$([ $dt = f64 ] && echo 1e-10 || echo 1e-5)
+    for params in W1,W2 W1 W2; do
+        entk-jacobian -q --outputs sum --dtype $dt --params $params -m $M d.fr | entk-gram -q --reduce mean -o "U-$dt-$params.fr"
+        check "summed outputs = class mean ($dt, $params)" $REF --compare "U-$dt-$params.fr" "K-$dt-mean-$params.fr" $tol
+    done
+    entk-jacobian -q --outputs sum --form explicit --block-rows 9 --dtype $dt -m $M d.fr | entk-gram -q --reduce mean -o "UX-$dt.fr"
+    check "summed outputs, explicit blocks = class mean ($dt)" $REF --compare "UX-$dt.fr" "K-$dt-mean-W1,W2.fr" $tol
+done
+check_fails "summed outputs give the class mean only" 2 'gives only --reduce mean, not trace' \
+    bash -c "entk-jacobian -q --outputs sum -m $M d.fr | entk-gram --reduce trace"
+check_fails "unknown --outputs" 2 "--outputs must be all or sum, not 'max'" entk-jacobian --outputs max -m $M d.fr
+
 # AdamW: entk-train from the same initial weights as PyTorch, three full-batch steps
 for dt in f32 f64; do
     entk-train -q --model mlp --hidden 64 --epochs 0 --ckpt-dir i-$dt --dtype $dt --seed 3 -o /dev/null d.fr

@@ -24,6 +24,11 @@ $REF $M d.fr K-*.fr > ref.out 2>&1
 peer_results ref.out 60
 for dt in f64 f32; do
     tol=$([ $dt = f64 ] && echo 1e-10 || echo 1e-5)
+    # the Jacobian of the summed logits (one backward pass): its Gram / C^2 is the class-mean eNTK
+    for prm in $PARAMS all; do
+        entk-jacobian -q --outputs sum --dtype $dt --params $prm -m $M d.fr | entk-gram -q --reduce mean -o "U-$dt-$prm.fr"
+        check "summed outputs = class mean ($dt, $prm)" $REF --compare "U-$dt-$prm.fr" "K-$dt-mean-$prm.fr" $tol
+    done
     entk-gram -q --sum $(for p in $PARAMS; do echo "K-$dt-mean-$p.fr"; done) -o "S-$dt.fr"
     check "nine per-tensor Grams sum to the full one ($dt)" $REF --compare "S-$dt.fr" "K-$dt-mean-all.fr" $tol
 done
