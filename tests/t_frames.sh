@@ -28,7 +28,7 @@ $CRAFT fr-dtype d.fr dtype.fr labels f32
 check_fails "wrong dtype" 3 "frame [0-9]+ \(labels\): wrong dtype f32, expected i32" entk-train --model mlp dtype.fr
 $CRAFT fr-shape d.fr shape.fr x
 check_fails "shape disagrees with data" 3 'frame [0-9]+ \(x\): data is [0-9]+ bytes but shape' entk-show shape.fr
-check_fails "wrong frame" 3 "expected tensor frame 'K', got tensor 'pairs'" entk-eig d.fr
+check_fails "wrong frame" 3 "frame 1 \\(pairs\\): expected tensor frame 'K' or 'K_factor'" entk-eig d.fr
 entk-modadd -p 7 -o d7.fr
 entk-features -p 5 --family sum -o F5.fr
 entk-jacobian -q -m $M d.fr | entk-gram -q | entk-eig -q --top 5 -o E5.fr
