@@ -40,14 +40,11 @@ static kstats scan(const tensor *K) {
     return st;
 }
 
-/* max_i ||K v_i - mu_i v_i|| / fro over the rows v_i of V [k, n], with one gemm for all k vectors.
- * mu_i is the eigenvalue without the ridge: (K + rho I) v - (mu + rho) v = K v - mu v, so this is
- * the residual on the ridged K without forming it. */
-static double residual(const tensor *K, const tensor *V, const double *mu, double fro) {
-    dtype dt = K->dt;
-    int64_t n = K->shape[0], k = V->shape[0];
-    char *KV = xmalloc((size_t)(k * n) * dtype_size(dt));
-    la_gemm(dt, 0, 0, k, n, n, 1.0, V->data, n, K->data, n, 0.0, KV, n); /* V K = (K V^T)^T: K is symmetric */
+/* max_i ||(V K)_i - mu_i v_i|| / fro over the rows v_i of V [k, n], given VK = V K [k, n]. mu_i is
+ * the eigenvalue without the ridge: (K + rho I) v - (mu + rho) v = K v - mu v, so this is the
+ * residual on the ridged K without forming it. */
+static double worst_residual(dtype dt, const char *KV, const tensor *V, const double *mu, double fro) {
+    int64_t n = V->shape[1], k = V->shape[0];
     double worst = 0;
     for (int64_t i = 0; i < k; i++) {
         double s = 0;
@@ -58,6 +55,16 @@ static double residual(const tensor *K, const tensor *V, const double *mu, doubl
         s = sqrt(s) / (fro > 0 ? fro : 1);
         if (s > worst) worst = s;
     }
+    return worst;
+}
+
+/* The residuals of V against K, with one gemm for all k vectors. */
+static double residual(const tensor *K, const tensor *V, const double *mu, double fro) {
+    dtype dt = K->dt;
+    int64_t n = K->shape[0], k = V->shape[0];
+    char *KV = xmalloc((size_t)(k * n) * dtype_size(dt));
+    la_gemm(dt, 0, 0, k, n, n, 1.0, V->data, n, K->data, n, 0.0, KV, n); /* V K = (K V^T)^T: K is symmetric */
+    double worst = worst_residual(dt, KV, V, mu, fro);
     free(KV);
     return worst;
 }
@@ -351,19 +358,10 @@ void eig_top_factor(const tensor *F, int64_t k, double ridge, eig_result *out) {
             char *FV = xmalloc((size_t)(r * k) * es), *KV = xmalloc((size_t)(k * n) * es);
             la_gemm(dt, 0, 1, r, k, n, 1.0, F->data, n, out->vectors.data, n, 0.0, FV, k);  /* F V^T [r, k] */
             la_gemm(dt, 1, 0, k, n, r, 1.0, FV, k, F->data, n, 0.0, KV, n);                 /* (F V^T)^T F = V K */
-            double worst = 0;
-            for (int64_t i = 0; i < k; i++) {
-                double s = 0;
-                for (int64_t j = 0; j < n; j++) {
-                    double d = la_get(dt, KV, i * n + j) - mu[i] * la_get(dt, out->vectors.data, i * n + j);
-                    s += d * d;
-                }
-                if (sqrt(s) / (fro > 0 ? fro : 1) > worst) worst = sqrt(s) / (fro > 0 ? fro : 1);
-            }
+            out->residual = worst_residual(dt, KV, &out->vectors, mu, fro);
             free(FV);
             free(KV);
             free(mu);
-            out->residual = worst;
             out->rank = r;
             snprintf(out->solver, sizeof out->solver, "factor-svd r=%lld", (long long)r);
             snprintf(out->path, sizeof out->path, "factor r=%lld", (long long)r);
