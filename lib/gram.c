@@ -110,14 +110,15 @@ static int add_as_factor(gram *g, const tensor *X, const tensor *B, const void *
     for (int64_t n = 0; n < N; n++)
         for (int64_t i = 1; i < R; i++)
             if (la_get(dt, B->data, n * R + i) != la_get(dt, B->data, n * R)) return 0;
-    /* slice[n, i] = w_i b_n: sum_i slice[n, i]^2 = b_n^2 sum_i w_i^2, so the row norm carries both */
+    /* slice[n, i] = w_i b_n: sum_i slice[n, i]^2 = b_n^2 sum_i w_i^2, so the row norm carries both
+     * (and b_n's sign: K[n, m] has b_n b_m) */
     int64_t r0 = g->F.data ? g->F.shape[0] : 0;
     tensor F = tensor_2d(dt, r0 + in, N);
     if (r0) memcpy(F.data, g->F.data, (size_t)(r0 * N) * dtype_size(dt));
     for (int64_t n = 0; n < N; n++) {
         double ss = 0;
         for (int64_t i = 0; i < width; i++) ss += pow(la_get(dt, slice, n * width + i), 2);
-        double f = sqrt(scale * ss);
+        double f = (la_get(dt, B->data, n * R) < 0 ? -1 : 1) * sqrt(scale * ss);
         for (int64_t j = 0; j < in; j++) la_set(dt, F.data, (r0 + j) * N + n, f * la_get(dt, X->data, n * in + j));
     }
     tensor_free(&g->F);
