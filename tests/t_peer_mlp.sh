@@ -43,6 +43,15 @@ for dt in f64 f32; do
     entk-jacobian -q --outputs sum --form explicit --block-rows 9 --dtype $dt -m $M d.fr | entk-gram -q --reduce mean -o "UX-$dt.fr"
     check "summed outputs, explicit blocks = class mean ($dt)" $REF --compare "UX-$dt.fr" "K-$dt-mean-W1,W2.fr" $tol
 done
+# W2 is a final linear layer: with --factor its Gram is kept as its exact factor (512 x N), both reductions
+for red in trace mean; do
+    entk-jacobian -q --params W2 -m $M d.fr | entk-gram -q --reduce $red --factor -o "F2-$red.fr"
+    check "W2 Gram as its exact factor ($red): F^T F = K" $PY -c "
+import sys; sys.path.insert(0, '$ROOT/tests/peer')
+import numpy as np; from entkio import tensors
+F = tensors('F2-$red.fr')['K_factor']['array']; K = tensors('K-f64-$red-W2.fr')['K']['array']
+sys.exit(int(F.shape != (64, 121) or np.linalg.norm(F.T @ F - K) / np.linalg.norm(K) > 1e-13))"
+done
 check_fails "summed outputs give the class mean only" 2 'gives only --reduce mean, not trace' \
     bash -c "entk-jacobian -q --outputs sum -m $M d.fr | entk-gram --reduce trace"
 check_fails "unknown --outputs" 2 "--outputs must be all or sum, not 'max'" entk-jacobian --outputs max -m $M d.fr
