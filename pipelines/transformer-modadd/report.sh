@@ -52,7 +52,7 @@ Top-$(( NK2 + 1 )) overlap with \`sum\` of every per-tensor eNTK (and of their s
 
 | tensor | overlap |
 |---|---|
-$(sed -n '/per_tensor_overlap_sum_top5/,/}/p' "$OUT/summary.json" | sed -n 's/^ *"\([^"]*\)": \([^,]*\),\?$/| \1 | \2 |/p')
+$(sed -n '/per_tensor_overlap_sum_top5/,/}/p' "$OUT/summary.json" | tail -n +2 | sed -n 's/^ *"\([^"]*\)": \([^,]*\),\?$/| \1 | \2 |/p')
 
 ![accuracy](accuracy.png)
 
