@@ -109,9 +109,8 @@ void frame_writer_open(frame_writer *w, const char *path, const frame_header *h)
 
 void frame_writer_next(frame_writer *w, const frame_header *h) {
     write_end(w);
-    /* a finished stream leaves now: with its end frame in our buffer while we compute the next
-     * one, the filter downstream could not finish it either, and a pipeline's stages would take
-     * turns instead of running side by side (4.8 s instead of 2.6 s for the Transformer's series) */
+    /* a finished stream leaves now, so that the filter downstream can finish it while we compute
+     * the next one (its end frame would otherwise wait in our buffer) */
     if (fflush(w->out.fp) != 0) entk_die(ENTK_EXIT_FAIL, "writing frames: %s", strerror(errno));
     write_header(w, h);
 }
@@ -200,10 +199,10 @@ void frame_fail(const frame_reader *r, const frame *f, const char *fmt, ...) {
     entk_die(ENTK_EXIT_INPUT, "%s: frame %ld: %s", r->src, r->nframes, msg);
 }
 
-/* Next top-level msgpack object, or 0 at a clean end of input. */
 /* Reads what the input has now (0 only at its end) into the unpacker. Not fread: fread waits for
  * its whole 1 MiB, so a filter would not see a frame until the ones after it had been written,
- * and the stages of a pipeline would take turns instead of running side by side. */
+ * and the stages of a pipeline would take turns instead of running side by side (the
+ * Transformer's W_U series: 5.0 s with fread, 3.9 s with read). */
 static size_t fill(frame_reader *r) {
     if (!msgpack_unpacker_reserve_buffer(&r->up, 1 << 20)) entk_die(ENTK_EXIT_FAIL, "%s: out of memory reading frames", r->src);
     for (;;) {
@@ -215,6 +214,7 @@ static size_t fill(frame_reader *r) {
     }
 }
 
+/* Next top-level msgpack object, or 0 at a clean end of input. */
 static int next_object(frame_reader *r) {
     for (;;) {
         msgpack_unpack_return ret = msgpack_unpacker_next(&r->up, &r->res);
