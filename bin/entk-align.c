@@ -102,8 +102,10 @@ int main(int argc, char **argv) {
     int nfam = 0;
     while (frame_read(&fr, &f)) {
         if (strcmp(f.kind, "tensor") != 0) continue;
-        if (!meta_get_str(&f.meta, "family", fam[nfam], sizeof fam[nfam])) continue; /* e.g. fourier_power */
+        char name[64];
+        if (!meta_get_str(&f.meta, "family", name, sizeof name)) continue; /* e.g. fourier_power */
         if (nfam == 64) frame_fail(&fr, &f, "more than 64 feature families");
+        snprintf(fam[nfam], sizeof fam[nfam], "%s", name);
         frame_expect_shape(&fr, &f, 2, (int64_t[]){-1, -1});
         F[nfam++] = frame_take(&fr, &f, DT_F64);
     }
