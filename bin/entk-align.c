@@ -20,7 +20,7 @@ static const char *help =
     "    | entk-align --range 58:113 - F.frames | entk-show --fields family,overlap,d,percent\n";
 
 /* The overlaps of eigenvectors lo..hi of one eigenpair stream with every family. */
-static void align_stream(frame_reader *er, frame_writer *w, int first, const char *output, const frame_reader *fr,
+static void align_stream(frame_reader *er, frame_writer *w, const char *output, const frame_reader *fr,
                          int nfam, char fam[][64], const tensor *F, long lo_i, long hi_i) {
     frame f;
     frame_read_tensor(er, &f, "eigenvalues");
@@ -46,8 +46,7 @@ static void align_stream(frame_reader *er, frame_writer *w, int first, const cha
     entk_key ikeys[] = {er->h.key, fr->h.key};
     frame_header h;
     frame_header_make(&h, "entk-align", 1, args, 2, inames, ikeys);
-    if (first) frame_writer_open(w, output, &h);
-    else frame_writer_next(w, &h);
+    frame_writer_stream(w, output, &h);
     for (int i = 0; i < nfam; i++) {
         overlap_result o;
         align_overlap(&V, &F[i], &o);
@@ -113,12 +112,10 @@ int main(int argc, char **argv) {
 
     frame_reader er;
     frame_reader_open(&er, argv[optind]);
-    frame_writer w;
-    int first = 1;
+    frame_writer w = {0};
     /* several eigenpair streams (one per checkpoint, say) give as many overlap streams */
     do {
-        align_stream(&er, &w, first, co.output, &fr, nfam, fam, F, lo_i, hi_i);
-        first = 0;
+        align_stream(&er, &w, co.output, &fr, nfam, fam, F, lo_i, hi_i);
     } while (frame_reader_next_stream(&er));
     frame_writer_close(&w);
     frame_reader_close(&er);

@@ -33,8 +33,8 @@ static const char *help =
     "  entk-show --name eigenvalues --values eig.frames | cut -f1-3\n"
     "  entk-show --name eigenvalues --fields solver,residual eig.frames eig-full.frames\n";
 
-/* One Gram stream in, one eigenpair stream out (the first opens the output, later ones follow it). */
-static void eig_stream(frame_reader *r, frame_writer *w, int first, const char *output, long top, double ridge, dtype dt,
+/* One Gram stream in, one eigenpair stream out. */
+static void eig_stream(frame_reader *r, frame_writer *w, const char *output, long top, double ridge, dtype dt,
                        eig_solver solver) {
     frame f;
     if (!frame_read(r, &f)) frame_fail(r, NULL, "no Gram in the stream");
@@ -75,8 +75,7 @@ static void eig_stream(frame_reader *r, frame_writer *w, int first, const char *
     else eig_top(&K, top, ridge, solver, &e);
     entk_log("eig: top %ld of %lld in %.3fs (%s), lambda_1 = %.6g, worst residual %.2e", top, (long long)e.n, entk_now() - t0,
              e.path, tensor_get(&e.values, 0), e.residual);
-    if (first) frame_writer_open(w, output, &h);
-    else frame_writer_next(w, &h);
+    frame_writer_stream(w, output, &h);
     meta mt = {0};
     meta_str(&mt, "reduce", red);
     meta_str(&mt, "params", params);
@@ -125,12 +124,10 @@ int main(int argc, char **argv) {
     if (argc - optind > 1) entk_die(ENTK_EXIT_USAGE, "one Gram stream expected, got %d", argc - optind);
     frame_reader r;
     frame_reader_open(&r, optind < argc ? argv[optind] : "-");
-    frame_writer w;
-    int first = 1;
+    frame_writer w = {0};
     /* several Gram streams (one per checkpoint, say) give as many eigenpair streams */
     do {
-        eig_stream(&r, &w, first, co.output, top, ridge, dt, solver);
-        first = 0;
+        eig_stream(&r, &w, co.output, top, ridge, dt, solver);
     } while (frame_reader_next_stream(&r));
     frame_writer_close(&w);
     frame_reader_close(&r);

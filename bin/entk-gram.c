@@ -136,8 +136,8 @@ static int sum_main(char **files, int n, cli_common *co) {
     return 0;
 }
 
-/* One Jacobian stream in, one Gram stream out (the first opens the output, later ones follow it). */
-static void gram_stream(frame_reader *r, frame_writer *w, int first, const char *output, reduction red,
+/* One Jacobian stream in, one Gram stream out. */
+static void gram_stream(frame_reader *r, frame_writer *w, const char *output, reduction red,
                         const char *red_s, const char *params, dtype dt, int stats, int factor) {
     frame f;
     if (!frame_read(r, &f) || strcmp(f.name, "jacobian") != 0 || strcmp(f.kind, "record") != 0)
@@ -178,8 +178,7 @@ static void gram_stream(frame_reader *r, frame_writer *w, int first, const char 
     frame_header h;
     /* factor=1 only when asked for: plain Grams keep the keys they had before there was a choice */
     frame_header_make(&h, "entk-gram", factor ? 4 : 3, args, 1, iname, &r->h.key);
-    if (first) frame_writer_open(w, output, &h);
-    else frame_writer_next(w, &h);
+    frame_writer_stream(w, output, &h);
 
     void *cached;
     size_t ncached;
@@ -282,12 +281,10 @@ int main(int argc, char **argv) {
 
     frame_reader r;
     frame_reader_open(&r, optind < argc ? argv[optind] : "-");
-    frame_writer w;
-    int first = 1;
+    frame_writer w = {0};
     /* several Jacobian streams (entk-jacobian -m A -m B ...) give as many Gram streams */
     do {
-        gram_stream(&r, &w, first, co.output, red, red_s, params, dt, stats, factor);
-        first = 0;
+        gram_stream(&r, &w, co.output, red, red_s, params, dt, stats, factor);
     } while (frame_reader_next_stream(&r));
     frame_writer_close(&w);
     cache_report();

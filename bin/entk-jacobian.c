@@ -35,23 +35,29 @@ static const char *help =
     "  entk-jacobian $(printf -- '-m %s ' ckpt/*.safetensors) data.frames | entk-gram | entk-eig --top 10 \\\n"
     "    | entk-show --name eigenvalues --values | cut -f1   # lambda_1 over training\n";
 
-/* One model's Jacobian stream (the first opens the output, later ones follow it). */
-static void jacobian_stream(const char *path, frame_reader *r, const modadd *d, frame_writer *w, int first,
-                            const char *output, const char *params, const char *form_s, const jac_options *o, dtype dt) {
+/* The indices of the --params tensors of model m (read from path); dies naming one it lacks. */
+static int select_params(const model *m, const char *path, const char *params, int *sel) {
+    int nsel = 0;
+    if (strcmp(params, "all") == 0) {
+        for (int k = 0; k < m->nparams; k++) sel[nsel++] = k;
+        return nsel;
+    }
+    int n;
+    char **names = cli_split(params, &n);
+    for (int i = 0; i < n; i++) {
+        int k = model_param_index(m, names[i]);
+        if (k < 0) entk_die(ENTK_EXIT_USAGE, "--params: model %s has no parameter '%s'", path, names[i]);
+        if (nsel < MODEL_MAX_PARAMS) sel[nsel++] = k;
+    }
+    return nsel;
+}
+
+/* One model's Jacobian stream. */
+static void jacobian_stream(const char *path, frame_reader *r, const modadd *d, frame_writer *w, const char *output,
+                            const char *params, const char *form_s, const jac_options *o, dtype dt) {
     model m;
     model_load(&m, path, dt);
-    int sel[MODEL_MAX_PARAMS], nsel = 0;
-    if (strcmp(params, "all") == 0) {
-        for (int k = 0; k < m.nparams; k++) sel[nsel++] = k;
-    } else {
-        int n;
-        char **names = cli_split(params, &n);
-        for (int i = 0; i < n; i++) {
-            int k = model_param_index(&m, names[i]);
-            if (k < 0) entk_die(ENTK_EXIT_USAGE, "--params: model %s has no parameter '%s'", path, names[i]);
-            if (nsel < MODEL_MAX_PARAMS) sel[nsel++] = k;
-        }
-    }
+    int sel[MODEL_MAX_PARAMS], nsel = select_params(&m, path, params, sel);
     char plist[512] = "";
     for (int i = 0; i < nsel; i++) {
         strncat(plist, i ? "," : "", sizeof plist - strlen(plist) - 1);
@@ -70,8 +76,7 @@ static void jacobian_stream(const char *path, frame_reader *r, const modadd *d, 
     frame_header h;
     /* outputs=sum only when asked for: other streams keep the keys they had */
     frame_header_make(&h, "entk-jacobian", o->sum_outputs ? 5 : 4, args, 2, inames, ikeys);
-    if (first) frame_writer_open(w, output, &h);
-    else frame_writer_next(w, &h);
+    frame_writer_stream(w, output, &h);
     meta mt = {0};
     meta_i64(&mt, "N", d->N);
     meta_i64(&mt, "C", o->sum_outputs ? 1 : m.n_out);
@@ -137,8 +142,8 @@ int main(int argc, char **argv) {
             entk_die(ENTK_EXIT_INPUT, "%s: model needs %s inputs, data has %s", r.src, model_encoding(&m), d.encoding);
         model_free(&m);
     }
-    frame_writer w;
-    for (int i = 0; i < nmodels; i++) jacobian_stream(models[i], &r, &d, &w, i == 0, co.output, params, form_s, &o, dt);
+    frame_writer w = {0};
+    for (int i = 0; i < nmodels; i++) jacobian_stream(models[i], &r, &d, &w, co.output, params, form_s, &o, dt);
     frame_writer_close(&w);
     entk_progress_end();
     cache_report();

@@ -77,9 +77,11 @@ void frame_pack_tensor(msgpack_sbuffer *buf, const char *name, const tensor *t, 
 long frame_count_packed(const void *bytes, size_t n);
 /* Copies already-packed frames (from frame_pack_tensor) into the stream. */
 void frame_write_packed(frame_writer *w, const void *bytes, size_t n, long nframes);
-/* Ends the current stream and starts another one on the same output: filters that get several
- * streams (one per checkpoint, say) answer each with one, concatenated like `cat` would. */
-void frame_writer_next(frame_writer *w, const frame_header *h);
+/* Starts a stream on the output. A writer not yet open (zero-initialised) opens path, as
+ * frame_writer_open; an open one ends its current stream and starts another on the same output:
+ * filters that get several streams (one per checkpoint, say) answer each with one, concatenated
+ * like `cat` would. */
+void frame_writer_stream(frame_writer *w, const char *path, const frame_header *h);
 /* Writes the end frame and commits the output (rename into place). */
 void frame_writer_close(frame_writer *w);
 

@@ -107,7 +107,11 @@ void frame_writer_open(frame_writer *w, const char *path, const frame_header *h)
     write_header(w, h);
 }
 
-void frame_writer_next(frame_writer *w, const frame_header *h) {
+void frame_writer_stream(frame_writer *w, const char *path, const frame_header *h) {
+    if (!w->out.fp) {
+        frame_writer_open(w, path, h);
+        return;
+    }
     write_end(w);
     /* a finished stream leaves now, so that the filter downstream can finish it while we compute
      * the next one (its end frame would otherwise wait in our buffer) */
