@@ -18,6 +18,9 @@ void la_syrk_upper(dtype dt, int trans, int64_t N, int64_t K, double alpha, cons
 /* C (N x N, full) += alpha * A A^T for A N x K (row-major, lda): syrk on the upper triangle, then
  * mirrored, since later stages read the whole matrix. */
 void la_syrk_full(dtype dt, int64_t N, int64_t K, double alpha, const void *A, int64_t lda, double beta, void *C);
+/* The lower triangle of C (N x N) := its upper triangle, for code that reads a symmetric matrix
+ * whole after a syrk filled one triangle. */
+void la_mirror_upper(dtype dt, int64_t N, void *C);
 /* Elementwise helpers on contiguous arrays of dtype dt. */
 void la_scale(dtype dt, int64_t n, double a, void *x);
 void la_axpy(dtype dt, int64_t n, double a, const void *x, void *y);

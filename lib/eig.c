@@ -141,6 +141,20 @@ static double accept_bound(dtype dt, int64_t n) { return 10 * (dt == DT_F32 ? FL
  * N (N/4)^2 of pivoting (~10 ms at N = 841, 5% of syevr) before falling back. */
 static int64_t rank_cap(int64_t n) { return n / 4; }
 
+/* ||S||_F of a symmetric S [n, n] of which only the upper triangle is filled (a syrk's output). */
+static double upper_fro(dtype dt, int64_t n, const void *S) {
+    double s2 = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double v = la_get(dt, S, i * n + i);
+        s2 += v * v;
+        for (int64_t j = i + 1; j < n; j++) {
+            v = la_get(dt, S, i * n + j);
+            s2 += 2 * v * v;
+        }
+    }
+    return sqrt(s2);
+}
+
 /* The verified factor: K = G^T G to rounding with G [r, n], or 0 with why set. */
 static int64_t factor_checked(const tensor *K, const kstats *st, int64_t rmax, char **Gout, char *why, size_t nwhy) {
     dtype dt = K->dt;
@@ -160,17 +174,8 @@ static int64_t factor_checked(const tensor *K, const kstats *st, int64_t rmax, c
     char *S = xmalloc((size_t)(n * n) * es);
     memcpy(S, K->data, (size_t)(n * n) * es);
     la_syrk_upper(dt, 1, n, r, -1.0, G, n, 1.0, S, n);
-    double s2 = 0;
-    for (int64_t i = 0; i < n; i++) {
-        double v = la_get(dt, S, i * n + i);
-        s2 += v * v;
-        for (int64_t j = i + 1; j < n; j++) {
-            v = la_get(dt, S, i * n + j);
-            s2 += 2 * v * v;
-        }
-    }
+    double rem = upper_fro(dt, n, S) / (st->fro > 0 ? st->fro : 1);
     free(S);
-    double rem = sqrt(s2) / (st->fro > 0 ? st->fro : 1);
     if (rem > accept_bound(dt, n)) {
         snprintf(why, nwhy, "rank %lld leaves ||K - F^T F||_F / ||K||_F = %.1e", (long long)r, rem);
         free(G);
@@ -284,17 +289,22 @@ static void solve_full(const tensor *K, int64_t k, const kstats *st, eig_result 
     free(A); free(w); free(Z); free(isuppz); free(mu);
 }
 
+/* An empty result for k eigenpairs of an n x n Gram with ridge ridge_abs. */
+static void result_init(eig_result *out, dtype dt, int64_t n, int64_t k, double ridge_abs) {
+    memset(out, 0, sizeof *out);
+    out->n = n;
+    out->k = k;
+    out->ridge_abs = ridge_abs;
+    out->values = tensor_1d(dt, k);
+    out->vectors = tensor_2d(dt, k, n);
+}
+
 void eig_top(const tensor *K, int64_t k, double ridge, eig_solver solver, eig_result *out) {
     int64_t n = K->shape[0];
     if (K->ndim != 2 || K->shape[1] != n) entk_die(ENTK_EXIT_INPUT, "eig: K is not square");
     if (k < 1 || k > n) entk_die(ENTK_EXIT_USAGE, "--top must be in [1, %lld]", (long long)n);
     kstats st = scan(K);
-    memset(out, 0, sizeof *out);
-    out->n = n;
-    out->k = k;
-    out->ridge_abs = ridge * st.trace / (double)n;
-    out->values = tensor_1d(K->dt, k);
-    out->vectors = tensor_2d(K->dt, k, n);
+    result_init(out, K->dt, n, k, ridge * st.trace / (double)n);
     snprintf(out->path, sizeof out->path, "full");
     if (solver == EIG_AUTO && solve_lowrank(K, k, &st, out)) return;
     solve_full(K, k, &st, out);
@@ -317,10 +327,7 @@ tensor eig_unfactor(const tensor *F) {
     int64_t r = F->shape[0], n = F->shape[1];
     tensor K = tensor_2d(F->dt, n, n);
     la_syrk_upper(F->dt, 1, n, r, 1.0, F->data, n, 0.0, K.data, n);
-    size_t es = dtype_size(F->dt);
-    for (int64_t i = 0; i < n; i++) /* mirror: K is read as a full symmetric matrix */
-        for (int64_t j = i + 1; j < n; j++)
-            memcpy((char *)K.data + (size_t)(j * n + i) * es, (char *)K.data + (size_t)(i * n + j) * es, es);
+    la_mirror_upper(F->dt, n, K.data); /* K is read as a full symmetric matrix */
     return K;
 }
 
@@ -337,12 +344,7 @@ void eig_top_factor(const tensor *F, int64_t k, double ridge, eig_result *out) {
     }
     char why[96] = "";
     if (k <= r) {
-        memset(out, 0, sizeof *out);
-        out->n = n;
-        out->k = k;
-        out->ridge_abs = ridge * tr / (double)n;
-        out->values = tensor_1d(dt, k);
-        out->vectors = tensor_2d(dt, k, n);
+        result_init(out, dt, n, k, ridge * tr / (double)n); /* tr = trace of K = ||F||_F^2 */
         char *G = xmalloc((size_t)(r * n) * es);
         memcpy(G, F->data, (size_t)(r * n) * es);
         double *mu = xmalloc((size_t)k * sizeof(double));
@@ -350,10 +352,7 @@ void eig_top_factor(const tensor *F, int64_t k, double ridge, eig_result *out) {
             /* residuals through the factor: K V^T = F^T (F V^T); ||K||_F = ||F F^T||_F */
             tensor FF = tensor_2d(dt, r, r);
             la_syrk_upper(dt, 0, r, n, 1.0, F->data, n, 0.0, FF.data, r);
-            double fro = 0;
-            for (int64_t i = 0; i < r; i++)
-                for (int64_t j = i; j < r; j++) fro += (i == j ? 1 : 2) * pow(la_get(dt, FF.data, i * r + j), 2);
-            fro = sqrt(fro);
+            double fro = upper_fro(dt, r, FF.data);
             tensor_free(&FF);
             char *FV = xmalloc((size_t)(r * k) * es), *KV = xmalloc((size_t)(k * n) * es);
             la_gemm(dt, 0, 1, r, k, n, 1.0, F->data, n, out->vectors.data, n, 0.0, FV, k);  /* F V^T [r, k] */
@@ -377,9 +376,7 @@ void eig_top_factor(const tensor *F, int64_t k, double ridge, eig_result *out) {
     tensor K = eig_unfactor(F);
     eig_top(&K, k, ridge, EIG_FULL, out);
     tensor_free(&K);
-    char path[128];
-    snprintf(path, sizeof path, "full: %s", why);
-    snprintf(out->path, sizeof out->path, "%s", path);
+    snprintf(out->path, sizeof out->path, "full: %s", why);
 }
 
 void eig_free(eig_result *e) {

@@ -23,16 +23,6 @@ void gram_init(gram *g, reduction red, dtype dt, int64_t N, int64_t C) {
     g->classes = C;
 }
 
-/* K, allocated (zeroed) when first needed: a Gram kept as a factor never forms it */
-static void *dense(gram *g) {
-    if (!g->K.data) {
-        int64_t n = g->red == RED_FLAT ? g->N * g->C : g->N;
-        g->K = tensor_2d(g->dt, n, n);
-    }
-    g->has_dense = 1;
-    return g->K.data;
-}
-
 /* The class-side factor at position t of G [N, T, C, R], as a matrix whose Gram gives the reduced
  * G_t G_s^T: for mean, sum_c G (-> [N, R]); for trace and flat, [N*C, R] rows (n, c). With a
  * separable G (A [C, R], B = G [N, T, 1, R]) trace needs only B scaled by sqrt(sum_c A[c,i]^2)
@@ -83,20 +73,19 @@ static tensor densify(const tensor *A, const tensor *B) {
     return G;
 }
 
-/* K += F^T F of the factor rows kept so far, and no more factor: a block without one came. */
-static void factor_to_dense(gram *g) {
+/* K, allocated (zeroed) when first needed, with the factor rows kept so far folded in (K += F^T F)
+ * and dropped: a block that has no factor came, or the Gram is finished with one that had. A Gram
+ * kept as a factor to the end never forms K. */
+static void dense(gram *g) {
+    if (!g->K.data) {
+        int64_t n = g->red == RED_FLAT ? g->N * g->C : g->N;
+        g->K = tensor_2d(g->dt, n, n);
+    }
+    g->has_dense = 1;
     if (!g->F.data) return;
-    dense(g);
     int64_t r = g->F.shape[0], N = g->N;
-    tensor D = tensor_2d(g->dt, N, N);
-    la_syrk_upper(g->dt, 1, N, r, 1.0, g->F.data, N, 0.0, D.data, N);
-    for (int64_t i = 0; i < N; i++)
-        for (int64_t j = i; j < N; j++) {
-            double v = la_get(g->dt, D.data, i * N + j);
-            la_set(g->dt, g->K.data, i * N + j, la_get(g->dt, g->K.data, i * N + j) + v);
-            if (j > i) la_set(g->dt, g->K.data, j * N + i, la_get(g->dt, g->K.data, j * N + i) + v);
-        }
-    tensor_free(&D);
+    la_syrk_upper(g->dt, 1, N, r, 1.0, g->F.data, N, 1.0, g->K.data, N); /* K is symmetric: its upper triangle suffices */
+    la_mirror_upper(g->dt, N, g->K.data);
     tensor_free(&g->F);
 }
 
@@ -150,7 +139,6 @@ void gram_add_factored(gram *g, const tensor *X, const tensor *G, const tensor *
         g->seconds += entk_now() - t0;
         return;
     }
-    factor_to_dense(g);
     dense(g);
     for (int64_t t = 0; t < T; t++)
         for (int64_t s = 0; s < T; s++) {
@@ -188,7 +176,6 @@ void gram_add_factored(gram *g, const tensor *X, const tensor *G, const tensor *
 }
 
 void gram_add_explicit(gram *g, const tensor *J) {
-    factor_to_dense(g);
     dense(g);
     double t0 = entk_now();
     dtype dt = g->dt;
@@ -215,7 +202,6 @@ void gram_add_explicit(gram *g, const tensor *J) {
 
 tensor *gram_finish(gram *g) {
     if (g->F.data && !g->has_dense) return NULL;
-    factor_to_dense(g);
     dense(g);
     if (g->red != RED_FLAT || g->finished) return &g->K;
     int64_t N = g->N, C = g->C, n2 = N * C;

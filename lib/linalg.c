@@ -60,6 +60,10 @@ void la_syrk_full(dtype dt, int64_t N, int64_t K, double alpha, const void *A, i
     } else {
         la_syrk_upper(dt, 0, N, K, alpha, A, lda, beta, C, N);
     }
+    la_mirror_upper(dt, N, C);
+}
+
+void la_mirror_upper(dtype dt, int64_t N, void *C) {
     for (int64_t i = 0; i < N; i++)
         for (int64_t j = 0; j < i; j++)
             la_set(dt, C, i * N + j, la_get(dt, C, j * N + i));
