@@ -107,6 +107,18 @@ void transformer_load(model *m, const safetensors *st) {
     for (int k = 0; k < TF_NPARAMS; k++) m->w[k] = st_load(st, tf_names[k], m->dt, nd[k], sh[k]);
 }
 
+/* Carves n 64-byte aligned buffers of bytes[i] bytes out of one allocation (zeroed if zero), which
+ * it returns: the caller frees that alone. */
+static void *carve(int n, const size_t *bytes, void ***slots, int zero) {
+    size_t total = 0;
+    for (int i = 0; i < n; i++) total += (bytes[i] + 63) / 64 * 64;
+    char *block = aligned_alloc(64, total ? total : 64), *p = block;
+    if (!block) entk_die(ENTK_EXIT_FAIL, "out of memory (%zu MB)", total >> 20);
+    if (zero) memset(block, 0, total);
+    for (int i = 0; i < n; i++) { *slots[i] = p; p += (bytes[i] + 63) / 64 * 64; }
+    return block;
+}
+
 static void cache_alloc(const model *m, tf_cache *c, int64_t B) {
     memset(c, 0, sizeof *c);
     c->B = B;
@@ -116,14 +128,12 @@ static void cache_alloc(const model *m, tf_cache *c, int64_t B) {
                        BT * D, BT * F, BT * D, BT * HE, BT * HE, BT * HE, BT * HE, BT * D};
     void **slots[] = {&c->resid_pre, &c->q, &c->k, &c->v, &c->attn, &c->z, &c->resid_mid, &c->pre, &c->post, &c->resid_post,
                       &c->logits, &c->d_resid_post, &c->d_pre, &c->d_resid_mid, &c->d_z, &c->d_q, &c->d_k, &c->d_v, &c->d_resid_pre};
-    size_t es = dtype_size(m->dt), total = 0;
+    size_t es = dtype_size(m->dt), bytes[sizeof sizes / sizeof sizes[0]];
     int n = (int)(sizeof sizes / sizeof sizes[0]);
-    for (int i = 0; i < n; i++) total += (size_t)sizes[i] * es;
+    for (int i = 0; i < n; i++) bytes[i] = (size_t)sizes[i] * es;
     /* not zeroed: forward() and backward() set or clear every buffer before reading it, and for
      * N = 841 the block is 34 MB, zeroed again for every checkpoint of a series */
-    c->block = xmalloc(total);
-    char *p = c->block;
-    for (int i = 0; i < n; i++) { *slots[i] = p; p += (size_t)sizes[i] * es; }
+    c->block = carve(n, bytes, slots, 0);
     c->tok = xmalloc((size_t)BT * sizeof(int32_t));
 }
 
@@ -191,17 +201,6 @@ typedef struct {
 
 typedef struct { duo_fn attn, mlp, head, attn_back, embed; } tf_phases;
 
-/* Carves n 64-byte aligned buffers of bytes[i] bytes out of one zeroed allocation. */
-static void *carve(int n, const size_t *bytes, void ***slots) {
-    size_t total = 0;
-    for (int i = 0; i < n; i++) total += (bytes[i] + 63) / 64 * 64;
-    char *block = aligned_alloc(64, total ? total : 64), *p = block;
-    if (!block) entk_die(ENTK_EXIT_FAIL, "out of memory (%zu MB)", total >> 20);
-    memset(block, 0, total);
-    for (int i = 0; i < n; i++) { *slots[i] = p; p += (bytes[i] + 63) / 64 * 64; }
-    return block;
-}
-
 static void work_free(tf_work *w) {
     free(w->tok);
     free(w->lab);
@@ -233,7 +232,7 @@ static tf_work *work_for(const model *m, const tensor *x, const int32_t *labels,
                               &S->wqkv, &S->wqkvT, &S->woT, &S->winT, &S->woutT, &S->wup, &S->wuT,
                               &S->xu, &S->qkv, &S->att, &S->z, &S->r, &S->mid, &S->post, &S->o, &S->out, &S->logits,
                               &S->dl, &S->dout, &S->dpre, &S->dm, &S->dmid, &S->dz, &S->dqkv, &S->dxu, &S->gscratch};
-            S->block = carve((int)(sizeof bytes / sizeof bytes[0]), bytes, slots);
+            S->block = carve((int)(sizeof bytes / sizeof bytes[0]), bytes, slots, 1);
             for (size_t i = 0; i < T * V; i++) S->slot[i] = -1;
         }
     }

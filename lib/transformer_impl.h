@@ -455,14 +455,9 @@ static void SUF(attn_back_phase)(void *arg, int c, int thread) {
     /* W_Q | W_K | W_V of its heads as [D, 3 HE_c] (queries from the last position's rows only) */
     SUF(mmk)(D, 2 * HEc, U, xu, 1, D, dqkv + HEc, Q3, gs + HEc, Q3, 0);
     SUF(mmk)(D, HEc, U - U2, xu + U2 * D, 1, D, dqkv + U2 * Q3, Q3, gs, Q3, 0);
-    for (int s = 0; s < 3; s++)
+    for (int s = 0; s < 3; s++) /* head h of W_Q + s is [D, E], rows d of gs at its columns */
         for (int64_t h = S->h0; h < S->h1; h++)
-            for (int64_t d = 0; d < D; d++) {
-                R *gd = (R *)g[TF_WQ + s].data + (h * D + d) * E;
-                const R *src = gs + d * Q3 + s * HEc + (h - S->h0) * E;
-#pragma omp simd
-                for (int64_t e = 0; e < E; e++) gd[e] = (acc ? gd[e] : 0) + src[e];
-            }
+            SUF(put_rows)((R *)g[TF_WQ + s].data + h * D * E, E, gs + s * HEc + (h - S->h0) * E, Q3, 0, D, acc);
     /* its part of d x at each pair row: through K and V everywhere, Q at the last position */
     SUF(mmk)(U, D, 2 * HEc, dqkv + HEc, Q3, 1, (const R *)S->wqkvT + HEc * D, D, dxu, D, 0);
     SUF(mmk)(U - U2, D, HEc, dqkv + U2 * Q3, Q3, 1, S->wqkvT, D, dxu + U2 * D, D, 1);
