@@ -46,11 +46,15 @@ uint64_t rng_below(rng *r, uint64_t n) {
     return x % n;
 }
 
-void rng_permutation(rng *r, int64_t n, int64_t *out) {
+void fisher_yates(int64_t n, int64_t *out, uint64_t (*below)(void *gen, uint64_t k), void *gen) {
     for (int64_t i = 0; i < n; i++) out[i] = i;
     for (int64_t i = n - 1; i > 0; i--) {
-        int64_t j = (int64_t)rng_below(r, (uint64_t)i + 1), t = out[i];
+        int64_t j = (int64_t)below(gen, (uint64_t)i + 1), t = out[i];
         out[i] = out[j];
         out[j] = t;
     }
 }
+
+static uint64_t below_rng(void *r, uint64_t k) { return rng_below(r, k); }
+
+void rng_permutation(rng *r, int64_t n, int64_t *out) { fisher_yates(n, out, below_rng, r); }

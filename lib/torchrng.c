@@ -1,5 +1,6 @@
 #include "torchrng.h"
 #include "err.h"
+#include "rng.h"
 #include <math.h>
 #include <stdlib.h>
 
@@ -135,7 +136,7 @@ void python_seed(mt19937 *g, uint64_t seed) {
 }
 
 /* Random._randbelow_with_getrandbits: rejection sampling on bit_length(n) bits */
-static uint64_t python_randbelow(mt19937 *g, uint64_t n) {
+static uint64_t python_randbelow(void *g, uint64_t n) {
     int k = 0;
     while (k < 64 && (n >> k)) k++;
     if (k > 32) entk_die(ENTK_EXIT_USAGE, "python_shuffle: lists over 2^32 elements are not supported");
@@ -144,11 +145,4 @@ static uint64_t python_randbelow(mt19937 *g, uint64_t n) {
     return r;
 }
 
-void python_shuffle(mt19937 *g, int64_t n, int64_t *out) {
-    for (int64_t i = 0; i < n; i++) out[i] = i;
-    for (int64_t i = n - 1; i > 0; i--) {
-        int64_t j = (int64_t)python_randbelow(g, (uint64_t)i + 1), t = out[i];
-        out[i] = out[j];
-        out[j] = t;
-    }
-}
+void python_shuffle(mt19937 *g, int64_t n, int64_t *out) { fisher_yates(n, out, python_randbelow, g); }
