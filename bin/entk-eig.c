@@ -3,6 +3,7 @@
 #include "eig.h"
 #include "err.h"
 #include "frame.h"
+#include "gram.h"
 #include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,19 +39,14 @@ static void eig_stream(frame_reader *r, frame_writer *w, const char *output, lon
                        eig_solver solver) {
     frame f;
     if (!frame_read(r, &f)) frame_fail(r, NULL, "no Gram in the stream");
-    /* K itself, or its factor F [r, N] (K = F^T F) from entk-gram --factor */
-    int factored = strcmp(f.name, "K_factor") == 0;
-    if (strcmp(f.kind, "tensor") != 0 || (!factored && strcmp(f.name, "K") != 0))
-        frame_fail(r, &f, "expected tensor frame 'K' or 'K_factor'");
-    if (factored) frame_expect_shape(r, &f, 2, (int64_t[]){-1, -1});
-    else frame_expect_shape(r, &f, 2, (int64_t[]){f.t.shape[0], f.t.shape[0]});
-    if (!dtype_is_float(f.t.dt)) frame_fail(r, &f, "%s must be f32 or f64, not %s", f.name, dtype_name(f.t.dt));
-    int64_t n = f.t.shape[factored ? 1 : 0];
-    if (top > n) entk_die(ENTK_EXIT_USAGE, "--top %ld exceeds the Gram size %lld", top, (long long)n);
     char red[16] = "", params[512] = "";
     meta_get_str(&f.meta, "reduce", red, sizeof red);
     meta_get_str(&f.meta, "params", params, sizeof params);
-    tensor K = frame_take(r, &f, dt == DT_NONE ? f.t.dt : dt);
+    /* K itself, or its factor F [r, N] (K = F^T F) from entk-gram --factor */
+    int factored;
+    tensor K = gram_take(r, &f, dt, &factored);
+    int64_t n = K.shape[factored ? 1 : 0];
+    if (top > n) entk_die(ENTK_EXIT_USAGE, "--top %ld exceeds the Gram size %lld", top, (long long)n);
     if (frame_read(r, &f)) frame_fail(r, &f, "unexpected frame after the Gram");
 
     char a[4][64];

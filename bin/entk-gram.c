@@ -65,15 +65,12 @@ static void write_K(frame_writer *w, const tensor *K, const tensor *exactF, cons
 
 /* K from a "K" or "K_factor" frame, as dtype d. */
 static tensor take_K(frame_reader *r, frame *f, dtype d) {
-    if (strcmp(f->name, "K_factor") == 0) {
-        frame_expect_shape(r, f, 2, (int64_t[]){-1, -1});
-        tensor F = frame_take(r, f, d), K = eig_unfactor(&F);
-        tensor_free(&F);
-        return K;
-    }
-    if (strcmp(f->name, "K") != 0 || strcmp(f->kind, "tensor") != 0) frame_fail(r, f, "expected tensor frame 'K' or 'K_factor'");
-    frame_expect_shape(r, f, 2, (int64_t[]){-1, -1});
-    return frame_take(r, f, d);
+    int factored;
+    tensor t = gram_take(r, f, d, &factored);
+    if (!factored) return t;
+    tensor K = eig_unfactor(&t);
+    tensor_free(&t);
+    return K;
 }
 
 static int sum_main(char **files, int n, cli_common *co) {
@@ -91,6 +88,7 @@ static int sum_main(char **files, int n, cli_common *co) {
         names[i] = files[i];
         frame f;
         if (!frame_read(&r, &f)) frame_fail(&r, NULL, "no Gram in the stream");
+        tensor t = take_K(&r, &f, DT_F64);
         char rd[16], pl[512];
         int64_t n1, c1;
         if (!meta_get_str(&f.meta, "reduce", rd, sizeof rd) || !meta_get_str(&f.meta, "params", pl, sizeof pl) ||
@@ -101,15 +99,14 @@ static int sum_main(char **files, int n, cli_common *co) {
             N = n1;
             C = c1;
             int64_t side = strcmp(rd, "flat") == 0 ? N * C : N;
-            acc = take_K(&r, &f, DT_F64);
-            if (acc.shape[0] != side || acc.shape[1] != side)
-                frame_fail(&r, &f, "Gram is %lld x %lld, expected %lld x %lld", (long long)acc.shape[0], (long long)acc.shape[1],
+            if (t.shape[0] != side || t.shape[1] != side)
+                frame_fail(&r, &f, "Gram is %lld x %lld, expected %lld x %lld", (long long)t.shape[0], (long long)t.shape[1],
                            (long long)side, (long long)side);
+            acc = t;
             snprintf(params, sizeof params, "%s", pl);
         } else {
             if (strcmp(rd, red) != 0) frame_fail(&r, &f, "reduction %s differs from the first stream's %s", rd, red);
             if (n1 != N || c1 != C) frame_fail(&r, &f, "N=%lld C=%lld differ from the first stream's", (long long)n1, (long long)c1);
-            tensor t = take_K(&r, &f, DT_F64);
             if (t.shape[0] != acc.shape[0] || t.shape[1] != acc.shape[1])
                 frame_fail(&r, &f, "Gram is %lld x %lld, the first stream's %lld x %lld", (long long)t.shape[0],
                            (long long)t.shape[1], (long long)acc.shape[0], (long long)acc.shape[1]);

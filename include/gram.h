@@ -6,6 +6,7 @@
  * K += sum_{t,s} (X_t X_s^T) . R(G_t G_s^T) (factored blocks, Hadamard) in bounded memory. */
 #ifndef ENTK_GRAM_H
 #define ENTK_GRAM_H
+#include "frame.h"
 #include "tensor.h"
 
 typedef enum { RED_TRACE, RED_MEAN, RED_FLAT } reduction;
@@ -38,4 +39,9 @@ void gram_add_explicit(gram *g, const tensor *J);
  * K is not formed: returns NULL and the Gram is g->F^T g->F. */
 tensor *gram_finish(gram *g);
 void gram_free(gram *g);
+
+/* The Gram in frame f of an entk-gram stream, as dtype d (DT_NONE: its own): tensor "K" [n, n], or,
+ * with *factored set, "K_factor" F [r, n] with K = F^T F (entk-gram --factor). Anything else,
+ * or integer data, fails naming the frame. */
+tensor gram_take(frame_reader *r, frame *f, dtype d, int *factored);
 #endif

@@ -221,3 +221,13 @@ void gram_free(gram *g) {
     tensor_free(&g->K);
     tensor_free(&g->F);
 }
+
+tensor gram_take(frame_reader *r, frame *f, dtype d, int *factored) {
+    *factored = strcmp(f->name, "K_factor") == 0;
+    if (strcmp(f->kind, "tensor") != 0 || (!*factored && strcmp(f->name, "K") != 0))
+        frame_fail(r, f, "expected tensor frame 'K' or 'K_factor'");
+    if (*factored) frame_expect_shape(r, f, 2, (int64_t[]){-1, -1});
+    else frame_expect_shape(r, f, 2, (int64_t[]){f->t.shape[0], f->t.shape[0]});
+    if (!dtype_is_float(f->t.dt)) frame_fail(r, f, "%s must be f32 or f64, not %s", f->name, dtype_name(f->t.dt));
+    return frame_take(r, f, d == DT_NONE ? f->t.dt : d);
+}
