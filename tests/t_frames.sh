@@ -35,6 +35,35 @@ entk-jacobian -q -m $M d.fr | entk-gram -q | entk-eig -q --top 5 -o E5.fr
 check_fails "features of another size" 3 'family sum has 49 rows but the eigenvectors have 25' entk-align E5.fr <(entk-features -p 7 --family sum)
 check_fails "data of another modulus" 3 'data has p=7 but the model has p=5' entk-jacobian -m $M d7.fr
 
+# --- Gram streams (entk-eig, entk-gram --sum) and what entk-gram accepts
+entk-jacobian -q -m $M d.fr | entk-gram -q -o K5.fr
+$CRAFT fr-drop K5.fr noK.fr K
+check_fails "Gram stream without a Gram" 3 'no Gram in the stream' entk-eig noK.fr
+entk-jacobian -q -m $M d.fr | entk-gram -q --stats -o Kstats.fr
+check_fails "frame after the Gram" 3 'unexpected frame after the Gram' entk-eig --top 3 Kstats.fr
+$CRAFT fr-dtype K5.fr Kint.fr K i64
+check_fails "integer Gram (eig)" 3 "frame 1 \(K\): K must be f32 or f64, not i64" entk-eig Kint.fr
+check_fails "integer Gram (gram --sum)" 3 "frame 1 \(K\): K must be f32 or f64, not i64" entk-gram --sum K5.fr Kint.fr
+$CRAFT fr-meta K5.fr Kside.fr K N 4
+check_fails "Gram of another size than its N (gram --sum)" 3 'Gram is 25 x 25, expected 4 x 4' entk-gram --sum Kside.fr
+check_fails "eigenpairs where a Gram belongs (gram --sum)" 3 "expected tensor frame 'K' or 'K_factor'" entk-gram --sum K5.fr E5.fr
+entk-jacobian -q --outputs sum -m $M d.fr > Jsum.fr
+$CRAFT fr-meta Jsum.fr JsumC.fr jacobian C 5
+check_fails "summed-output Jacobian with C > 1" 3 'a summed-output Jacobian must have C = 1, not 5' entk-gram --reduce mean JsumC.fr
+check_fails "65 feature families" 3 'more than 64 feature families' entk-align E5.fr <(entk-features -p 5 --family "$(printf 'sum%.0s,' $(seq 65))sum")
+
+# --- the training order of a data set (train_order: every training row once)
+$CRAFT fr-set d.fr dup.fr train_order 1 "$(entk-show --name train_order --values d.fr | tr '\t' '\n' | head -n 1)"
+check_fails "training row listed twice" 3 "frame [0-9]+ \(train_order\): entry 1 \([0-9]+\) is not a training row listed once" entk-train --model mlp -o out.fr dup.fr
+test_row=$(entk-show --name train --values d.fr | tr '\t' '\n' | grep -n '^0$' | head -n 1 | cut -d: -f1)
+$CRAFT fr-set d.fr testrow.fr train_order 0 $((test_row - 1))
+check_fails "test row in the training order" 3 "entry 0 \([0-9]+\) is not a training row listed once" entk-jacobian -m $M testrow.fr
+$CRAFT fr-meta-del d.fr nodraws.fr train_order torch_draws
+check_fails "training order without its rng record" 3 'missing or bad rng, seed or torch_draws' entk-train --model mlp -o out.fr nodraws.fr
+$CRAFT fr-meta d.fr baddraws.fr train_order torch_draws -1
+check_fails "negative torch_draws" 3 'missing or bad rng, seed or torch_draws' entk-train --model mlp -o out.fr baddraws.fr
+check "no partial output after bad data" test ! -e out.fr
+
 # --- model files
 $CRAFT st-badlen badlen.st
 check_fails "safetensors header length" 3 'bad safetensors file: header length exceeds the file' entk-jacobian -m badlen.st d.fr

@@ -119,6 +119,30 @@ def main():
                 if fr.get("kind") == "end":
                     fr["meta"]["frames"] -= 1
                 o.write(msgpack.packb(fr, use_bin_type=True))
+    elif cmd == "fr-set":
+        # fr-set SRC DST NAME INDEX VALUE: element INDEX (flat) of tensor NAME := VALUE, checksum kept valid
+        name, index, value = sys.argv[4], int(sys.argv[5]), float(sys.argv[6])
+
+        def fn(fr):
+            if fr.get("kind") == "tensor" and fr["name"] == name:
+                a = np.frombuffer(fr["data"], dtype=DT[fr["dtype"]]).copy()
+                a[index] = value
+                fr["data"] = a.tobytes()
+                fr["check"] = xxh3_64(fr["data"])
+            return fr
+        rewrite_frames(sys.argv[2], sys.argv[3], fn)
+    elif cmd in ("fr-meta", "fr-meta-del"):
+        # fr-meta SRC DST NAME KEY JSON: meta KEY of frame NAME := JSON; fr-meta-del SRC DST NAME KEY
+        name, key = sys.argv[4], sys.argv[5]
+
+        def fn(fr):
+            if fr.get("kind") in ("tensor", "record") and fr["name"] == name:
+                if cmd == "fr-meta":
+                    fr["meta"][key] = json.loads(sys.argv[6])
+                else:
+                    del fr["meta"][key]
+            return fr
+        rewrite_frames(sys.argv[2], sys.argv[3], fn)
     elif cmd == "gram-lowrank":
         n, r, seed = int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
         X = np.random.default_rng(seed).standard_normal((n, r))
