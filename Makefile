@@ -8,7 +8,7 @@ CFLAGS  ?= -O3 -march=native -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -Iinclude -fopenmp
 LDLIBS  := -lopenblas -llapacke -lmsgpackc -lxxhash -lmvec -lm -lpthread -fopenmp
 
-LIB_SRC := $(wildcard lib/*.c)
+LIB_SRC := $(wildcard lib/*/*.c)
 LIB_OBJ := $(LIB_SRC:lib/%.c=build/%.o)
 BIN_SRC := $(wildcard bin/entk-*.c)
 BINS    := $(BIN_SRC:.c=)
@@ -17,23 +17,23 @@ TOOLS   := $(TOOLS_SRC:.c=)
 
 all: $(BINS) $(TOOLS)
 
-build/%.o: lib/%.c $(wildcard include/*.h) | build
-	$(CC) $(CFLAGS) -c -o $@ $<
+HEADERS := $(wildcard include/*/*.h)
 
-build:
-	mkdir -p build
+build/%.o: lib/%.c $(HEADERS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c -o $@ $<
 
 # The Transformer's small matrix kernel needs t += s * b contracted to one FMA (ISO C mode turns
 # contraction off); results change by float rounding only.
-build/transformer.o: CFLAGS += -ffp-contract=fast
-build/transformer.o: lib/transformer_impl.h
+build/modadd/transformer.o: CFLAGS += -ffp-contract=fast
+build/modadd/transformer.o: lib/modadd/transformer_impl.h
 # AdamW's loop vectorises only if sqrt need not set errno (it never sees a negative argument).
-build/adamw.o: CFLAGS += -fno-math-errno
+build/modadd/adamw.o: CFLAGS += -fno-math-errno
 
 build/libentk.a: $(LIB_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
-bin/entk-%: bin/entk-%.c build/libentk.a $(wildcard include/*.h)
+bin/entk-%: bin/entk-%.c build/libentk.a $(HEADERS)
 	$(CC) $(CFLAGS) -o $@ $< build/libentk.a $(LDLIBS)
 
 tests/tools/%: tests/tools/%.c build/libentk.a

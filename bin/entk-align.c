@@ -1,8 +1,8 @@
 /* entk-align: subspace overlap between a span of eigenvectors and feature families. */
-#include "align.h"
-#include "cli.h"
-#include "err.h"
-#include "frame.h"
+#include "ntk/align.h"
+#include "core/cli.h"
+#include "core/err.h"
+#include "core/frame.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

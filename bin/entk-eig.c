@@ -1,9 +1,9 @@
 /* entk-eig: top-k eigenpairs of a Gram stream. */
-#include "cli.h"
-#include "eig.h"
-#include "err.h"
-#include "frame.h"
-#include "gram.h"
+#include "core/cli.h"
+#include "ntk/eig.h"
+#include "core/err.h"
+#include "core/frame.h"
+#include "ntk/gram.h"
 #include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>

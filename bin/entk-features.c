@@ -1,9 +1,9 @@
 /* entk-features: Fourier feature families over the modular-addition inputs, and key frequencies. */
-#include "cli.h"
-#include "err.h"
-#include "fourier.h"
-#include "frame.h"
-#include "model.h"
+#include "core/cli.h"
+#include "core/err.h"
+#include "modadd/features.h"
+#include "core/frame.h"
+#include "modadd/model.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,11 +1,11 @@
 /* entk-gram: eNTK Gram matrices from Jacobian blocks, and exact sums of partial Grams. */
-#include "cache.h"
-#include "cli.h"
-#include "eig.h"
-#include "err.h"
-#include "frame.h"
-#include "gram.h"
-#include "linalg.h"
+#include "core/cache.h"
+#include "core/cli.h"
+#include "ntk/eig.h"
+#include "core/err.h"
+#include "core/frame.h"
+#include "ntk/gram.h"
+#include "core/linalg.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,11 +1,11 @@
 /* entk-jacobian: Jacobian blocks of a modular-addition model's logits, streamed for entk-gram. */
-#include "cache.h"
-#include "cli.h"
-#include "err.h"
-#include "frame.h"
-#include "jacobian.h"
-#include "modadd.h"
-#include "model.h"
+#include "core/cache.h"
+#include "core/cli.h"
+#include "core/err.h"
+#include "core/frame.h"
+#include "modadd/jacobian.h"
+#include "modadd/data.h"
+#include "modadd/model.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,12 +1,12 @@
 /* entk-lmforward: forward passes of a decoder-only language model over batches of token windows. */
-#include "cli.h"
-#include "err.h"
-#include "frame.h"
-#include "hash.h"
-#include "json.h"
-#include "llama2.h"
-#include "lm.h"
-#include "safetensors.h"
+#include "core/cli.h"
+#include "core/err.h"
+#include "core/frame.h"
+#include "core/hash.h"
+#include "core/json.h"
+#include "lm/llama2.h"
+#include "lm/model.h"
+#include "core/safetensors.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,10 +1,10 @@
 /* entk-mkgemma: writes a random Gemma 3 model directory (config.json + model.safetensors). */
-#include "cli.h"
-#include "err.h"
-#include "outfile.h"
-#include "rng.h"
-#include "safetensors.h"
-#include "tensor.h"
+#include "core/cli.h"
+#include "core/err.h"
+#include "core/outfile.h"
+#include "core/rng.h"
+#include "core/safetensors.h"
+#include "core/tensor.h"
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>

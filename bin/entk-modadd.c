@@ -1,8 +1,8 @@
 /* entk-modadd: the modular-addition data set as frames (pairs, labels, train split, inputs). */
-#include "cli.h"
-#include "err.h"
-#include "frame.h"
-#include "modadd.h"
+#include "core/cli.h"
+#include "core/err.h"
+#include "core/frame.h"
+#include "modadd/data.h"
 #include <stdio.h>
 
 static const char *help =

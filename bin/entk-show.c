@@ -1,8 +1,8 @@
 /* entk-show: frames as text, for people and for awk/gnuplot/jq at the end of a pipeline. */
-#include "blasenv.h"
-#include "cli.h"
-#include "err.h"
-#include "frame.h"
+#include "core/blasenv.h"
+#include "core/cli.h"
+#include "core/err.h"
+#include "core/frame.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,16 +1,16 @@
-/* entk-tag: part-of-speech and morphology tagger (averaged perceptron, lib/tagger.c).
+/* entk-tag: part-of-speech and morphology tagger (averaged perceptron, lib/text/tagger.c).
  *   train: CoNLL-U treebanks -> model file
  *   eval:  model + CoNLL-U -> accuracy tables (stdout) and a record frame (-o)
  *   tag:   model + raw text -> per-word byte offsets, UPOS, XPOS and features as frames or TSV */
-#include "cli.h"
-#include "conllu.h"
-#include "err.h"
-#include "json.h"
-#include "frame.h"
-#include "hash.h"
-#include "outfile.h"
-#include "tagger.h"
-#include "wordsplit.h"
+#include "core/cli.h"
+#include "text/conllu.h"
+#include "core/err.h"
+#include "core/json.h"
+#include "core/frame.h"
+#include "core/hash.h"
+#include "core/outfile.h"
+#include "text/tagger.h"
+#include "text/wordsplit.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

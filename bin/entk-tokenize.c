@@ -1,13 +1,13 @@
 /* entk-tokenize: text -> token ids with byte offsets (Gemma 3 tokenizer.json, llama2.c tokenizer),
  * and ids -> text (--decode). */
-#include "bpe.h"
-#include "cache.h"
-#include "cli.h"
-#include "err.h"
-#include "frame.h"
-#include "json.h"
-#include "llama2tok.h"
-#include "outfile.h"
+#include "text/bpe.h"
+#include "core/cache.h"
+#include "core/cli.h"
+#include "core/err.h"
+#include "core/frame.h"
+#include "core/json.h"
+#include "text/llama2tok.h"
+#include "core/outfile.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

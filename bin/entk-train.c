@@ -1,15 +1,15 @@
 /* entk-train: train a modular-addition model (METHOD.md settings 1 and 2) from entk-modadd
  * frames; writes safetensors checkpoints every k epochs and a metrics stream. */
 #include <cblas.h>
-#include "adamw.h"
-#include "cli.h"
-#include "err.h"
-#include "frame.h"
-#include "linalg.h"
-#include "modadd.h"
-#include "model.h"
-#include "rng.h"
-#include "torchrng.h"
+#include "modadd/adamw.h"
+#include "core/cli.h"
+#include "core/err.h"
+#include "core/frame.h"
+#include "core/linalg.h"
+#include "modadd/data.h"
+#include "modadd/model.h"
+#include "core/rng.h"
+#include "core/torchrng.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

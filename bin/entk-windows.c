@@ -1,14 +1,14 @@
 /* entk-windows: the TinyStories window data set of Setting 3 (METHOD.md): tagged stories in,
  * model-agreeing windows before words of eight UPOS classes out, with UPOS and feature labels and
- * provenance. The sampling and the filter are lib/lmwindows.c. */
-#include "cache.h"
-#include "cli.h"
-#include "err.h"
-#include "frame.h"
-#include "hash.h"
-#include "lm.h"
-#include "tagger.h"
-#include "lmwindows.h"
+ * provenance. The sampling and the filter are lib/windows/windows.c. */
+#include "core/cache.h"
+#include "core/cli.h"
+#include "core/err.h"
+#include "core/frame.h"
+#include "core/hash.h"
+#include "lm/model.h"
+#include "text/tagger.h"
+#include "windows/windows.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

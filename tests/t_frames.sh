@@ -118,7 +118,7 @@ check "cached gram identical" cmp k1.fr k2.fr
 entk-modadd -p 3 -o /dev/null
 check "/dev/null stays a character device" test -c /dev/null
 
-# OpenBLAS kernels (include/blasenv.h): never the generic ones on a CPU with AVX2, a user's choice kept
+# OpenBLAS kernels (include/core/blasenv.h): never the generic ones on a CPU with AVX2, a user's choice kept
 if grep -qw avx2 /proc/cpuinfo; then
     check "OpenBLAS runs kernels for this CPU, not generic ones" bash -c "[ \"\$(env -u OPENBLAS_CORETYPE entk-show --blas)\" != Prescott ]"
 fi

@@ -1,5 +1,5 @@
 """The Setting-2 Transformer in plain PyTorch, for functorch eNTKs and AdamW steps (peer tests).
-Layouts as documented in lib/transformer.c: W_E [V,D], W_pos [3,D], W_Q/W_K/W_V [H,D,E],
+Layouts as documented in lib/modadd/transformer.c: W_E [V,D], W_pos [3,D], W_Q/W_K/W_V [H,D,E],
 W_O [H,E,D], W_in [D,F], W_out [F,D], W_U [D,V]; outputs = all V logits at position 2 (the loss
 uses the first p)."""
 import numpy as np

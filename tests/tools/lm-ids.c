@@ -3,9 +3,9 @@
  *   lm-ids [--matrix | --f32] "1,2,3;4,5,6" > ids.frames
  * One "ids" i32 [T] frame per window, or with --matrix one "windows" i32 [N,T] frame (equal T);
  * --f32 writes the ids as f32 (a bad input). */
-#include "cli.h"
-#include "err.h"
-#include "frame.h"
+#include "core/cli.h"
+#include "core/err.h"
+#include "core/frame.h"
 #include <stdlib.h>
 #include <string.h>
 

@@ -4,8 +4,8 @@
 #include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include "blasenv.h"
-#include "err.h"
+#include "core/blasenv.h"
+#include "core/err.h"
 
 int main(int argc, char **argv) {
     blasenv_native_kernels(argv);

@@ -4,9 +4,9 @@
  * OPs act in sequence on one torch generator seeded with SEED (as one script would):
  *   randn N, uniform N (uniform_(-1, 1)), randperm N, loader N (one DataLoader pass over N items),
  *   random64 N; and pyshuffle N (random.seed(SEED); random.shuffle(list(range(N)))). */
-#include "cli.h"
-#include "err.h"
-#include "torchrng.h"
+#include "core/cli.h"
+#include "core/err.h"
+#include "core/torchrng.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,0 +1,143 @@
+/* frame: entk's msgpack frame streams.
+ *
+ * A stream is a sequence of top-level msgpack maps ("frames"), never one big array, so a reader
+ * holds one frame at a time. Every frame is a map with
+ *   kind  : "header" | "tensor" | "record" | "end"
+ *   name  : string
+ *   meta  : map (string keys; ints, floats, strings, arrays)
+ * and, for kind "tensor", also
+ *   dtype : "f32" | "f64" | "i32" | "i64" | "u8"
+ *   shape : array of non-negative ints (row-major)
+ *   data  : bin, little-endian, exactly prod(shape) * sizeof(dtype) bytes
+ *   check : xxh3-64 of data (uint), verified on read
+ * The first frame is the header: name = producing program, meta = {version, args, inputs:
+ * [{name, key}], key}. `key` (xxh3-128 hex) is derived from the producer, its arguments and the
+ * keys of what it consumed, so provenance and cache keys chain through a pipeline. The last frame
+ * is "end" with meta {frames: number of frames before it}: a stream cut at a frame boundary is
+ * detected too. README.md "Frame format" documents this for users. */
+#ifndef ENTK_FRAME_H
+#define ENTK_FRAME_H
+#include <msgpack.h>
+#include <stdint.h>
+#include "core/hash.h"
+#include "core/outfile.h"
+#include "core/tensor.h"
+
+#define ENTK_VERSION "0.1.0"
+#define FRAME_MAX_INPUTS 16
+
+typedef struct {
+    char producer[64];
+    char version[32];
+    int ninputs;
+    char input_name[FRAME_MAX_INPUTS][256];
+    entk_key input_key[FRAME_MAX_INPUTS];
+    entk_key key;
+    int argc;
+    char **argv;  /* the producer's arguments (writer: borrowed; reader: owned) */
+} frame_header;
+
+/* ---- metadata builder (writer side) ---- */
+#define META_MAX 48
+typedef struct {
+    int n;
+    struct {
+        const char *key;
+        char type;        /* 'i' int, 'f' float, 's' string, 'F' float array, 'I' int array */
+        int64_t i;
+        double f;
+        const char *s;
+        const double *fa;
+        const int64_t *ia;
+        int64_t len;
+    } it[META_MAX];
+} meta;
+
+void meta_i64(meta *m, const char *key, int64_t v);
+void meta_f64(meta *m, const char *key, double v);
+void meta_str(meta *m, const char *key, const char *s);
+void meta_f64s(meta *m, const char *key, const double *v, int64_t n);
+void meta_i64s(meta *m, const char *key, const int64_t *v, int64_t n);
+
+/* ---- writer ---- */
+typedef struct {
+    outfile out;
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    long nframes;
+} frame_writer;
+
+/* Opens path ("-" = stdout) and writes the header frame. */
+void frame_writer_open(frame_writer *w, const char *path, const frame_header *h);
+void frame_write_tensor(frame_writer *w, const char *name, const tensor *t, const meta *m);
+void frame_write_record(frame_writer *w, const char *name, const meta *m);
+/* Packs a tensor frame into buf (appending) instead of a stream: used for cache entries. */
+void frame_pack_tensor(msgpack_sbuffer *buf, const char *name, const tensor *t, const meta *m);
+/* Number of top-level msgpack objects in a packed buffer (-1 if it is not whole objects). */
+long frame_count_packed(const void *bytes, size_t n);
+/* Copies already-packed frames (from frame_pack_tensor) into the stream. */
+void frame_write_packed(frame_writer *w, const void *bytes, size_t n, long nframes);
+/* Starts a stream on the output. A writer not yet open (zero-initialised) opens path, as
+ * frame_writer_open; an open one ends its current stream and starts another on the same output:
+ * filters that get several streams (one per checkpoint, say) answer each with one, concatenated
+ * like `cat` would. */
+void frame_writer_stream(frame_writer *w, const char *path, const frame_header *h);
+/* Writes the end frame and commits the output (rename into place). */
+void frame_writer_close(frame_writer *w);
+
+/* ---- reader ---- */
+typedef struct {
+    const char *kind;       /* "tensor" or "record" */
+    const char *name;
+    tensor t;               /* kind "tensor": data is owned by the reader, valid until the next read */
+    msgpack_object meta;    /* a map, or nil; valid until the next read */
+    long index;             /* 0-based frame number in the stream (header = 0) */
+} frame;
+
+typedef struct {
+    FILE *fp;
+    char *src;              /* for messages: the path, or "<stdin>" */
+    msgpack_unpacker up;
+    msgpack_unpacked res;
+    long nframes;
+    int done;
+    frame_header h;
+    void *buf;              /* reader-owned aligned copy of the current frame's data */
+    size_t bufcap;
+    char kind[16], name[256];
+} frame_reader;
+
+/* Opens path ("-" = stdin), reads and validates the header. */
+void frame_reader_open(frame_reader *r, const char *path);
+/* Next tensor or record frame: 1, or 0 after a valid end frame. Dies on any malformed input. */
+int frame_read(frame_reader *r, frame *f);
+/* Like frame_read but dies unless a tensor frame called name follows. */
+void frame_read_tensor(frame_reader *r, frame *f, const char *name);
+void frame_reader_close(frame_reader *r);
+/* After frame_read returned 0: 1 if another stream (header) follows, which is then opened. */
+int frame_reader_next_stream(frame_reader *r);
+
+/* Dies with "<src>: frame N (name): ..." */
+void frame_fail(const frame_reader *r, const frame *f, const char *fmt, ...) __attribute__((format(printf, 3, 4), __noreturn__));
+
+/* Metadata lookups on a frame (NULL / 0 if absent or of another type). */
+const msgpack_object *meta_get(const msgpack_object *map, const char *key);
+int meta_get_f64(const msgpack_object *map, const char *key, double *out);
+int meta_get_i64(const msgpack_object *map, const char *key, int64_t *out);
+/* Copies a string value into buf; returns buf or NULL. */
+const char *meta_get_str(const msgpack_object *map, const char *key, char *buf, size_t n);
+
+/* Checks a tensor frame's rank and dims (-1 = any) or dies naming the frame. */
+void frame_expect_shape(const frame_reader *r, const frame *f, int ndim, const int64_t *dims);
+/* An owned copy of the frame's tensor converted to dtype d (float<->float only). */
+tensor frame_take(const frame_reader *r, const frame *f, dtype d);
+
+/* Key of a stream made by producer from inputs, with args: the chaining rule for header keys. */
+entk_key frame_derive_key(const char *producer, int argc, char **argv, int ninputs, const entk_key *inputs);
+
+/* Fills a header for producer with canonical args and the keys of its inputs, and derives its key. */
+void frame_header_make(frame_header *h, const char *producer, int argc, char **argv, int ninputs,
+                       const char *const *input_names, const entk_key *input_keys);
+/* Prints a msgpack object as JSON to fp. */
+void msgpack_print_json(FILE *fp, const msgpack_object *o);
+#endif

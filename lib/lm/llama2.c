@@ -1,0 +1,152 @@
+#include "lm/llama2.h"
+#include "core/err.h"
+#include "core/hash.h"
+#include "core/json.h"
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Copies n floats from the checkpoint at *off, advancing it. */
+static float *take(const char *buf, size_t *off, size_t n) {
+    float *p = lm_alloc(n);
+    memcpy(p, buf + *off, n * sizeof(float));
+    *off += n * sizeof(float);
+    return p;
+}
+
+lm_model *llama2_load(const char *path) {
+    size_t size;
+    char *buf = read_file(path, &size);
+    if (size < 28) entk_die(ENTK_EXIT_INPUT, "%s: not a llama2.c checkpoint (%zu bytes, shorter than its header)", path, size);
+    int32_t h[7];
+    memcpy(h, buf, sizeof h);
+    int dim = h[0], hidden = h[1], layers = h[2], heads = h[3], kv_heads = h[4], vocab = h[5], seq = h[6];
+    int shared = vocab > 0;
+    if (vocab < 0) vocab = -vocab;
+    if (dim <= 0 || hidden <= 0 || layers <= 0 || heads <= 0 || kv_heads <= 0 || vocab <= 0 || seq <= 0 ||
+        dim > 65536 || hidden > 1 << 20 || layers > 4096 || heads > dim || kv_heads > heads || vocab > 1 << 24 ||
+        seq > 1 << 24 || dim % heads || heads % kv_heads)
+        entk_die(ENTK_EXIT_INPUT, "%s: not a llama2.c checkpoint (header dim %d hidden %d layers %d heads %d kv %d vocab %d seq %d)",
+                 path, h[0], h[1], h[2], h[3], h[4], h[5], h[6]);
+    size_t D = (size_t)dim, F = (size_t)hidden, L = (size_t)layers, V = (size_t)vocab, hs = D / (size_t)heads;
+    size_t kvd = (size_t)kv_heads * hs;
+    size_t nw = V * D + L * D + L * D * D + 2 * L * D * kvd + L * D * D + L * D + 3 * L * D * F + D;
+    size_t expect = 28 + 4 * (nw + (size_t)seq * hs + (shared ? 0 : V * D));
+    if (size != expect)
+        entk_die(ENTK_EXIT_INPUT, "%s: %zu bytes, but its header (dim %d, %d layers, vocab %d, seq_len %d) needs %zu", path, size,
+                 dim, layers, vocab, seq, expect);
+    lm_model *m = xcalloc(1, sizeof *m);
+    m->arch = LM_LLAMA2;
+    m->vocab = vocab;
+    m->dim = dim;
+    m->ffn = hidden;
+    m->n_layers = layers;
+    m->n_heads = heads;
+    m->n_kv_heads = kv_heads;
+    m->head_dim = (int)hs;
+    m->max_pos = seq;
+    m->eps = 1e-5f;
+    m->norm_plus_one = 0;
+    m->rope_adjacent = 1;
+    m->act = LM_ACT_SILU;
+    m->attn_scale = 1.0f / sqrtf((float)hs);
+    m->embed_scale = 1.0f;
+    m->bos = 1;
+    m->eos = 2;
+    m->layers = xcalloc(L, sizeof(lm_layer));
+    size_t off = 28;
+    m->embed = take(buf, &off, V * D);
+    for (size_t l = 0; l < L; l++) m->layers[l].attn_norm = take(buf, &off, D);
+    size_t nqkv = D + 2 * kvd;
+    for (size_t l = 0; l < L; l++) m->layers[l].qkv = lm_alloc(nqkv * D);
+    for (size_t l = 0; l < L; l++) memcpy(m->layers[l].qkv, buf + off + l * D * D * 4, D * D * 4);
+    off += L * D * D * 4;
+    for (size_t l = 0; l < L; l++) memcpy(m->layers[l].qkv + D * D, buf + off + l * kvd * D * 4, kvd * D * 4);
+    off += L * kvd * D * 4;
+    for (size_t l = 0; l < L; l++) memcpy(m->layers[l].qkv + (D + kvd) * D, buf + off + l * kvd * D * 4, kvd * D * 4);
+    off += L * kvd * D * 4;
+    for (size_t l = 0; l < L; l++) m->layers[l].o = take(buf, &off, D * D);
+    for (size_t l = 0; l < L; l++) m->layers[l].ffn_norm = take(buf, &off, D);
+    for (size_t l = 0; l < L; l++) m->layers[l].gate_up = lm_alloc(2 * F * D);
+    for (size_t l = 0; l < L; l++) memcpy(m->layers[l].gate_up, buf + off + l * F * D * 4, F * D * 4); /* w1 */
+    off += L * F * D * 4;
+    for (size_t l = 0; l < L; l++) m->layers[l].down = take(buf, &off, D * F); /* w2 */
+    for (size_t l = 0; l < L; l++) memcpy(m->layers[l].gate_up + F * D, buf + off + l * F * D * 4, F * D * 4); /* w3 */
+    off += L * F * D * 4;
+    m->final_norm = take(buf, &off, D);
+    off += (size_t)seq * hs * 4; /* legacy freq_cis_real, freq_cis_imag */
+    m->head = shared ? m->embed : take(buf, &off, V * D);
+    for (size_t l = 0; l < L; l++) {
+        lm_layer *Ly = &m->layers[l];
+        Ly->inv_freq = lm_alloc(hs / 2);
+        for (size_t i = 0; i < hs / 2; i++) Ly->inv_freq[i] = 1.0f / powf(10000.0f, (float)(2 * i) / (float)hs);
+    }
+    lm_finish(m);
+    keybuilder kb;
+    keybuilder_init(&kb, "entk-lm-model");
+    keybuilder_str(&kb, "llama2");
+    keybuilder_str(&kb, hash_bytes(buf, size).hex);
+    m->key = keybuilder_final(&kb);
+    free(buf);
+    return m;
+}
+
+llama2_vocab *llama2_vocab_load(const char *path) {
+    size_t size;
+    char *buf = read_file(path, &size);
+    llama2_vocab *v = xcalloc(1, sizeof *v);
+    size_t off = 4, cap = 0;
+    if (size < 4) entk_die(ENTK_EXIT_INPUT, "%s: not a llama2.c tokenizer file", path);
+    while (off < size) {
+        float score;
+        int32_t len;
+        if (off + 8 > size) entk_die(ENTK_EXIT_INPUT, "%s: truncated at token %d", path, v->n);
+        memcpy(&score, buf + off, 4);
+        memcpy(&len, buf + off + 4, 4);
+        off += 8;
+        if (len < 0 || (size_t)len > size - off) entk_die(ENTK_EXIT_INPUT, "%s: token %d has a bad length %d", path, v->n, len);
+        if ((size_t)v->n == cap) {
+            cap = cap ? 2 * cap : 512;
+            v->piece = xrealloc(v->piece, cap * sizeof(char *));
+            v->score = xrealloc(v->score, cap * sizeof(float));
+        }
+        v->piece[v->n] = xmalloc((size_t)len + 1);
+        memcpy(v->piece[v->n], buf + off, (size_t)len);
+        v->piece[v->n][len] = 0;
+        v->score[v->n] = score;
+        v->n++;
+        off += (size_t)len;
+    }
+    free(buf);
+    return v;
+}
+
+void llama2_vocab_free(llama2_vocab *v) {
+    if (!v) return;
+    for (int i = 0; i < v->n; i++) free(v->piece[i]);
+    free(v->piece);
+    free(v->score);
+    free(v);
+}
+
+size_t llama2_decode(const llama2_vocab *v, int prev, int tok, char *buf, size_t cap) {
+    if (cap == 0) return 0;
+    buf[0] = 0;
+    if (tok < 0 || tok >= v->n) return 0;
+    const char *piece = v->piece[tok];
+    if (prev == 1 && piece[0] == ' ') piece++;
+    unsigned int byte;
+    char tail;
+    if (strlen(piece) == 6 && sscanf(piece, "<0x%02X>%c", &byte, &tail) == 1) {
+        if (cap < 2) return 0;
+        buf[0] = (char)byte;
+        buf[1] = 0;
+        return 1;
+    }
+    size_t n = strlen(piece);
+    if (n >= cap) n = cap - 1;
+    memcpy(buf, piece, n);
+    buf[n] = 0;
+    return n;
+}

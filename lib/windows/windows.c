@@ -1,0 +1,446 @@
+#include "windows/windows.h"
+#include "core/cache.h"
+#include "core/err.h"
+#include "core/rng.h"
+#include "text/wordsplit.h"
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------ tokenizer */
+
+void win_tokenizer_load(win_tokenizer *tk, const char *path, const char *format) {
+    memset(tk, 0, sizeof *tk);
+    if (!format) {
+        FILE *f = fopen(path, "rb");
+        if (!f) entk_die(ENTK_EXIT_INPUT, "cannot open tokenizer %s: %s", path, strerror(errno));
+        int ch;
+        while ((ch = fgetc(f)) == ' ' || ch == '\n' || ch == '\r' || ch == '\t') {}
+        fclose(f);
+        format = ch == '{' || ch == '[' ? "hf" : "llama2";
+    }
+    if (strcmp(format, "hf") == 0) {
+        bpe_load_info li;
+        tk->hf = bpe_load(path, &li);
+        tk->ntokens = bpe_ntokens(tk->hf);
+        tk->key = bpe_file_key(tk->hf);
+        tk->kind = "hf";
+    } else {
+        tk->l2 = l2tok_load(path);
+        tk->ntokens = l2tok_ntokens(tk->l2);
+        tk->key = l2tok_file_key(tk->l2);
+        tk->kind = "llama2";
+    }
+}
+
+void win_tokenizer_free(win_tokenizer *tk) {
+    if (tk->hf) bpe_free(tk->hf);
+    if (tk->l2) l2tok_free(tk->l2);
+    memset(tk, 0, sizeof *tk);
+}
+
+void win_encode(const win_tokenizer *tk, const char *text, size_t n, tok_seq *out) {
+    if (tk->hf) bpe_encode(tk->hf, text, n, 0, out);
+    else l2tok_encode(tk->l2, text, n, 0, 0, out);
+}
+
+void win_decode(const win_tokenizer *tk, const int32_t *ids, size_t n, bytebuf *out) {
+    if (tk->hf) bpe_decode(tk->hf, ids, n, 1, out);
+    else l2tok_decode(tk->l2, ids, n, 1, out);
+    if (!out->p) bytebuf_add(out, "", 0);
+}
+
+/* ------------------------------------------------------------------ candidates */
+
+typedef struct {
+    int32_t story, word, cls, token;
+} cand;
+
+static int is_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
+
+static int all_ws(const char *s, int64_t a, int64_t b) {
+    for (int64_t i = a; i < b; i++)
+        if (!is_ws(s[i])) return 0;
+    return 1;
+}
+
+/* ------------------------------------------------------------------ the filter */
+
+typedef struct {
+    const win_tokenizer *tk;
+    const lm_model *m;
+    const tagger *tg;
+    const win_opts *o;
+    bytebuf ctx, full;
+    ws_word *words;
+    size_t wcap;
+    char **forms;
+    int *up, *xp, *fp, fcap;
+    int32_t *both;          /* [T + gen_tokens] window and continuation */
+} judge_ctx;
+
+enum { JUDGE_MORE = -3 };
+
+/* The UPOS of the model's next word after window ids[T] given its continuation gen[ng]: a tagger
+ * UPOS id, -1 if there is no new word, or JUDGE_MORE if the word may not be complete yet (and
+ * final is 0). */
+static int judge(judge_ctx *j, const int32_t *ids, const int32_t *gen, int ng, int final) {
+    int T = j->o->T;
+    j->ctx.n = j->full.n = 0;
+    win_decode(j->tk, ids, (size_t)T, &j->ctx);
+    memcpy(j->both, ids, (size_t)T * sizeof *j->both);
+    memcpy(j->both + T, gen, (size_t)ng * sizeof *j->both);
+    win_decode(j->tk, j->both, (size_t)(T + ng), &j->full);
+    if (j->full.n < j->ctx.n || memcmp(j->full.p, j->ctx.p, j->ctx.n) != 0) {
+        /* a decoder that is not a concatenation at this boundary (a character split between the
+         * window and the continuation): the continuation decoded on its own */
+        j->full.n = 0;
+        bytebuf_add(&j->full, j->ctx.p, j->ctx.n);
+        win_decode(j->tk, gen, (size_t)ng, &j->full);
+    }
+    size_t cl = j->ctx.n, n = j->full.n, nw = 0;
+    ws_split(j->full.p, n, &j->words, &nw, &j->wcap);
+    size_t w = 0;
+    while (w < nw && j->words[w].end <= cl) w++;
+    if (w == nw) return final ? -1 : JUDGE_MORE;     /* only whitespace so far */
+    if (j->words[w].start < cl) return -1;           /* the window's last word goes on */
+    if (j->words[w].end == n && !final) return JUDGE_MORE;
+    size_t a = w, b = w + 1;
+    while (a > 0 && !j->words[a].sent_start) a--;
+    if (j->o->context == WIN_CTX_REST)
+        while (b < nw && !j->words[b].sent_start) b++;
+    int k = (int)(b - a);
+    if (k > j->fcap) {
+        j->fcap = k + 64;
+        j->forms = xrealloc(j->forms, (size_t)j->fcap * sizeof *j->forms);
+        j->up = xrealloc(j->up, (size_t)j->fcap * sizeof *j->up);
+        j->xp = xrealloc(j->xp, (size_t)j->fcap * sizeof *j->xp);
+        j->fp = xrealloc(j->fp, (size_t)j->fcap * TAG_NFEATS * sizeof *j->fp);
+    }
+    for (int i = 0; i < k; i++)
+        j->forms[i] = strndup(j->full.p + j->words[a + i].start, j->words[a + i].end - j->words[a + i].start);
+    tagger_tag(j->tg, k, (const char *const *)j->forms, j->up, j->xp, j->fp);
+    for (int i = 0; i < k; i++) free(j->forms[i]);
+    return j->up[w - a];
+}
+
+/* Runs the filter on nb windows: greedy continuation, one token per forward, of the windows whose
+ * next word is not decided yet; fills pred, gen[nb, G] and ngen. */
+static void filter_batch(judge_ctx *j, int nb, const int32_t *const *win, int32_t *gen, int *ngen, int *pred,
+                         long *forwards, long *steps) {
+    const lm_model *m = j->m;
+    int T = j->o->T, G = j->o->gen_tokens;
+    int *active = xmalloc((size_t)nb * sizeof *active);
+    int na = nb;
+    for (int b = 0; b < nb; b++) {
+        active[b] = b;
+        ngen[b] = 0;
+        pred[b] = -1;
+        for (int g = 0; g < G; g++) gen[(size_t)b * G + g] = -1;
+    }
+    int32_t *seq = xmalloc((size_t)nb * (size_t)(T + G) * sizeof *seq);
+    float *logits = lm_alloc((size_t)nb * (size_t)m->vocab);
+    for (int s = 0; s < G && na > 0; s++) {
+        int len = T + s;
+        for (int i = 0; i < na; i++) {
+            int b = active[i];
+            memcpy(seq + (size_t)i * len, win[b], (size_t)T * sizeof *seq);
+            memcpy(seq + (size_t)i * len + T, gen + (size_t)b * G, (size_t)s * sizeof *seq);
+        }
+        lm_acts *acts = lm_acts_new(m, na, len, m->n_layers);
+        int last = len - 1;
+        lm_outputs out = {.npos = 1, .pos = &last, .logits = logits};
+        lm_forward(m, seq, acts, &out);
+        lm_acts_free(acts);
+        (*forwards)++;
+        *steps += na;
+        int still = 0;
+        for (int i = 0; i < na; i++) {
+            int b = active[i];
+            const float *lg = logits + (size_t)i * m->vocab;
+            int best = 0;
+            for (int v = 1; v < m->vocab; v++)
+                if (lg[v] > lg[best]) best = v;
+            int special = best == m->eos || best == m->bos;
+            if (!special) gen[(size_t)b * G + s] = best, ngen[b] = s + 1;
+            int r = judge(j, win[b], gen + (size_t)b * G, ngen[b], special || s + 1 == G);
+            if (r == JUDGE_MORE) active[still++] = b;
+            else pred[b] = r;
+        }
+        na = still;
+    }
+    free(active);
+    free(seq);
+    free(logits);
+}
+
+/* ------------------------------------------------------------------ build */
+
+static int item_cmp(const void *pa, const void *pb) {
+    const win_item *a = pa, *b = pb;
+    if (a->cls != b->cls) return a->cls < b->cls ? -1 : 1;
+    if (a->story != b->story) return a->story < b->story ? -1 : 1;
+    return a->word < b->word ? -1 : a->word > b->word;
+}
+
+win_result *win_build(const win_story *st, size_t ns, const win_tokenizer *tk, const lm_model *m, const tagger *tg,
+                      const win_opts *o) {
+    int T = o->T, G = o->filter ? o->gen_tokens : 0, nc = o->nclasses;
+    win_result *r = xcalloc(1, sizeof *r);
+    r->T = T;
+    r->G = G;
+    r->nclasses = nc;
+    r->class_upos = xmalloc((size_t)nc * sizeof *r->class_upos);
+    r->stats = xcalloc((size_t)nc, sizeof *r->stats);
+    int nup = tagger_nclasses(tg, TAG_UPOS);
+    int *cls_of_upos = xmalloc((size_t)nup * sizeof *cls_of_upos);
+    for (int u = 0; u < nup; u++) cls_of_upos[u] = -1;
+    for (int c = 0; c < nc; c++) {
+        int u = tagger_class_id(tg, TAG_UPOS, o->classes[c], strlen(o->classes[c]));
+        if (u < 0) entk_die(ENTK_EXIT_USAGE, "class '%s' is not a UPOS tag of the tagger", o->classes[c]);
+        if (cls_of_upos[u] >= 0) entk_die(ENTK_EXIT_USAGE, "class '%s' is given twice", o->classes[c]);
+        r->class_upos[c] = u;
+        cls_of_upos[u] = c;
+    }
+
+    /* tokenize every story; candidates */
+    size_t *tok0 = xmalloc((ns + 1) * sizeof *tok0);
+    tok_seq all = {0};
+    size_t ncand = 0, candcap = 1024;
+    cand *cands = xmalloc(candcap * sizeof *cands);
+    tok_seq ts = {0};
+    for (size_t s = 0; s < ns; s++) {
+        const win_story *S = &st[s];
+        if (tk->hf) {
+            size_t bad = utf8_invalid_at((const unsigned char *)S->text, S->len);
+            if (bad < S->len) entk_die(ENTK_EXIT_INPUT, "story %zu: invalid UTF-8 at byte %zu", s, bad);
+        }
+        ts.n = 0;
+        win_encode(tk, S->text, S->len, &ts);
+        tok0[s] = all.n;
+        for (size_t k = 0; k < ts.n; k++) {
+            if (ts.ids[k] < 0 || ts.ids[k] >= m->vocab)
+                entk_die(ENTK_EXIT_INPUT, "story %zu: token id %d is outside the model's vocabulary [0, %d): not this model's tokenizer?",
+                         s, ts.ids[k], m->vocab);
+            tok_seq_push(&all, ts.ids[k], ts.offs[2 * k], ts.offs[2 * k + 1]);
+        }
+        /* p: the first non-empty token ending after the current word's start (offsets ascend) */
+        size_t p = 0, nt = ts.n;
+        for (size_t w = 0; w < S->nwords; w++) {
+            int64_t ws = S->offs[2 * w], we = S->offs[2 * w + 1];
+            while (p < nt && (ts.offs[2 * p + 1] <= ws || ts.offs[2 * p + 1] <= ts.offs[2 * p])) p++;
+            int u = S->upos[w];
+            int c = u >= 0 && u < nup ? cls_of_upos[u] : -1;
+            if (c < 0) continue;
+            win_class_stats *cs = &r->stats[c];
+            cs->words++;
+            int64_t prev_end = w ? S->offs[2 * w - 1] : 0, next_start = w + 1 < S->nwords ? S->offs[2 * w + 2] : (int64_t)S->len;
+            int ok = p < nt && ts.offs[2 * p] <= ws && ts.offs[2 * p] >= prev_end && all_ws(S->text, ts.offs[2 * p], ws);
+            size_t q = p;   /* the word's last token */
+            while (ok && q + 1 < nt && ts.offs[2 * (q + 1)] < we) q++;
+            int64_t e = ts.offs[2 * q + 1];
+            if (ok) ok = e >= we ? e <= next_start && all_ws(S->text, we, e) : 0;
+            if (!ok) { cs->unaligned++; continue; }
+            if (p < (size_t)T) { cs->early++; continue; }
+            cs->candidates++;
+            if (ncand == candcap) cands = xrealloc(cands, (candcap *= 2) * sizeof *cands);
+            cands[ncand++] = (cand){(int32_t)s, (int32_t)w, c, (int32_t)p};
+        }
+    }
+    tok0[ns] = all.n;
+    tok_seq_free(&ts);
+    entk_log("%s; %s tokenizer of %d tokens; %zu stories, %zu tokens", m->desc, tk->kind, tk->ntokens, ns, all.n);
+
+    /* sampling order: one permutation of all candidates; each class's list in that order */
+    int64_t *perm = xmalloc((ncand ? ncand : 1) * sizeof *perm);
+    rng g;
+    rng_seed(&g, o->seed);
+    rng_permutation(&g, (int64_t)ncand, perm);
+    size_t *cstart = xcalloc((size_t)nc + 1, sizeof *cstart);
+    for (size_t i = 0; i < ncand; i++) cstart[cands[i].cls + 1]++;
+    for (int c = 0; c < nc; c++) cstart[c + 1] += cstart[c];
+    size_t *order = xmalloc((ncand ? ncand : 1) * sizeof *order), *fill = xmalloc((size_t)nc * sizeof *fill);
+    for (int c = 0; c < nc; c++) fill[c] = cstart[c];
+    for (size_t i = 0; i < ncand; i++) order[fill[cands[perm[i]].cls]++] = (size_t)perm[i];
+
+    /* the filter, lazily */
+    int32_t *gen_all = xmalloc((ncand ? ncand : 1) * (size_t)(G ? G : 1) * sizeof *gen_all);
+    int *pred_all = xmalloc((ncand ? ncand : 1) * sizeof *pred_all), *ngen_all = xmalloc((ncand ? ncand : 1) * sizeof *ngen_all);
+    uint8_t *status = xcalloc(ncand ? ncand : 1, 1);   /* 1 kept, 2 dropped */
+    size_t *next = xcalloc((size_t)nc, sizeof *next);  /* examined prefix of each class's order */
+    int B = o->batch;
+    size_t *bidx = xmalloc((size_t)B * sizeof *bidx);
+    const int32_t **bwin = xmalloc((size_t)B * sizeof *bwin);
+    int32_t *bgen = xmalloc((size_t)B * (size_t)(G ? G : 1) * sizeof *bgen);
+    int *bngen = xmalloc((size_t)B * sizeof *bngen), *bpred = xmalloc((size_t)B * sizeof *bpred);
+    long *want = xmalloc((size_t)nc * sizeof *want), *taken = xmalloc((size_t)nc * sizeof *taken);
+    judge_ctx jc = {.tk = tk, .m = m, .tg = tg, .o = o};
+    jc.both = xmalloc((size_t)(T + G + 1) * sizeof *jc.both);
+    double t0 = entk_now();
+    long total_examined = 0;
+    for (;;) {
+        int any = 0;
+        for (int c = 0; c < nc; c++) {
+            size_t avail = cstart[c + 1] - cstart[c] - next[c];
+            long kept = r->stats[c].kept;
+            taken[c] = 0;
+            if (avail == 0 || (o->cap && kept >= o->cap)) { want[c] = 0; continue; }
+            if (!o->cap || !o->filter) {
+                want[c] = o->cap ? o->cap - kept : (long)avail;
+            } else {
+                /* enough to fill the class at the agreement rate seen so far */
+                double rate = (kept + 1.0) / (r->stats[c].examined + 2.0);
+                want[c] = (long)ceil((o->cap - kept) / rate);
+            }
+            if (want[c] > (long)avail) want[c] = (long)avail;
+            any |= want[c] > 0;
+        }
+        if (!any) break;
+        /* a batch: round robin over the classes that still want candidates */
+        int nb = 0, more = 1;
+        while (nb < B && more) {
+            more = 0;
+            for (int c = 0; c < nc && nb < B; c++) {
+                if (taken[c] >= want[c]) continue;
+                bidx[nb++] = order[cstart[c] + next[c] + (size_t)taken[c]++];
+                more = 1;
+            }
+        }
+        /* the batch's candidates grouped by class, each class in its order */
+        nb = 0;
+        for (int c = 0; c < nc; c++)
+            for (long k = 0; k < taken[c]; k++) bidx[nb++] = order[cstart[c] + next[c] + (size_t)k];
+        for (int b = 0; b < nb; b++) {
+            const cand *cd = &cands[bidx[b]];
+            bwin[b] = all.ids + tok0[cd->story] + (size_t)cd->token - (size_t)T;
+        }
+        if (o->filter) {
+            filter_batch(&jc, nb, bwin, bgen, bngen, bpred, &r->forwards, &r->gen_steps);
+        } else {
+            for (int b = 0; b < nb; b++) bngen[b] = 0, bpred[b] = st[cands[bidx[b]].story].upos[cands[bidx[b]].word];
+        }
+        for (int b = 0; b < nb; b++) {
+            size_t ci = bidx[b];
+            const cand *cd = &cands[ci];
+            win_class_stats *cs = &r->stats[cd->cls];
+            /* past the cap: as if never examined, so the outcome does not depend on the batching */
+            if (o->cap && cs->kept >= o->cap) continue;
+            next[cd->cls]++;
+            cs->examined++;
+            total_examined++;
+            pred_all[ci] = bpred[b];
+            ngen_all[ci] = bngen[b];
+            if (G) memcpy(gen_all + ci * (size_t)G, bgen + (size_t)b * G, (size_t)G * sizeof *gen_all);
+            if (bpred[b] == r->class_upos[cd->cls]) {
+                cs->kept++;
+                status[ci] = 1;
+            } else {
+                cs->dropped++;
+                cs->dropped_noword += bpred[b] < 0;
+                status[ci] = 2;
+            }
+        }
+        /* classes cut by the cap: the rest of their taken candidates are not examined */
+        for (int c = 0; c < nc; c++)
+            if (o->cap && r->stats[c].kept >= o->cap) next[c] = (size_t)r->stats[c].examined;
+        if (o->filter) entk_progress("windows examined", total_examined, -1);
+    }
+    if (o->filter) entk_progress_end();
+    r->seconds_model = entk_now() - t0;
+
+    /* the items */
+    for (size_t i = 0; i < ncand; i++) {
+        if (status[i] == 1) r->nkept++;
+        if (status[i] == 2) r->ndropped++;
+    }
+    r->kept = xmalloc((r->nkept ? r->nkept : 1) * sizeof *r->kept);
+    r->dropped = xmalloc((r->ndropped ? r->ndropped : 1) * sizeof *r->dropped);
+    size_t nk = 0, nd = 0;
+    for (size_t i = 0; i < ncand; i++) {
+        if (!status[i]) continue;
+        const cand *cd = &cands[i];
+        const win_story *S = &st[cd->story];
+        size_t t = tok0[cd->story] + (size_t)cd->token;
+        win_item it = {
+            .cls = cd->cls, .story = cd->story, .word = cd->word,
+            .start = S->offs[2 * cd->word], .end = S->offs[2 * cd->word + 1],
+            .win_start = all.offs[2 * (t - (size_t)T)], .token = cd->token, .next_token = all.ids[t],
+            .predicted = pred_all[i], .ngen = ngen_all[i],
+            .ids = all.ids + t - T, .gen = G ? gen_all + i * (size_t)G : NULL,
+        };
+        if (status[i] == 1) r->kept[nk++] = it;
+        else r->dropped[nd++] = it;
+    }
+    qsort(r->kept, r->nkept, sizeof *r->kept, item_cmp);
+    qsort(r->dropped, r->ndropped, sizeof *r->dropped, item_cmp);
+
+    /* feature labels with enough support among the kept windows */
+    int cap = 0;
+    for (int q = 0; q < TAG_NFEATS; q++) cap += tagger_nclasses(tg, TAG_FEAT0 + q);
+    r->label_names = xmalloc((size_t)(cap ? cap : 1) * sizeof *r->label_names);
+    r->label_support = xmalloc((size_t)(cap ? cap : 1) * sizeof *r->label_support);
+    r->label_feat = xmalloc((size_t)(cap ? cap : 1) * sizeof *r->label_feat);
+    r->label_value = xmalloc((size_t)(cap ? cap : 1) * sizeof *r->label_value);
+    for (int q = 0; q < TAG_NFEATS; q++) {
+        int nv = tagger_nclasses(tg, TAG_FEAT0 + q);
+        for (int v = 1; v < nv; v++) {
+            int64_t sup = 0;
+            for (size_t i = 0; i < r->nkept; i++) sup += st[r->kept[i].story].feats[(size_t)r->kept[i].word * TAG_NFEATS + q] == v;
+            if (sup < o->min_support) continue;
+            const char *vn = tagger_class(tg, TAG_FEAT0 + q, v);
+            size_t len = strlen(tag_feat_names[q]) + strlen(vn) + 2;
+            char *name = xmalloc(len);
+            snprintf(name, len, "%s=%s", tag_feat_names[q], vn);
+            r->label_names[r->nlabels] = name;
+            r->label_support[r->nlabels] = sup;
+            r->label_feat[r->nlabels] = q;
+            r->label_value[r->nlabels] = v;
+            r->nlabels++;
+        }
+    }
+
+    r->mem[0] = all.ids;
+    r->mem[1] = gen_all;
+    free(all.offs);
+    free(tok0); free(cands); free(perm); free(cstart); free(order); free(fill);
+    free(pred_all); free(ngen_all); free(status); free(next); free(bidx); free(bwin); free(bgen); free(bngen); free(bpred);
+    free(want); free(taken); free(cls_of_upos);
+    free(jc.ctx.p); free(jc.full.p); free(jc.words); free(jc.forms); free(jc.up); free(jc.xp); free(jc.fp); free(jc.both);
+    return r;
+}
+
+void win_feature_row(const win_result *r, const win_story *st, const win_item *it, uint8_t *row) {
+    const int32_t *f = st[it->story].feats + (size_t)it->word * TAG_NFEATS;
+    for (int l = 0; l < r->nlabels; l++) row[l] = f[r->label_feat[l]] == r->label_value[l];
+}
+
+void win_log_stats(const win_result *r, const win_opts *o) {
+    entk_log("%-6s %8s %9s %6s %10s %8s %8s %12s %5s", "class", "words", "unaligned", "early", "candidates", "examined",
+             "dropped", "(no word)", "kept");
+    win_class_stats tot = {0};
+    for (int c = 0; c < r->nclasses; c++) {
+        const win_class_stats *s = &r->stats[c];
+        entk_log("%-6s %8ld %9ld %6ld %10ld %8ld %8ld %12ld %5ld%s", o->classes[c], s->words, s->unaligned, s->early,
+                 s->candidates, s->examined, s->dropped, s->dropped_noword, s->kept,
+                 o->cap && s->kept < o->cap ? "  (fewer than the cap: the text allows no more)" : "");
+        tot.words += s->words, tot.unaligned += s->unaligned, tot.early += s->early, tot.candidates += s->candidates;
+        tot.examined += s->examined, tot.dropped += s->dropped, tot.dropped_noword += s->dropped_noword, tot.kept += s->kept;
+    }
+    entk_log("%-6s %8ld %9ld %6ld %10ld %8ld %8ld %12ld %5ld", "all", tot.words, tot.unaligned, tot.early, tot.candidates,
+             tot.examined, tot.dropped, tot.dropped_noword, tot.kept);
+    if (o->filter)
+        entk_log("agreement filter: kept %ld of %ld examined (%.1f%%); %ld forwards, %ld window-steps, %.2f s",
+                 tot.kept, tot.examined, tot.examined ? 100.0 * tot.kept / tot.examined : 0.0, r->forwards, r->gen_steps,
+                 r->seconds_model);
+    for (int l = 0; l < r->nlabels; l++) entk_log("feature label %-22s support %lld", r->label_names[l], (long long)r->label_support[l]);
+}
+
+void win_result_free(win_result *r) {
+    if (!r) return;
+    for (int l = 0; l < r->nlabels; l++) free(r->label_names[l]);
+    free(r->label_names); free(r->label_support); free(r->label_feat); free(r->label_value);
+    free(r->class_upos); free(r->stats); free(r->kept); free(r->dropped);
+    for (int i = 0; i < 3; i++) free(r->mem[i]);
+    free(r);
+}
