@@ -5,7 +5,9 @@
 #include "core/hash.h"
 #include "core/json.h"
 #include "lm/llama2.h"
-#include "lm/model.h"
+#include "lm/forward.h"
+#include "lm/generate.h"
+#include "lm/load.h"
 #include "core/safetensors.h"
 #include <stdio.h>
 #include <stdlib.h>

@@ -6,7 +6,9 @@
 #include "core/err.h"
 #include "core/frame.h"
 #include "core/hash.h"
-#include "lm/model.h"
+#include "lm/forward.h"
+#include "lm/generate.h"
+#include "lm/load.h"
 #include "text/tagger.h"
 #include "windows/windows.h"
 #include <stdio.h>

@@ -1,5 +1,5 @@
 /* gemma3: reads a Hugging Face Gemma 3 text model directory (config.json + model.safetensors, bf16,
- * f16 or f32, tensor names as Gemma3ForCausalLM) into an lm_model (lm.h), weights in f32.
+ * f16 or f32, tensor names as Gemma3ForCausalLM) into an lm_model (lm/model.h), weights in f32.
  *
  * config.json is read the way transformers' Gemma3TextConfig reads it, defaults included:
  * model_type gemma3_text (or gemma3 with a text_config), layer_types or else

@@ -1,4 +1,4 @@
-/* llama2: reads llama2.c checkpoints (run.c format) into an lm_model (lm.h), and llama2.c
+/* llama2: reads llama2.c checkpoints (run.c format) into an lm_model (lm/model.h), and llama2.c
  * tokenizer files (tok512.bin) for decoding token ids to text.
  *
  * Checkpoint: 7 little-endian int32 (dim, hidden_dim, n_layers, n_heads, n_kv_heads, vocab_size

@@ -2,6 +2,7 @@
 #include "core/cache.h"
 #include "core/err.h"
 #include "core/rng.h"
+#include "lm/generate.h"
 #include "text/wordsplit.h"
 #include <errno.h>
 #include <math.h>
@@ -139,29 +140,22 @@ static void filter_batch(judge_ctx *j, int nb, const int32_t *const *win, int32_
         pred[b] = -1;
         for (int g = 0; g < G; g++) gen[(size_t)b * G + g] = -1;
     }
-    int32_t *seq = xmalloc((size_t)nb * (size_t)(T + G) * sizeof *seq);
-    float *logits = lm_alloc((size_t)nb * (size_t)m->vocab);
+    int32_t *next = xmalloc((size_t)nb * sizeof *next);
+    lm_gen *gs = NULL;
     for (int s = 0; s < G && na > 0; s++) {
-        int len = T + s;
-        for (int i = 0; i < na; i++) {
-            int b = active[i];
-            memcpy(seq + (size_t)i * len, win[b], (size_t)T * sizeof *seq);
-            memcpy(seq + (size_t)i * len + T, gen + (size_t)b * G, (size_t)s * sizeof *seq);
+        if (!gs) {
+            int32_t *seq = xmalloc((size_t)nb * (size_t)T * sizeof *seq);
+            for (int b = 0; b < nb; b++) memcpy(seq + (size_t)b * T, win[b], (size_t)T * sizeof *seq);
+            gs = lm_gen_start(m, seq, nb, T, G);
+            free(seq);
         }
-        lm_acts *acts = lm_acts_new(m, na, len, m->n_layers);
-        int last = len - 1;
-        lm_outputs out = {.npos = 1, .pos = &last, .logits = logits};
-        lm_forward(m, seq, acts, &out);
-        lm_acts_free(acts);
+        lm_gen_step(gs, active, na, next);
         (*forwards)++;
         *steps += na;
         int still = 0;
         for (int i = 0; i < na; i++) {
             int b = active[i];
-            const float *lg = logits + (size_t)i * m->vocab;
-            int best = 0;
-            for (int v = 1; v < m->vocab; v++)
-                if (lg[v] > lg[best]) best = v;
+            int best = next[i];
             int special = best == m->eos || best == m->bos;
             if (!special) gen[(size_t)b * G + s] = best, ngen[b] = s + 1;
             int r = judge(j, win[b], gen + (size_t)b * G, ngen[b], special || s + 1 == G);
@@ -171,8 +165,8 @@ static void filter_batch(judge_ctx *j, int nb, const int32_t *const *win, int32_
         na = still;
     }
     free(active);
-    free(seq);
-    free(logits);
+    free(next);
+    lm_gen_free(gs);
 }
 
 /* ------------------------------------------------------------------ build */
