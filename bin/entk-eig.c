@@ -1,9 +1,13 @@
-/* entk-eig: top-k eigenpairs of a Gram stream. */
+/* entk-eig: top-k eigenpairs of a Gram stream, or (--lanczos) of a language model's Setting 3 eNTK. */
+#include "core/cache.h"
 #include "core/cli.h"
 #include "ntk/eig.h"
 #include "core/err.h"
 #include "core/frame.h"
 #include "ntk/gram.h"
+#include "lm/linearize.h"
+#include "lm/load.h"
+#include "lm/spectrum.h"
 #include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +29,27 @@ static const char *help =
     "A Gram written as its factor (entk-gram --factor: frame K_factor F [r, N], K = F^T F) is solved by\n"
     "the thin SVD of F (solver \"factor-svd r=R\"), or, with --solver full or --top above r, as K.\n"
     "Several Gram streams give as many eigenpair streams.\n"
+    "\n"
+    "       entk-eig --lanczos -m MODEL [--top 25] [--steps 50] [--seed S] [--converge] [--tol X] [LINEAR|-]\n"
+    "The top eigenpairs of a language model's Setting 3 eNTK K~ = S^1/2 J J^T S^1/2 (S = U^T U of the output\n"
+    "head) from the linearisation entk-jacobian writes (one stream per block), by Lanczos with full\n"
+    "re-orthogonalisation on J^T S J, never forming J: each product is one JVP and one VJP per chunk of\n"
+    "windows (README \"Setting 3\"). Writes record lanczos (provenance, work done), eigenvalues [K],\n"
+    "residuals [K] (||A v - theta v||), residuals_w [K] (the bound it implies on ||K~ w - theta w||),\n"
+    "converged [K] (u8: residual <= tol * theta_1) and one frame eigenvector [N, D] per pair.\n"
+    "  --steps M      Krylov dimension: products of the fixed budget (default 50, METHOD.md)\n"
+    "  --converge     go on with thick restarts (a basis of M, the best kept) until the top K converge\n"
+    "  --tol X        convergence (default 1e-4 in f32, 1e-10 in f64)\n"
+    "  --max-products P  with --converge: stop after P products (default 20 M)\n"
+    "  --seed S       start vector (default 0)\n"
+    "  --chunk W      windows per chunk (default: about 256 MB of activations each, from the model's\n"
+    "                 shapes alone, so every machine cuts the same chunks)\n"
+    "  --mem MB       activations kept between products (default 12288); the other chunks recompute\n"
+    "                 their forward at every product\n"
+    "  --threads N    chunks computed side by side (default: the cores)\n"
+    "Products are cached by chunk: a killed run started again redoes only the chunks that were in\n"
+    "flight, and processes sharing the cache directory split the chunks of each product between them\n"
+    "and all end with the same bits (README).\n"
     "Example (a Transformer's W_U eNTK has rank at most d_model = 64: auto takes the low-rank path):\n"
     "  entk-modadd -p 29 --encoding tokens --train-frac 0.5 -o data.frames\n"
     "  entk-train --model transformer --epochs 40 --ckpt-every 40 -o metrics.frames data.frames\n"
@@ -32,7 +57,103 @@ static const char *help =
     "  entk-eig --top 40 -o eig.frames K.frames                    # logs (low-rank r=64)\n"
     "  entk-eig --top 40 --solver full -o eig-full.frames K.frames # logs (full)\n"
     "  entk-show --name eigenvalues --values eig.frames | cut -f1-3\n"
-    "  entk-show --name eigenvalues --fields solver,residual eig.frames eig-full.frames\n";
+    "  entk-show --name eigenvalues --fields solver,residual eig.frames eig-full.frames\n"
+    "  entk-jacobian -m stories260K.bin --layer 4 windows.frames | entk-eig --lanczos -m stories260K.bin \\\n"
+    "      | entk-show --name eigenvalues --values\n";
+
+typedef struct {
+    const char *model;
+    long top, steps, max_products, chunk, threads;
+    int converge, top_given;
+    double tol;
+    uint64_t seed;
+    size_t mem;
+} lanczos_cli;
+
+/* One linearisation stream in, one eigenpair stream out. */
+static void lanczos_stream(frame_reader *r, frame_writer *w, const char *output, lm_model *m, const lanczos_cli *o) {
+    lm_linear L;
+    lm_linear_read(r, &L);
+    if (strcmp(L.model_key.hex, m->key.hex) != 0)
+        entk_die(ENTK_EXIT_INPUT, "%s: the linearisation is of model %s, but %s is %s", r->src, L.model_key.hex, o->model, m->key.hex);
+    if (L.D != m->dim) entk_die(ENTK_EXIT_INPUT, "%s: D = %d but the model's hidden size is %d", r->src, L.D, m->dim);
+    long top = o->top_given ? o->top : 25;
+    double tol = o->tol > 0 ? o->tol : L.dt == DT_F32 ? 1e-4 : 1e-10;
+    char a[7][64];
+    snprintf(a[0], 64, "lanczos=1");
+    snprintf(a[1], 64, "top=%ld", top);
+    snprintf(a[2], 64, "steps=%ld", o->steps);
+    snprintf(a[3], 64, "seed=%llu", (unsigned long long)o->seed);
+    snprintf(a[4], 64, "converge=%d", o->converge);
+    snprintf(a[5], 64, "tol=%.17g", tol);
+    snprintf(a[6], 64, "chunk=%ld", o->chunk);
+    char *args[] = {a[0], a[1], a[2], a[3], a[4], a[5], a[6]};
+    const char *inames[] = {r->src, o->model};
+    entk_key ikeys[] = {r->h.key, m->key};
+    frame_header h;
+    frame_header_make(&h, "entk-eig", 7, args, 2, inames, ikeys);
+    lm_entk *op = lm_entk_new(m, L.dt, L.layer, L.param, L.N, L.T, L.x, (int)o->chunk, o->mem, (int)o->threads);
+    if (top > op->P) entk_die(ENTK_EXIT_USAGE, "--top %ld exceeds the weight's %lld parameters", top, (long long)op->P);
+    lanczos_opts lo = {.k = (int)top, .steps = (int)o->steps, .restart = o->converge, .max_products = (int)o->max_products,
+                       .tol = tol, .seed = o->seed};
+    if (lo.steps < lo.k) lo.steps = lo.k;
+    lm_spectrum s;
+    lm_spectrum_run(op, &lo, &s);
+    long computed, cached;
+    double flops, seconds;
+    lm_entk_counts(op, &computed, &cached, &flops, &seconds);
+    int nconv = 0;
+    for (int i = 0; i < s.k; i++) nconv += s.converged[i];
+    entk_log("lanczos: block %d %s: theta_1 = %.6g, %d of %d converged (tol %.1e), %d products in %.1f s; %ld chunks computed, %ld from the cache, %.2f GFLOP/s",
+             L.layer, lm_param_name(L.param), s.values[0], nconv, s.k, tol, s.products, s.seconds, computed, cached,
+             seconds > 0 ? flops / seconds * 1e-9 : 0.0);
+    frame_writer_stream(w, output, &h);
+    meta mt = {0};
+    meta_str(&mt, "model_key", m->key.hex);
+    meta_str(&mt, "windows_key", L.windows_key.hex);
+    meta_str(&mt, "linear_key", r->h.key.hex);
+    meta_i64(&mt, "layer", L.layer);
+    meta_str(&mt, "param", lm_param_name(L.param));
+    meta_str(&mt, "dtype", dtype_name(L.dt));
+    meta_i64(&mt, "N", L.N);
+    meta_i64(&mt, "T", L.T);
+    meta_i64(&mt, "D", L.D);
+    meta_i64(&mt, "steps", lo.steps);
+    meta_i64(&mt, "k", s.k);
+    meta_i64(&mt, "seed", (int64_t)o->seed);
+    meta_i64(&mt, "converge", o->converge);
+    meta_f64(&mt, "tol", tol);
+    meta_i64(&mt, "products", s.products);
+    meta_i64(&mt, "cycles", s.cycles);
+    meta_i64(&mt, "converged", nconv);
+    meta_i64(&mt, "chunk", op->chunk);
+    meta_i64(&mt, "chunks", op->nchunks);
+    frame_write_record(w, "lanczos", &mt);
+    meta ms = {0};
+    meta_str(&ms, "solver", "lanczos");
+    meta_i64(&ms, "layer", L.layer);
+    meta_str(&ms, "param", lm_param_name(L.param));
+    tensor tv = {.dt = DT_F64, .ndim = 1, .shape = {s.k}, .data = s.values};
+    tensor tb = {.dt = DT_F64, .ndim = 1, .shape = {s.k}, .data = s.bounds};
+    tensor tw = {.dt = DT_F64, .ndim = 1, .shape = {s.k}, .data = s.bounds_w};
+    tensor tc = {.dt = DT_U8, .ndim = 1, .shape = {s.k}, .data = s.converged};
+    frame_write_tensor(w, "eigenvalues", &tv, &ms);
+    frame_write_tensor(w, "residuals", &tb, &ms);
+    frame_write_tensor(w, "residuals_w", &tw, &ms);
+    frame_write_tensor(w, "converged", &tc, &ms);
+    for (int i = 0; i < s.k; i++) {
+        meta me = {0};
+        meta_i64(&me, "index", i);
+        meta_f64(&me, "eigenvalue", s.values[i]);
+        meta_f64(&me, "residual", s.bounds[i]);
+        meta_i64(&me, "converged", s.converged[i]);
+        tensor te = {.dt = DT_F64, .ndim = 2, .shape = {L.N, L.D}, .data = s.vectors + (size_t)i * L.N * L.D};
+        frame_write_tensor(w, "eigenvector", &te, &me);
+    }
+    lm_spectrum_free(&s);
+    lm_entk_free(op);
+    free(L.x);
+}
 
 /* One Gram stream in, one eigenpair stream out. */
 static void eig_stream(frame_reader *r, frame_writer *w, const char *output, long top, double ridge, dtype dt,
@@ -91,15 +212,35 @@ int main(int argc, char **argv) {
     double ridge = 1e-8;
     dtype dt = DT_NONE;
     eig_solver solver = EIG_AUTO;
-    enum { O_TOP = OPT_FIRST_CUSTOM, O_RIDGE, O_SOLVER };
+    int lanczos = 0;
+    lanczos_cli lc = {.steps = 50, .mem = (size_t)12288 << 20};
+    enum { O_TOP = OPT_FIRST_CUSTOM, O_RIDGE, O_SOLVER, O_LANCZOS, O_STEPS, O_SEED, O_CONVERGE, O_TOL, O_MAXP, O_CHUNK, O_MEM, O_THREADS };
     static struct option lo[] = {CLI_COMMON_LONGOPTS, {"top", required_argument, 0, O_TOP},
                                  {"ridge", required_argument, 0, O_RIDGE}, {"dtype", required_argument, 0, OPT_DTYPE},
-                                 {"solver", required_argument, 0, O_SOLVER}, {0}};
+                                 {"solver", required_argument, 0, O_SOLVER}, {"lanczos", no_argument, 0, O_LANCZOS},
+                                 {"model", required_argument, 0, 'm'}, {"steps", required_argument, 0, O_STEPS},
+                                 {"seed", required_argument, 0, O_SEED}, {"converge", no_argument, 0, O_CONVERGE},
+                                 {"tol", required_argument, 0, O_TOL}, {"max-products", required_argument, 0, O_MAXP},
+                                 {"chunk", required_argument, 0, O_CHUNK}, {"mem", required_argument, 0, O_MEM},
+                                 {"threads", required_argument, 0, O_THREADS}, {0}};
     int c;
-    while ((c = getopt_long(argc, argv, "o:qh", lo, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "o:qhm:", lo, NULL)) != -1) {
         if (cli_common_opt(c, &co, help)) continue;
         switch (c) {
-        case O_TOP: top = cli_long("--top", optarg, 1, 1L << 30); break;
+        case O_TOP: top = lc.top = cli_long("--top", optarg, 1, 1L << 30); lc.top_given = 1; break;
+        case O_LANCZOS: lanczos = 1; break;
+        case 'm': lc.model = optarg; break;
+        case O_STEPS: lc.steps = cli_long("--steps", optarg, 1, 100000); break;
+        case O_SEED: lc.seed = (uint64_t)cli_long("--seed", optarg, 0, 1L << 62); break;
+        case O_CONVERGE: lc.converge = 1; break;
+        case O_TOL:
+            lc.tol = cli_double("--tol", optarg);
+            if (!(lc.tol > 0 && lc.tol < 1)) entk_die(ENTK_EXIT_USAGE, "--tol must be in (0, 1), not '%s'", optarg);
+            break;
+        case O_MAXP: lc.max_products = cli_long("--max-products", optarg, 1, 1000000); break;
+        case O_CHUNK: lc.chunk = cli_long("--chunk", optarg, 1, 1L << 30); break;
+        case O_MEM: lc.mem = (size_t)cli_long("--mem", optarg, 0, 1L << 30) << 20; break;
+        case O_THREADS: lc.threads = cli_long("--threads", optarg, 1, 1024); break;
         case O_RIDGE: ridge = cli_double("--ridge", optarg); break;
         case OPT_DTYPE: dt = dtype_float_option(optarg); break;
         case O_SOLVER:
@@ -111,6 +252,25 @@ int main(int argc, char **argv) {
         }
     }
     if (ridge < 0) entk_die(ENTK_EXIT_USAGE, "--ridge must be >= 0");
+    if (lanczos) {
+        if (!lc.model) entk_die(ENTK_EXIT_USAGE, "--lanczos needs -m MODEL, the model of the linearisation");
+        if (argc - optind > 1) entk_die(ENTK_EXIT_USAGE, "one linearisation stream expected, got %d", argc - optind);
+        if (!lm_path_is_lm(lc.model)) entk_die(ENTK_EXIT_INPUT, "%s is not a language model (Gemma 3 directory or llama2.c checkpoint)", lc.model);
+        cache_init(co.cache_dir);
+        lm_model *m = lm_load(lc.model);
+        frame_reader r;
+        frame_reader_open(&r, optind < argc ? argv[optind] : "-");
+        frame_writer w = {0};
+        do {
+            lanczos_stream(&r, &w, co.output, m, &lc);
+        } while (frame_reader_next_stream(&r));
+        frame_writer_close(&w);
+        cache_report();
+        frame_reader_close(&r);
+        lm_free(m);
+        return 0;
+    }
+    if (lc.model || lc.converge || lc.chunk) entk_die(ENTK_EXIT_USAGE, "-m, --converge and --chunk go with --lanczos");
     /* One OpenBLAS thread unless OPENBLAS_NUM_THREADS says otherwise. OpenBLAS threads wait for
      * each other spinning, so while another process kept the other core of this 2-core machine
      * busy, syevr on an 841 x 841 Gram took 0.59 s (median) with 2 threads against 0.16 s with 1;

@@ -262,7 +262,7 @@ int main(int argc, char **argv) {
         have_reader = 1;
     }
     lm_model *m = lm_load(model);
-    if (bf16_scale) m->embed_scale = bf16_to_f32(f32_to_bf16(m->embed_scale));
+    if (bf16_scale) m->embed_scale64 = m->embed_scale = bf16_to_f32(f32_to_bf16(m->embed_scale));
     entk_log("%s", m->desc);
     j.m = m;
     j.vocab = vocab;

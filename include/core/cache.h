@@ -15,6 +15,10 @@ int cache_enabled(void);
 /* 1 and a malloc'd copy of the payload on a verified hit; 0 on a miss. */
 int cache_get(const entk_key *key, void **data, size_t *n);
 void cache_put(const entk_key *key, const void *data, size_t n);
+/* 1 if an entry is stored under key (not verified: cache_get does that). */
+int cache_has(const entk_key *key);
+/* Removes an entry (no error if absent): for intermediates folded into a larger entry. */
+void cache_remove(const entk_key *key);
 /* "cache: H hits, M misses, C corrupt entries replaced (DIR)" on stderr. */
 void cache_report(void);
 const char *cache_dir(void);

@@ -58,9 +58,11 @@ typedef struct {
     float *final_norm;      /* [dim] */
     float *head;            /* [vocab, dim]; == embed when tied */
     lm_layer *layers;       /* [n_layers] */
-    /* f64 copies, after lm_widen (else NULL) */
+    /* f64 copies, after lm_widen (else NULL); the constants as the config gives them (the f32 ones
+     * are these rounded), so f64 computes the model of the config, not of its f32 rounding */
     double *embed64, *final_norm64, *head64;
     lm_layer64 *layers64;
+    double eps64, attn_scale64, attn_softcap64, embed_scale64;
     int bos, eos;           /* token ids (-1 if unknown) */
     entk_key key;           /* content key of the model files, for frame headers and caches */
     char desc[160];         /* one line for logs: kind and shape */

@@ -121,6 +121,22 @@ void cache_put(const entk_key *key, const void *data, size_t n) {
     free(path);
 }
 
+int cache_has(const entk_key *key) {
+    if (!dir) return 0;
+    char *path = entry_path(key, 0);
+    struct stat sb;
+    int ok = stat(path, &sb) == 0;
+    free(path);
+    return ok;
+}
+
+void cache_remove(const entk_key *key) {
+    if (!dir) return;
+    char *path = entry_path(key, 0);
+    unlink(path);
+    free(path);
+}
+
 void cache_report(void) {
     if (!dir) return;
     if (corrupt)

@@ -166,6 +166,9 @@ void lm_rope_table_f64(const lm_model *m, int l, int T, double *rope) {
 #define TANH tanhf
 #define LAYERT lm_layer
 #define LAYER(m, l) (&(m)->layers[l])
+#define EPS(m) ((m)->eps)
+#define ATTN_SCALE(m) ((m)->attn_scale)
+#define ATTN_SOFTCAP(m) ((m)->attn_softcap)
 #define ACTS lm_layer_acts
 #define TANGENTS lm_block_tangents
 #include "ops_impl.h"
@@ -189,6 +192,9 @@ void lm_rmsnorm_vjp_f32(const lm_model *m, float *dx, const float *x, const floa
 #undef TANH
 #undef LAYERT
 #undef LAYER
+#undef EPS
+#undef ATTN_SCALE
+#undef ATTN_SOFTCAP
 #undef ACTS
 #undef TANGENTS
 
@@ -200,12 +206,15 @@ void lm_rmsnorm_vjp_f32(const lm_model *m, float *dx, const float *x, const floa
 #define TANH tanh
 #define LAYERT lm_layer64
 #define LAYER(m, l) (&(m)->layers64[l])
+#define EPS(m) ((m)->eps64)
+#define ATTN_SCALE(m) ((m)->attn_scale64)
+#define ATTN_SOFTCAP(m) ((m)->attn_softcap64)
 #define ACTS lm_layer_acts64
 #define TANGENTS lm_block_tangents64
 #include "ops_impl.h"
 #include "block_impl.h"
 void lm_rmsnorm_f64(const lm_model *m, double *out, double *inv, const double *x, const double *w, int rows, int dim) {
-    rmsnorm_f64(out, inv, x, w, rows, dim, (double)m->eps, m->norm_plus_one);
+    rmsnorm_f64(out, inv, x, w, rows, dim, m->eps64, m->norm_plus_one);
 }
 void lm_rmsnorm_jvp_f64(const lm_model *m, double *dy, const double *x, const double *inv, const double *dx,
                         const double *w, int rows, int dim) {

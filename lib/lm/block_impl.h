@@ -45,7 +45,7 @@ void SUF(lm_block_forward)(const lm_model *m, int l, const ACTS *A, const R *rop
     int window = m->layers[l].window, hd = m->head_dim, half = hd / 2, po = m->norm_plus_one;
     size_t dim = w.dim, r0 = (size_t)b0 * T;
     int n = (b1 - b0) * T, group = m->n_heads / m->n_kv_heads;
-    R eps = (R)m->eps;
+    R eps = (R)EPS(m);
     R *x = A->x + r0 * dim, *xn = A->xn + r0 * dim;
     SUF(rmsnorm)(xn, A->rms_x + r0, x, L->attn_norm, n, (int)dim, eps, po);
     SUF(project_qkv)(&w, L->qkv, A->xn, A->qkv, T, b0, b1, lean);
@@ -257,7 +257,7 @@ void SUF(lm_block_decode)(const lm_model *m, int l, R *x, int nwin, const int *p
     const LAYERT *L = LAYER(m, l);
     int window = m->layers[l].window, hd = m->head_dim, half = hd / 2, po = m->norm_plus_one, dim = (int)w.dim;
     int group = m->n_heads / m->n_kv_heads, ld = (int)w.nqkv, ffn = (int)w.ffn;
-    R eps = (R)m->eps;
+    R eps = (R)EPS(m);
     R *xn = S, *rms = xn + (size_t)nwin * dim, *qkv = rms + nwin, *attn = qkv + (size_t)nwin * ld,
       *o = attn + (size_t)nwin * w.nq, *h = o + (size_t)nwin * dim, *hn = h + (size_t)nwin * dim,
       *gu = hn + (size_t)nwin * dim, *mlp = gu + (size_t)nwin * 2 * ffn, *down = mlp + (size_t)nwin * ffn,

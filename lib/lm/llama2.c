@@ -46,12 +46,15 @@ lm_model *llama2_load(const char *path) {
     m->n_kv_heads = kv_heads;
     m->head_dim = (int)hs;
     m->max_pos = seq;
+    m->eps64 = 1e-5;
     m->eps = 1e-5f;
     m->norm_plus_one = 0;
     m->rope_adjacent = 1;
     m->act = LM_ACT_SILU;
     m->attn_scale = 1.0f / sqrtf((float)hs);
+    m->attn_scale64 = 1.0 / sqrt((double)hs);
     m->embed_scale = 1.0f;
+    m->embed_scale64 = 1.0;
     m->bos = 1;
     m->eos = 2;
     m->layers = xcalloc(L, sizeof(lm_layer));

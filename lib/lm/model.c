@@ -19,6 +19,11 @@ static void *big_alloc(size_t bytes) {
 float *lm_alloc(size_t n) { return big_alloc(n * sizeof(float)); }
 
 void lm_finish(lm_model *m) {
+    /* a loader that set only the f32 constants: f64 uses their values */
+    if (m->eps64 == 0) m->eps64 = m->eps;
+    if (m->attn_scale64 == 0) m->attn_scale64 = m->attn_scale;
+    if (m->attn_softcap64 == 0) m->attn_softcap64 = m->attn_softcap;
+    if (m->embed_scale64 == 0) m->embed_scale64 = m->embed_scale;
     if (m->n_heads % m->n_kv_heads) entk_die(ENTK_EXIT_INPUT, "num_attention_heads %d is not a multiple of num_key_value_heads %d", m->n_heads, m->n_kv_heads);
     if (m->head_dim % 2) entk_die(ENTK_EXIT_INPUT, "head_dim %d is odd (RoPE needs pairs)", m->head_dim);
     snprintf(m->desc, sizeof m->desc, "%s: %d layers, dim %d, ffn %d, %d heads (%d kv) of %d, vocab %d",

@@ -161,13 +161,13 @@ static inline int SUF(lo)(int i, int window) { return window > 0 && i - window +
 static void SUF(attn_head)(const lm_model *m, int window, int T, int i0, const R *q, int ldq, const R *k, const R *v,
                            int ldkv, R *P, R *out, int ldo) {
     int hd = m->head_dim, nq = T - i0;
-    GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, nq, T, hd, (R)m->attn_scale, q, ldq, k, ldkv, (R)0,
+    GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, nq, T, hd, (R)ATTN_SCALE(m), q, ldq, k, ldkv, (R)0,
          P, T);
     for (int i = i0; i < T; i++) {
         R *s = P + (size_t)(i - i0) * T;
         int lo = SUF(lo)(i, window);
-        if (m->attn_softcap > 0) {
-            R c = (R)m->attn_softcap;
+        if (ATTN_SOFTCAP(m) > 0) {
+            R c = (R)ATTN_SOFTCAP(m);
             for (int j = lo; j <= i; j++) s[j] = c * TANH(s[j] / c);
         }
         R mx = s[lo];
@@ -192,15 +192,15 @@ static void SUF(attn_head)(const lm_model *m, int window, int T, int i0, const R
 static void SUF(softmax_back)(const lm_model *m, int window, int T, int i0, const R *q, int ldq, const R *k, int ldkv,
                               const R *P, R *ds, R *W) {
     int nq = T - i0;
-    if (m->attn_softcap > 0)
-        GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, nq, T, m->head_dim, (R)m->attn_scale, q, ldq, k,
+    if (ATTN_SOFTCAP(m) > 0)
+        GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, nq, T, m->head_dim, (R)ATTN_SCALE(m), q, ldq, k,
              ldkv, (R)0, W, T);
     for (int i = i0; i < T; i++) {
         const R *p = P + (size_t)(i - i0) * T;
         R *d = ds + (size_t)(i - i0) * T;
         int lo = SUF(lo)(i, window);
-        if (m->attn_softcap > 0) {
-            R c = (R)m->attn_softcap;
+        if (ATTN_SOFTCAP(m) > 0) {
+            R c = (R)ATTN_SOFTCAP(m);
             for (int j = lo; j <= i; j++) {
                 R t = TANH(W[(size_t)(i - i0) * T + j] / c);
                 d[j] *= (R)1 - t * t;
@@ -218,7 +218,7 @@ static void SUF(attn_head_jvp)(const lm_model *m, int window, int T, int i0, con
                                const R *k, const R *dk, const R *v, const R *dv, int ldkv, const R *P, R *dout, int ldo,
                                R *W) {
     int hd = m->head_dim, nq = T - i0;
-    R *dS = W, *W2 = W + (size_t)nq * T, sc = (R)m->attn_scale;
+    R *dS = W, *W2 = W + (size_t)nq * T, sc = (R)ATTN_SCALE(m);
     GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, nq, T, hd, sc, dq, ldq, k, ldkv, (R)0, dS, T);
     GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, nq, T, hd, sc, q, ldq, dk, ldkv, (R)1, dS, T);
     SUF(softmax_back)(m, window, T, i0, q, ldq, k, ldkv, P, dS, W2);
@@ -231,7 +231,7 @@ static void SUF(attn_head_jvp)(const lm_model *m, int window, int T, int i0, con
 static void SUF(attn_head_vjp)(const lm_model *m, int window, int T, int i0, const R *q, R *dq, int ldq, const R *k,
                                R *dk, const R *v, R *dv, int ldkv, const R *P, const R *gout, int ldo, R *W) {
     int hd = m->head_dim, nq = T - i0;
-    R *dP = W, *W2 = W + (size_t)nq * T, sc = (R)m->attn_scale;
+    R *dP = W, *W2 = W + (size_t)nq * T, sc = (R)ATTN_SCALE(m);
     const R *g = gout;
     GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, nq, T, hd, (R)1, g, ldo, v, ldkv, (R)0, dP, T);
     GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, T, hd, nq, (R)1, P, T, g, ldo, (R)1, dv, ldkv);

@@ -38,3 +38,27 @@ def load_safetensors(path):
             arr = np.frombuffer(buf, dtype=conv[h["dtype"]])
         out[name] = arr.reshape(h["shape"]).copy()
     return out, meta
+
+
+def xxh3_64(b):
+    """entk's frame checksum (XXH3_64bits), from the system libxxhash that entk links too."""
+    import ctypes
+    lib = ctypes.CDLL("libxxhash.so.0")
+    lib.XXH3_64bits.restype = ctypes.c_uint64
+    lib.XXH3_64bits.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
+    return lib.XXH3_64bits(b, len(b))
+
+
+def write_stream(path, producer, named_arrays):
+    """Writes an entk frame stream of tensor frames (name, numpy array) for filters to read."""
+    names = {np.dtype(v): k for k, v in DT.items()}
+    with open(path, "wb") as f:
+        pk = msgpack.Packer(use_bin_type=True)
+        key = "0" * 32
+        f.write(pk.pack({"kind": "header", "name": producer, "meta": {"version": "peer", "args": [], "inputs": [], "key": key}}))
+        for name, a in named_arrays:
+            a = np.ascontiguousarray(a)
+            data = a.astype(a.dtype.newbyteorder("<")).tobytes()
+            f.write(pk.pack({"kind": "tensor", "name": name, "meta": {}, "dtype": names[a.dtype], "shape": list(a.shape),
+                             "data": data, "check": xxh3_64(data)}))
+        f.write(pk.pack({"kind": "end", "name": "end", "meta": {"frames": len(named_arrays)}}))

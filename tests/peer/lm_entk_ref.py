@@ -1,0 +1,316 @@
+#!/usr/bin/env python3
+"""PyTorch + functorch peer of Setting 3's eNTK (entk-jacobian for language models, entk-eig
+--lanczos): a functional re-implementation of the Gemma 3 and llama2.c forward in float64, the
+final hidden state at each window's last position as a function of one weight of one block, and
+its derivatives by functorch (jvp, vjp, jacrev).
+
+The f64 model is the config's: rms_norm_eps, query_pre_attn_scalar**-0.5 and sqrt(hidden_size)
+as Python floats; RoPE angles t * inv_freq in float32 (as transformers and run.c compute them),
+their cos and sin in float64.
+
+  lm_entk_ref.py randvec OUT.frames NAME ROWS COLS SEED       a N(0,1) tensor frame NAME [ROWS, COLS]
+  lm_entk_ref.py check MODEL WINDOWS.frames --layer L --param P --tol TOL [--jvp U JVP] [--vjp Z VJP]
+                 [--gram K.frames] [--eig EIG.frames --eig-tol X] [--logit]
+      prints one "ok NAME ..." or "FAIL NAME ..." line per comparison:
+        --jvp U JVP   entk's J u (frame jvp) against functorch.jvp
+        --vjp Z VJP   entk's J^T z (frame vjp) against functorch.vjp
+        --gram K      entk's K~ (entk-jacobian --form explicit | entk-gram --reduce flat: class-major)
+                      against S^1/2 J J^T S^1/2 with J from functorch.jacrev
+        --logit       K~'s nonzero eigenvalues against those of the logit eNTK over the whole
+                      vocabulary, (I x U) J J^T (I x U)^T, formed explicitly
+        --eig E       entk-eig --lanczos's converged pairs against numpy eigh of the dense K~
+                      (values to X relative, vectors up to sign), every residual bound honest
+"""
+import argparse
+import json
+import math
+import os
+import struct
+import sys
+
+import numpy as np
+import torch
+from functorch import jacrev, jvp, vjp
+
+sys.path.insert(0, os.path.dirname(__file__))
+import entkio  # noqa: E402
+
+torch.set_default_dtype(torch.float64)
+PARAM_OF = {"down": "down", "gate": "gate", "up": "up", "o": "o", "q": "q", "k": "k", "v": "v"}
+
+
+# ----------------------------------------------------------------------------- models, as f64 weights
+
+class Model:
+    pass
+
+
+def f32(x):
+    return np.float32(x)
+
+
+def load_gemma(path):
+    d = json.load(open(os.path.join(path, "config.json")))
+    if d.get("model_type") == "gemma3":
+        d = d["text_config"]
+    st, _ = entkio.load_safetensors(os.path.join(path, "model.safetensors"))
+    m = Model()
+    m.arch = "gemma3"
+    m.D, m.F, m.L = d["hidden_size"], d["intermediate_size"], d["num_hidden_layers"]
+    m.nh = d["num_attention_heads"]
+    m.nkv = d.get("num_key_value_heads", m.nh)
+    m.hd = d.get("head_dim", 256)
+    m.eps = d.get("rms_norm_eps", 1e-6)
+    m.scale = d.get("query_pre_attn_scalar", 256) ** -0.5
+    m.softcap = d.get("attn_logit_softcapping")
+    m.embed_scale = m.D ** 0.5
+    m.plus_one, m.adjacent, m.act = True, False, "gelu_tanh"
+    pattern = d.get("sliding_window_pattern", d.get("_sliding_window_pattern", 6))
+    types = d.get("layer_types") or ["sliding_attention" if (i + 1) % pattern else "full_attention" for i in range(m.L)]
+    window = d.get("sliding_window", 4096)
+    pre = "model."
+    T = lambda n: torch.from_numpy(st[n].astype(np.float64))  # noqa: E731
+    m.embed = T(pre + "embed_tokens.weight")
+    m.final_norm = T(pre + "norm.weight")
+    m.head = T("lm_head.weight") if "lm_head.weight" in st and not d.get("tie_word_embeddings", True) else m.embed
+    m.layers = []
+    for l in range(m.L):
+        p = f"{pre}layers.{l}."
+        sliding = types[l] == "sliding_attention"
+        base = d.get("rope_local_base_freq", 1e4) if sliding else d.get("rope_theta", 1e6)
+        fac = 1.0
+        rs = d.get("rope_scaling")
+        if not sliding and isinstance(rs, dict) and rs.get("rope_type", rs.get("type")) == "linear":
+            fac = rs["factor"]
+        e = np.arange(0, m.hd, 2).astype(np.float32) / f32(m.hd)
+        inv = (f32(1) / np.power(f32(base), e)) / f32(fac)
+        w = {
+            "attn_norm": T(p + "input_layernorm.weight"), "post_attn_norm": T(p + "post_attention_layernorm.weight"),
+            "ffn_norm": T(p + "pre_feedforward_layernorm.weight"),
+            "post_ffn_norm": T(p + "post_feedforward_layernorm.weight"),
+            "q_norm": T(p + "self_attn.q_norm.weight"), "k_norm": T(p + "self_attn.k_norm.weight"),
+            "q": T(p + "self_attn.q_proj.weight"), "k": T(p + "self_attn.k_proj.weight"),
+            "v": T(p + "self_attn.v_proj.weight"), "o": T(p + "self_attn.o_proj.weight"),
+            "gate": T(p + "mlp.gate_proj.weight"), "up": T(p + "mlp.up_proj.weight"),
+            "down": T(p + "mlp.down_proj.weight"),
+            "window": window if sliding else 0, "inv_freq": inv.astype(np.float32),
+        }
+        m.layers.append(w)
+    return m
+
+
+def load_llama2(path):
+    raw = open(path, "rb").read()
+    dim, hidden, L, nh, nkv, vocab, seq = struct.unpack("<7i", raw[:28])
+    shared = vocab > 0
+    vocab = abs(vocab)
+    a = np.frombuffer(raw[28:], dtype="<f4")
+    off = 0
+
+    def take(*shape):
+        nonlocal off
+        n = int(np.prod(shape))
+        out = torch.from_numpy(a[off:off + n].astype(np.float64).reshape(shape))
+        off += n
+        return out
+
+    m = Model()
+    m.arch = "llama2"
+    m.D, m.F, m.L, m.nh, m.nkv = dim, hidden, L, nh, nkv
+    m.hd = dim // nh
+    m.eps, m.scale, m.softcap, m.embed_scale = 1e-5, 1.0 / math.sqrt(m.hd), None, 1.0
+    m.plus_one, m.adjacent, m.act = False, True, "silu"
+    kvd = nkv * m.hd
+    m.embed = take(vocab, dim)
+    att, wq, wk, wv, wo = take(L, dim), take(L, dim, dim), take(L, kvd, dim), take(L, kvd, dim), take(L, dim, dim)
+    ffn, w1, w2, w3 = take(L, dim), take(L, hidden, dim), take(L, dim, hidden), take(L, hidden, dim)
+    m.final_norm = take(dim)
+    off += seq * m.hd  # legacy freq_cis_real, freq_cis_imag
+    m.head = m.embed if shared else take(vocab, dim)
+    e = np.arange(0, m.hd, 2).astype(np.float32) / f32(m.hd)
+    inv = (f32(1) / np.power(f32(10000), e)).astype(np.float32)
+    m.layers = [{"attn_norm": att[l], "q": wq[l], "k": wk[l], "v": wv[l], "o": wo[l], "ffn_norm": ffn[l],
+                 "gate": w1[l], "down": w2[l], "up": w3[l], "q_norm": None, "k_norm": None, "post_attn_norm": None,
+                 "post_ffn_norm": None, "window": 0, "inv_freq": inv} for l in range(L)]
+    return m
+
+
+def load(path):
+    return load_gemma(path) if os.path.isdir(path) else load_llama2(path)
+
+
+# ----------------------------------------------------------------------------- the functional forward
+
+def rmsnorm(m, x, w):
+    y = x / torch.sqrt((x * x).mean(-1, keepdim=True) + m.eps)
+    return y * ((1.0 + w) if m.plus_one else w)
+
+
+def rope(m, x, cos, sin):
+    if m.adjacent:
+        a, b = x[..., 0::2], x[..., 1::2]
+        return torch.stack((a * cos - b * sin, a * sin + b * cos), dim=-1).flatten(-2)
+    h = x.shape[-1] // 2
+    a, b = x[..., :h], x[..., h:]
+    return torch.cat((a * cos - b * sin, b * cos + a * sin), dim=-1)
+
+
+def block(m, w, x):
+    N, T, D = x.shape
+    xn = rmsnorm(m, x, w["attn_norm"])
+    q = (xn @ w["q"].T).view(N, T, m.nh, m.hd)
+    k = (xn @ w["k"].T).view(N, T, m.nkv, m.hd)
+    v = (xn @ w["v"].T).view(N, T, m.nkv, m.hd)
+    if w["q_norm"] is not None:
+        q, k = rmsnorm(m, q, w["q_norm"]), rmsnorm(m, k, w["k_norm"])
+    ang = np.arange(T, dtype=np.float32)[:, None] * w["inv_freq"][None, :]  # float32, as the models do
+    cos = torch.from_numpy(np.cos(ang.astype(np.float64)))[None, :, None, :]
+    sin = torch.from_numpy(np.sin(ang.astype(np.float64)))[None, :, None, :]
+    q, k = rope(m, q, cos, sin), rope(m, k, cos, sin)
+    g = m.nh // m.nkv
+    k, v = k.repeat_interleave(g, dim=2), v.repeat_interleave(g, dim=2)
+    s = torch.einsum("nihd,njhd->nhij", q, k) * m.scale
+    if m.softcap:
+        s = m.softcap * torch.tanh(s / m.softcap)
+    i = torch.arange(T)[:, None]
+    j = torch.arange(T)[None, :]
+    allowed = (j <= i) & ((j > i - w["window"]) if w["window"] > 0 else torch.ones_like(j, dtype=torch.bool))
+    s = s.masked_fill(~allowed, float("-inf"))
+    p = torch.softmax(s, dim=-1)
+    att = torch.einsum("nhij,njhd->nihd", p, v).reshape(N, T, m.nh * m.hd)
+    o = att @ w["o"].T
+    h = x + (rmsnorm(m, o, w["post_attn_norm"]) if w["post_attn_norm"] is not None else o)
+    hn = rmsnorm(m, h, w["ffn_norm"])
+    gt, up = hn @ w["gate"].T, hn @ w["up"].T
+    if m.act == "gelu_tanh":
+        a = torch.nn.functional.gelu(gt, approximate="tanh")
+    else:
+        a = gt * torch.sigmoid(gt)
+    d = (a * up) @ w["down"].T
+    return h + (rmsnorm(m, d, w["post_ffn_norm"]) if w["post_ffn_norm"] is not None else d)
+
+
+def make_f(m, ids, layer, param):
+    """W -> final hidden states at the last positions [N, D], W = weight `param` of block `layer`."""
+    ids = torch.as_tensor(ids, dtype=torch.long)
+
+    def f(W):
+        x = m.embed[ids] * m.embed_scale
+        for l, w in enumerate(m.layers):
+            if l == layer:
+                w = dict(w)
+                w[PARAM_OF[param]] = W
+            x = block(m, w, x)
+        return rmsnorm(m, x[:, -1, :], m.final_norm)
+
+    return f
+
+
+# ----------------------------------------------------------------------------- checks
+
+def relerr(a, b):
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-300))
+
+
+def report(name, err, tol, extra=""):
+    print(f"{'ok' if err <= tol else 'FAIL'} {name}: relative error {err:.3e} (tol {tol:g}){extra}", flush=True)
+
+
+def windows_of(path):
+    t = entkio.tensors(path)
+    w = t.get("windows") or t.get("ids")
+    a = w["array"]
+    return a.reshape(-1, a.shape[-1]).astype(np.int64)
+
+
+def sqrt_psd(S):
+    lam, V = np.linalg.eigh(S)
+    return (V * np.sqrt(np.clip(lam, 0, None))) @ V.T
+
+
+def main():
+    if sys.argv[1] == "randvec":
+        out, name, r, c, seed = sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
+        a = np.random.default_rng(seed).standard_normal((r, c))
+        entkio.write_stream(out, "lm_entk_ref.py", [(name, a)])
+        return
+    ap = argparse.ArgumentParser()
+    ap.add_argument("cmd")
+    ap.add_argument("model")
+    ap.add_argument("windows")
+    ap.add_argument("--layer", type=int, required=True)
+    ap.add_argument("--param", default="down")
+    ap.add_argument("--tol", type=float, required=True)
+    ap.add_argument("--jvp", nargs=2)
+    ap.add_argument("--vjp", nargs=2)
+    ap.add_argument("--gram")
+    ap.add_argument("--logit", action="store_true")
+    ap.add_argument("--eig")
+    ap.add_argument("--eig-tol", type=float, default=1e-6)
+    a = ap.parse_args()
+    m = load(a.model)
+    ids = windows_of(a.windows)
+    N = ids.shape[0]
+    f = make_f(m, ids, a.layer, a.param)
+    W0 = m.layers[a.layer][PARAM_OF[a.param]].clone()
+    if a.jvp:
+        u = torch.from_numpy(entkio.tensors(a.jvp[0])["u"]["array"].astype(np.float64))
+        _, ju = jvp(f, (W0,), (u,))
+        report(f"jvp block {a.layer} {a.param}", relerr(entkio.tensors(a.jvp[1])["jvp"]["array"], ju.numpy()), a.tol)
+    if a.vjp:
+        z = torch.from_numpy(entkio.tensors(a.vjp[0])["z"]["array"].astype(np.float64))
+        _, back = vjp(f, W0)
+        (g,) = back(z)
+        report(f"vjp block {a.layer} {a.param}", relerr(entkio.tensors(a.vjp[1])["vjp"]["array"], g.numpy()), a.tol)
+    if not (a.gram or a.logit or a.eig):
+        return
+    J = jacrev(f)(W0).reshape(N * m.D, -1).numpy()  # rows (n, a)
+    U = m.head.numpy()
+    Sh = sqrt_psd(U.T @ U)
+    Jw = np.einsum("ab,nbp->nap", Sh, J.reshape(N, m.D, -1)).reshape(N * m.D, -1)
+    K = Jw @ Jw.T
+    if a.gram:
+        Ke = entkio.tensors(a.gram)["K"]["array"].astype(np.float64)
+        # entk-gram's flat Gram is class-major (row c*N + n); here rows are (n, c)
+        perm = np.arange(N * m.D).reshape(N, m.D).T.reshape(-1)
+        Kp = K[np.ix_(perm, perm)]
+        report(f"dense K~ block {a.layer} {a.param} (jacrev)",
+               float(np.linalg.norm(Ke - Kp) / np.linalg.norm(Kp)), a.tol)
+    lam = np.linalg.eigvalsh(K)[::-1]
+    if a.logit:
+        JU = np.einsum("vb,nbp->nvp", U, J.reshape(N, m.D, -1)).reshape(N * U.shape[0], -1)
+        ev = np.linalg.eigvalsh(JU.T @ JU)[::-1]  # same nonzero spectrum as (JU)(JU)^T, P x P
+        r = min(len(ev), len(lam))
+        keep = lam[:r] > lam[0] * 1e-9
+        report(f"K~ = logit eNTK over the {U.shape[0]}-token vocabulary: nonzero eigenvalues",
+               float(np.abs(lam[:r][keep] - ev[:r][keep]).max() / lam[0]), a.tol, f" ({int(keep.sum())} eigenvalues)")
+    if a.eig:
+        t = entkio.tensors(a.eig)
+        fr = entkio.frames(a.eig)
+        vals, conv, bw = t["eigenvalues"]["array"], t["converged"]["array"], t["residuals_w"]["array"]
+        vecs = [x["array"] for x in fr if x.get("kind") == "tensor" and x["name"] == "eigenvector"]
+        lamv, V = np.linalg.eigh(K)
+        lamv, V = lamv[::-1], V[:, ::-1]
+        worst_v, worst_e, worst_b, nconv = 0.0, 0.0, 0.0, 0
+        scale = lamv[0]
+        for i, th in enumerate(vals):
+            w = vecs[i].reshape(-1)  # [N, D] row-major = rows (n, a)
+            res = float(np.linalg.norm(K @ w - th * w))
+            # honest bound: the true residual is within the reported one (up to rounding of K~)
+            worst_b = max(worst_b, (res - bw[i]) / scale)
+            if not conv[i]:
+                continue
+            nconv += 1
+            worst_e = max(worst_e, abs(th - lamv[i]) / scale)
+            gap = min(abs(lamv[i] - lamv[i - 1]) if i > 0 else np.inf, abs(lamv[i] - lamv[i + 1]))
+            if gap > 1e-3 * scale:  # a vector is defined (up to sign) where its eigenvalue is separated
+                worst_v = max(worst_v, min(np.linalg.norm(w - V[:, i]), np.linalg.norm(w + V[:, i])))
+        report(f"Lanczos: {nconv} converged eigenvalues = numpy eigh", worst_e, a.eig_tol)
+        report("Lanczos: converged eigenvectors = numpy eigh up to sign", worst_v, math.sqrt(a.eig_tol))
+        report("Lanczos: every residual bound holds", max(worst_b, 0.0), 1e-9)
+        print(f"ok Lanczos flags: {nconv} of {len(vals)} converged, the rest flagged", flush=True)
+
+
+if __name__ == "__main__":
+    main()
