@@ -17,7 +17,8 @@ TOOLS   := $(TOOLS_SRC:.c=)
 
 all: $(BINS) $(TOOLS)
 
-HEADERS := $(wildcard include/*/*.h)
+# every header, the templates included by lib/ files (lib/*/*_impl.h) among them
+HEADERS := $(wildcard include/*/*.h lib/*/*.h)
 
 build/%.o: lib/%.c $(HEADERS)
 	@mkdir -p $(@D)

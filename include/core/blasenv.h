@@ -16,4 +16,9 @@
 void blasenv_native_kernels(char **argv);
 /* The kernel family OpenBLAS uses in this process ("SkylakeX", "Haswell", ...). */
 const char *blasenv_corename(void);
+/* OpenBLAS on one thread until blas_threads_restore(the value returned): around computations
+ * whose bits must not depend on the number of threads (a threaded BLAS or LAPACK routine may
+ * split a sum between threads, so its rounding would follow the thread count). */
+int blas_one_thread(void);
+void blas_threads_restore(int prev);
 #endif

@@ -25,3 +25,11 @@ void blasenv_native_kernels(char **argv) {
     execv("/proc/self/exe", argv);
     /* exec failed (no /proc, say): carry on with the generic kernels */
 }
+
+int blas_one_thread(void) {
+    int prev = openblas_get_num_threads();
+    openblas_set_num_threads(1);
+    return prev;
+}
+
+void blas_threads_restore(int prev) { openblas_set_num_threads(prev); }

@@ -13,6 +13,8 @@
 
 static void claim_path(const entk_key *key, char *p, size_t n) {
     snprintf(p, n, "%s/claims", cache_dir());
+    for (char *s = p + 1; *s; s++) /* the cache directory may not exist yet */
+        if (*s == '/') { *s = 0; mkdir(p, 0777); *s = '/'; }
     mkdir(p, 0777);
     snprintf(p, n, "%s/claims/%s", cache_dir(), key->hex);
 }

@@ -1,6 +1,7 @@
 #include "lm/entk.h"
 #include "core/cache.h"
 #include "core/claim.h"
+#include "core/blasenv.h"
 #include "core/err.h"
 #include "lm/block.h"
 #include <cblas.h>
@@ -222,8 +223,10 @@ lm_entk *lm_entk_new(lm_model *m, dtype dt, int layer, lm_param param, int N, in
         keybuilder_str(&kall, op->ckey[c].hex);
     }
     op->key = keybuilder_final(&kall);
+    int blas = blas_one_thread(); /* S's bits must not follow the thread count */
     op->S = head_gram(m);
     op->Shalf = sqrt_psd(op->S, op->D);
+    blas_threads_restore(blas);
     size_t DD = (size_t)op->D * op->D;
     p->S_R = xmalloc(DD * es);
     int nb = m->n_layers - layer;
@@ -308,10 +311,9 @@ static void chunk_on_thread(lm_entk *op, int c, int t, const void *u, void *Ju, 
 
 void lm_entk_chunk(lm_entk *op, int c, const void *u, void *Ju, const void *z, void *grad) {
     if (c < 0 || c >= op->nchunks) entk_die(ENTK_EXIT_FAIL, "chunk %d out of range", c);
-    int blas = openblas_get_num_threads();
-    openblas_set_num_threads(1);
+    int blas = blas_one_thread();
     chunk_on_thread(op, c, 0, u, Ju, z, grad);
-    openblas_set_num_threads(blas);
+    blas_threads_restore(blas);
 }
 
 /* ------------------------------------------------------------------ products through the cache */
@@ -389,14 +391,13 @@ static int product_take(const lm_entk *op, const entk_key *key, double *y, doubl
 static void compute_batch(lm_entk *op, const int *cl, int n, const void *uR) {
     lm_entk_priv *p = op->p;
     size_t es = dtype_size(op->dt), slot = (size_t)(op->P + (int64_t)op->chunk * op->D) * es;
-    int blas = openblas_get_num_threads();
-    openblas_set_num_threads(1);
+    int blas = blas_one_thread(); /* the threads run chunks, each on one BLAS thread */
 #pragma omp parallel for schedule(dynamic, 1) num_threads(n)
     for (int i = 0; i < n; i++) {
         char *res = (char *)p->rbuf + (size_t)i * slot;
         chunk_on_thread(op, cl[i], omp_get_thread_num(), uR, res + (size_t)op->P * es, NULL, res);
     }
-    openblas_set_num_threads(blas);
+    blas_threads_restore(blas);
 }
 
 /* adds rbuf slot i (chunk c) into y and Ju */

@@ -1,4 +1,5 @@
 #include "lm/linearize.h"
+#include "core/blasenv.h"
 #include "core/cache.h"
 #include "core/err.h"
 #include "lm/block.h"
@@ -79,8 +80,7 @@ void lm_prefix(lm_model *m, dtype dt, const int32_t *ids, int N, int T, const in
     }
     for (int i = 0; i < nl; i++) x[i] = xmalloc((size_t)N * T * dim * es);
     int cw = cache_windows > 0 ? cache_windows : 64, nblocks = (N + cw - 1) / cw;
-    int blas = openblas_get_num_threads();
-    openblas_set_num_threads(1);
+    int blas = blas_one_thread();
     long done = 0;
     /* blocks of windows are independent: the threads take them in turn, each on one BLAS thread */
 #pragma omp parallel for schedule(dynamic, 1)
@@ -114,7 +114,7 @@ void lm_prefix(lm_model *m, dtype dt, const int32_t *ids, int N, int T, const in
 #pragma omp critical(entk_progress)
         entk_progress("windows through the blocks before the layer", done += nw, N);
     }
-    openblas_set_num_threads(blas);
+    blas_threads_restore(blas);
     entk_progress_end();
     for (int l = 0; l < top; l++) free(rope[l]);
     free(rope);

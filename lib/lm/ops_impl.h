@@ -187,28 +187,34 @@ static void SUF(attn_head)(const lm_model *m, int window, int T, int i0, const R
     GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, nq, hd, T, (R)1, P, T, v, ldkv, (R)0, out, ldo);
 }
 
-/* ds -> P (ds - rowsum(P ds)) in place, rows [i0, T), with the softcap's derivative 1 - tanh^2
- * applied first (the pre-cap scores are recomputed from q and k into W: cheaper than keeping them). */
+/* The softmax's and the softcap's derivatives, in place on d (rows [i0, T)). Forward mode (JVP,
+ * back = 0): d is the tangent of the pre-cap scores; it becomes the tangent of P,
+ * P (d' - rowsum(P d')) with d' = d (1 - tanh^2). Reverse mode (VJP, back = 1): d is the gradient
+ * of P; it becomes the gradient of the pre-cap scores, (P (d - rowsum(P d))) (1 - tanh^2). The
+ * pre-cap scores are recomputed from q and k into W (cheaper than keeping them). */
 static void SUF(softmax_back)(const lm_model *m, int window, int T, int i0, const R *q, int ldq, const R *k, int ldkv,
-                              const R *P, R *ds, R *W) {
+                              const R *P, R *d, R *W, int back) {
     int nq = T - i0;
-    if (ATTN_SOFTCAP(m) > 0)
-        GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, nq, T, m->head_dim, (R)ATTN_SCALE(m), q, ldq, k,
-             ldkv, (R)0, W, T);
+    R c = (R)ATTN_SOFTCAP(m);
+    if (c > 0)
+        GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, nq, T, m->head_dim, (R)ATTN_SCALE(m), q, ldq, k, ldkv, (R)0, W, T);
     for (int i = i0; i < T; i++) {
         const R *p = P + (size_t)(i - i0) * T;
-        R *d = ds + (size_t)(i - i0) * T;
+        R *dr = d + (size_t)(i - i0) * T, *sr = W + (size_t)(i - i0) * T;
         int lo = SUF(lo)(i, window);
-        if (ATTN_SOFTCAP(m) > 0) {
-            R c = (R)ATTN_SOFTCAP(m);
+        if (c > 0 && !back)
             for (int j = lo; j <= i; j++) {
-                R t = TANH(W[(size_t)(i - i0) * T + j] / c);
-                d[j] *= (R)1 - t * t;
+                R t = TANH(sr[j] / c);
+                dr[j] *= (R)1 - t * t;
             }
-        }
         R dot = 0;
-        for (int j = lo; j <= i; j++) dot += p[j] * d[j];
-        for (int j = 0; j < T; j++) d[j] = j >= lo && j <= i ? p[j] * (d[j] - dot) : (R)0;
+        for (int j = lo; j <= i; j++) dot += p[j] * dr[j];
+        for (int j = 0; j < T; j++) dr[j] = j >= lo && j <= i ? p[j] * (dr[j] - dot) : (R)0;
+        if (c > 0 && back)
+            for (int j = lo; j <= i; j++) {
+                R t = TANH(sr[j] / c);
+                dr[j] *= (R)1 - t * t;
+            }
     }
 }
 
@@ -221,7 +227,7 @@ static void SUF(attn_head_jvp)(const lm_model *m, int window, int T, int i0, con
     R *dS = W, *W2 = W + (size_t)nq * T, sc = (R)ATTN_SCALE(m);
     GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, nq, T, hd, sc, dq, ldq, k, ldkv, (R)0, dS, T);
     GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, nq, T, hd, sc, q, ldq, dk, ldkv, (R)1, dS, T);
-    SUF(softmax_back)(m, window, T, i0, q, ldq, k, ldkv, P, dS, W2);
+    SUF(softmax_back)(m, window, T, i0, q, ldq, k, ldkv, P, dS, W2, 0);
     GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, nq, hd, T, (R)1, dS, T, v, ldkv, (R)0, dout, ldo);
     GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, nq, hd, T, (R)1, P, T, dv, ldkv, (R)1, dout, ldo);
 }
@@ -235,7 +241,7 @@ static void SUF(attn_head_vjp)(const lm_model *m, int window, int T, int i0, con
     const R *g = gout;
     GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, nq, T, hd, (R)1, g, ldo, v, ldkv, (R)0, dP, T);
     GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, T, hd, nq, (R)1, P, T, g, ldo, (R)1, dv, ldkv);
-    SUF(softmax_back)(m, window, T, i0, q, ldq, k, ldkv, P, dP, W2);
+    SUF(softmax_back)(m, window, T, i0, q, ldq, k, ldkv, P, dP, W2, 1);
     GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, nq, hd, T, sc, dP, T, k, ldkv, (R)0, dq, ldq);
     GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, T, hd, nq, sc, dP, T, q, ldq, (R)1, dk, ldkv);
 }

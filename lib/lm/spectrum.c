@@ -1,4 +1,5 @@
 #include "lm/spectrum.h"
+#include "core/blasenv.h"
 #include "core/err.h"
 #include <cblas.h>
 #include <math.h>
@@ -58,6 +59,7 @@ void lm_spectrum_run(lm_entk *op, const lanczos_opts *o, lm_spectrum *s) {
     s->bounds_w = xmalloc((size_t)k * sizeof(double));
     s->vectors = xcalloc((size_t)k * nd, sizeof(double));
     double top = r.values[0] > 0 ? r.values[0] : 1;
+    int blas = blas_one_thread();
     for (int i = 0; i < k; i++) {
         double th = r.values[i];
         s->bounds_w[i] = th > 0 ? sqrt(top / th) * r.bounds[i] : INFINITY;
@@ -67,6 +69,7 @@ void lm_spectrum_run(lm_entk *op, const lanczos_opts *o, lm_spectrum *s) {
         double sc = th > 0 ? 1 / sqrt(th) : 0;
         cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, op->N, D, D, sc, jv, D, op->Shalf, D, 0.0, w, D);
     }
+    blas_threads_restore(blas);
     free(r.vectors);
     free(r.side);
     s->seconds = entk_now() - ctx.t0;

@@ -1,4 +1,5 @@
 #include "ntk/lanczos.h"
+#include "core/blasenv.h"
 #include "core/err.h"
 #include "core/rng.h"
 #include <lapacke.h>
@@ -80,7 +81,9 @@ static void small_eig(const double *H, int ldh, int m, double *theta, double *Y)
     double *A = xmalloc((size_t)m * m * sizeof(double)), *w = xmalloc((size_t)m * sizeof(double));
     for (int i = 0; i < m; i++)
         for (int j = 0; j < m; j++) A[(size_t)i * m + j] = 0.5 * (H[(size_t)i * ldh + j] + H[(size_t)j * ldh + i]);
+    int blas = blas_one_thread();
     if (LAPACKE_dsyev(LAPACK_ROW_MAJOR, 'V', 'U', m, A, m, w) != 0) entk_die(ENTK_EXIT_FAIL, "Lanczos: dsyev failed");
+    blas_threads_restore(blas);
     for (int j = 0; j < m; j++) { /* ascending -> descending */
         theta[j] = w[m - 1 - j];
         for (int i = 0; i < m; i++) Y[(size_t)i * m + j] = A[(size_t)i * m + (m - 1 - j)];
