@@ -4,9 +4,9 @@
 #include "core/frame.h"
 #include "core/hash.h"
 #include "core/json.h"
-#include "lm/llama2.h"
 #include "lm/model.h"
 #include "core/safetensors.h"
+#include "text/llama2tok.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,7 +50,7 @@ enum { OPT_IDS = OPT_FIRST_CUSTOM, OPT_OUTPUTS, OPT_POSITIONS, OPT_LAYERS, OPT_B
 typedef struct {
     const lm_model *m;
     frame_writer *w;
-    const llama2_vocab *vocab;
+    const l2tok *vocab;
     int want_logits, want_hidden, want_resid, want_mlp;
     const char *positions;
     int nlayers;
@@ -142,27 +142,20 @@ static void run_batch(job *j, const int32_t *ids, int nb, int T) {
         if (j->vocab) {
             const int32_t *gen = g.data;
             for (int b = 0; b < nb; b++) {
-                size_t cap = 64 + 64 * ((size_t)T + j->generate), len = 0;
-                char *text = xmalloc(cap), piece[512];
-                text[0] = 0;
+                bytebuf text = {0};
+                bytebuf_add(&text, "", 0);
                 int prev = -1;
                 for (int t = 0; t < T + j->generate; t++) {
                     int tok = t < T ? ids[(size_t)b * T + t] : gen[(size_t)b * j->generate + t - T];
                     if (t >= T && tok == m->bos) break; /* run.c: BOS delimits sequences */
-                    if (!(t == 0 && tok == m->bos)) {
-                        size_t k = llama2_decode(j->vocab, prev, tok, piece, sizeof piece);
-                        if (len + k + 1 > cap) { cap = 2 * (len + k + 1); text = xrealloc(text, cap); }
-                        memcpy(text + len, piece, k);
-                        len += k;
-                        text[len] = 0;
-                    }
+                    if (!(t == 0 && tok == m->bos)) l2tok_piece(j->vocab, prev, tok, &text);
                     prev = tok;
                 }
                 meta mt = {0};
                 meta_i64(&mt, "window", j->windows_done + b);
-                meta_str(&mt, "text", text);
+                meta_str(&mt, "text", text.p);
                 frame_write_record(j->w, "text", &mt);
-                free(text);
+                free(text.p);
             }
         }
         tensor_free(&g);
@@ -251,8 +244,8 @@ int main(int argc, char **argv) {
         for (int i = 0; i < k; i++) cli_long("--positions", parts[i], -1000000000L, 1000000000L);
         if (k == 0) entk_die(ENTK_EXIT_USAGE, "--positions: give 'last', 'all' or indices");
     }
-    llama2_vocab *vocab = NULL;
-    if (vocab_path) vocab = llama2_vocab_load(vocab_path);
+    l2tok *vocab = NULL;
+    if (vocab_path) vocab = l2tok_load(vocab_path);
     frame_reader r;
     int have_reader = 0;
     if (!ids_opt) {
@@ -347,7 +340,7 @@ int main(int argc, char **argv) {
         entk_log("forward: %ld windows, %ld tokens in %.3f s: %.1f tokens/s, %.2f GFLOP/s", j.windows_done, j.tokens, j.seconds,
                  j.tokens / j.seconds, j.flops / j.seconds * 1e-9);
     if (have_reader) frame_reader_close(&r);
-    llama2_vocab_free(vocab);
+    l2tok_free(vocab);
     lm_acts_free(j.acts);
     lm_free(m);
     free(p.ids);

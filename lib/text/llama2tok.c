@@ -365,6 +365,13 @@ static int hexd(int c) {
     return -1;
 }
 
+/* A <0xXX> piece: 1 and its byte in *byte. */
+static int byte_piece(const char *p, size_t len, unsigned char *byte) {
+    if (len != 6 || memcmp(p, "<0x", 3) != 0 || p[5] != '>' || hexd(p[3]) < 0 || hexd(p[4]) < 0) return 0;
+    *byte = (unsigned char)(hexd(p[3]) * 16 + hexd(p[4]));
+    return 1;
+}
+
 void l2tok_decode(const l2tok *t, const int32_t *ids, size_t n, int skip_special, bytebuf *out) {
     int first = 1, after_bos = 0;
     if (!out->p) bytebuf_add(out, "", 0);
@@ -377,11 +384,19 @@ void l2tok_decode(const l2tok *t, const int32_t *ids, size_t n, int skip_special
         if ((first || after_bos) && len && p[0] == ' ') { p++; len--; }
         first = 0;
         after_bos = id == 1;
-        if (len == 6 && memcmp(p, "<0x", 3) == 0 && p[5] == '>' && hexd(p[3]) >= 0 && hexd(p[4]) >= 0) {
-            unsigned char byte = (unsigned char)(hexd(p[3]) * 16 + hexd(p[4]));
-            bytebuf_add(out, &byte, 1);
-        } else {
-            bytebuf_add(out, p, len);
-        }
+        unsigned char byte;
+        if (byte_piece(p, len, &byte)) bytebuf_add(out, &byte, 1);
+        else bytebuf_add(out, p, len);
     }
+}
+
+void l2tok_piece(const l2tok *t, int32_t prev, int32_t tok, bytebuf *out) {
+    if (!out->p) bytebuf_add(out, "", 0);
+    if (tok < 0 || tok >= t->n) return;
+    const char *p = t->bytes + t->off[tok];
+    size_t len = t->len[tok];
+    if (prev == 1 && len && p[0] == ' ') { p++; len--; }
+    unsigned char byte;
+    if (byte_piece(p, len, &byte)) bytebuf_add(out, &byte, 1);
+    else bytebuf_add(out, p, len);
 }
