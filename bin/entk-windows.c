@@ -335,8 +335,8 @@ int main(int argc, char **argv) {
         entk_log("note: %s was made with another tagger model file than %s (same tag set)", src, tagger_path);
 
     cache_init(co.cache_dir);
-    win_tokenizer tk;
-    win_tokenizer_load(&tk, tok_path, NULL);
+    tokenizer tk;
+    tokenizer_load(&tk, tok_path, NULL, NULL);
     lm_model *m = lm_load(model_path);
     if (m->vocab > tk.ntokens + 1024)
         entk_die(ENTK_EXIT_INPUT, "%s has %d tokens but the model's vocabulary is %d: not the model's tokenizer", tok_path,
@@ -396,7 +396,7 @@ int main(int argc, char **argv) {
 
     win_result_free(r);
     lm_free(m);
-    win_tokenizer_free(&tk);
+    tokenizer_free(&tk);
     tagger_free(tg);
     for (size_t s = 0; s < in.n; s++) {
         free((void *)in.st[s].text);
