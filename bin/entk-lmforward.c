@@ -3,7 +3,7 @@
 #include "core/err.h"
 #include "core/frame.h"
 #include "core/hash.h"
-#include "core/json.h"
+#include "core/fileio.h"
 #include "lm/model.h"
 #include "core/safetensors.h"
 #include "text/llama2tok.h"

@@ -5,7 +5,7 @@
 #include "core/cli.h"
 #include "text/conllu.h"
 #include "core/err.h"
-#include "core/json.h"
+#include "core/fileio.h"
 #include "core/frame.h"
 #include "core/hash.h"
 #include "core/outfile.h"

@@ -4,7 +4,7 @@
 #include "core/cli.h"
 #include "core/err.h"
 #include "core/frame.h"
-#include "core/json.h"
+#include "core/fileio.h"
 #include "core/outfile.h"
 #include "text/tokenizer.h"
 #include <errno.h>
@@ -60,20 +60,6 @@ static void tk_encode(tok_run *tk, const char *text, size_t n, tok_seq *out) {
 
 static void tk_decode(const tok_run *tk, const int32_t *ids, size_t n, int skip_special, bytebuf *out) {
     tokenizer_decode(&tk->t, ids, n, skip_special, out);
-}
-
-static char *read_all(const char *path, size_t *n) {
-    if (strcmp(path, "-") != 0) return read_file(path, n);
-    size_t cap = 1 << 16, len = 0, got;
-    char *buf = xmalloc(cap);
-    while ((got = fread(buf + len, 1, cap - len - 1, stdin)) > 0) {
-        len += got;
-        if (cap - len - 1 == 0) buf = xrealloc(buf, cap *= 2);
-    }
-    if (ferror(stdin)) entk_die(ENTK_EXIT_FAIL, "reading stdin: %s", strerror(errno));
-    buf[len] = 0;
-    *n = len;
-    return buf;
 }
 
 /* The texts of one input as [start, end) byte ranges, split as the options say. */
@@ -277,7 +263,7 @@ int main(int argc, char **argv) {
         keybuilder kb;
         keybuilder_init(&kb, "entk-tokenize-text");
         for (int i = 0; i < nfiles; i++) {
-            data[i] = read_all(files[i], &dlen[i]);
+            data[i] = read_file(files[i], &dlen[i]);
             entk_key k = hash_bytes(data[i], dlen[i]);
             keybuilder_str(&kb, k.hex);
             if (invalid == BAD_ERROR) {

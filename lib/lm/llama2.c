@@ -1,7 +1,7 @@
 #include "lm/llama2.h"
 #include "core/err.h"
 #include "core/hash.h"
-#include "core/json.h"
+#include "core/fileio.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -2,6 +2,7 @@
 #include "core/cache.h"
 #include "core/err.h"
 #include "core/heap.h"
+#include "core/fileio.h"
 #include "core/json.h"
 #include <stdarg.h>
 #include <stdio.h>

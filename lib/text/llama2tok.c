@@ -1,7 +1,7 @@
 #include "text/llama2tok.h"
 #include "core/err.h"
 #include "core/heap.h"
-#include "core/json.h"
+#include "core/fileio.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
