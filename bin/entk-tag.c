@@ -9,6 +9,7 @@
 #include "core/frame.h"
 #include "core/hash.h"
 #include "core/outfile.h"
+#include "text/tageval.h"
 #include "text/tagger.h"
 #include "text/wordsplit.h"
 #include <errno.h>
@@ -80,39 +81,6 @@ static const char *help_tag =
 enum { OPT_EPOCHS = OPT_FIRST_CUSTOM, OPT_SEED, OPT_HOLDOUT, OPT_STORIES, OPT_KEEP_PARTIAL, OPT_TSV, OPT_CONLLU };
 
 /* ------------------------------------------------------------------ shared */
-
-/* Per-sentence buffers for tagging gold-tokenised sentences, grown as needed. */
-typedef struct {
-    const char **forms;
-    int *up, *xp, *fp, cap;
-} sent_buf;
-
-static void tag_gold_words(tagger *t, const conllu_word *w, int n, sent_buf *b) {
-    if (n > b->cap) {
-        b->cap = n + 64;
-        b->forms = xrealloc(b->forms, (size_t)b->cap * sizeof *b->forms);
-        b->up = xrealloc(b->up, (size_t)b->cap * sizeof *b->up);
-        b->xp = xrealloc(b->xp, (size_t)b->cap * sizeof *b->xp);
-        b->fp = xrealloc(b->fp, (size_t)b->cap * TAG_NFEATS * sizeof *b->fp);
-    }
-    for (int k = 0; k < n; k++) b->forms[k] = w[k].form;
-    tagger_tag(t, n, b->forms, b->up, b->xp, b->fp);
-}
-
-static void sent_buf_free(sent_buf *b) {
-    free(b->forms); free(b->up); free(b->xp); free(b->fp);
-}
-
-
-/* "ADJ ADP ..." */
-static char *join_names(const tagger *t, int model) {
-    size_t len = 1;
-    for (int c = 0; c < tagger_nclasses(t, model); c++) len += strlen(tagger_class(t, model, c)) + 1;
-    char *s = xmalloc(len), *p = s;
-    for (int c = 0; c < tagger_nclasses(t, model); c++) p += sprintf(p, "%s%s", c ? " " : "", tagger_class(t, model, c));
-    *p = 0;
-    return s;
-}
 
 static int is_holdout(size_t sent, long k) { return k > 0 && sent % (size_t)k == (size_t)k - 1; }
 
@@ -198,53 +166,6 @@ static int cmd_train(int argc, char **argv) {
 
 /* ------------------------------------------------------------------ eval */
 
-typedef struct {
-    int ncls;
-    long *conf;        /* [ncls, ncls] gold x predicted */
-    long n, right, unseen;
-} scores;
-
-static void scores_init(scores *s, int ncls) {
-    s->ncls = ncls;
-    s->conf = xcalloc((size_t)ncls * (size_t)ncls, sizeof *s->conf);
-    s->n = s->right = s->unseen = 0;
-}
-
-static void scores_add(scores *s, int gold, int pred) {
-    s->n++;
-    s->right += gold == pred;
-    if (gold < 0) s->unseen++;
-    else s->conf[(size_t)gold * (size_t)s->ncls + (size_t)pred]++;
-}
-
-static double pct(long a, long b) { return b ? 100.0 * (double)a / (double)b : 0.0; }
-
-static void print_per_class(FILE *out, const tagger *t, int model, const scores *s, const char *title) {
-    fprintf(out, "\n%s per class (accuracy = recall of the gold class; precision over predictions):\n", title);
-    fprintf(out, "  %-8s %8s %8s %9s %9s\n", "tag", "gold", "right", "accuracy", "precision");
-    for (int g = 0; g < s->ncls; g++) {
-        long n = 0, pred = 0, right = s->conf[(size_t)g * (size_t)s->ncls + (size_t)g];
-        for (int p = 0; p < s->ncls; p++) {
-            n += s->conf[(size_t)g * (size_t)s->ncls + (size_t)p];
-            pred += s->conf[(size_t)p * (size_t)s->ncls + (size_t)g];
-        }
-        if (!n && !pred) continue;
-        fprintf(out, "  %-8s %8ld %8ld %8.2f%% %8.2f%%\n", tagger_class(t, model, g), n, right, pct(right, n), pct(right, pred));
-    }
-    if (s->unseen) fprintf(out, "  (%ld words have a gold tag the model never saw)\n", s->unseen);
-}
-
-static void print_confusion(FILE *out, const tagger *t, const scores *s) {
-    fprintf(out, "\nUPOS confusion matrix (rows gold, columns predicted):\n%-6s", "");
-    for (int p = 0; p < s->ncls; p++) fprintf(out, " %5.5s", tagger_class(t, TAG_UPOS, p));
-    fputc('\n', out);
-    for (int g = 0; g < s->ncls; g++) {
-        fprintf(out, "%-6.6s", tagger_class(t, TAG_UPOS, g));
-        for (int p = 0; p < s->ncls; p++) fprintf(out, " %5ld", s->conf[(size_t)g * (size_t)s->ncls + (size_t)p]);
-        fputc('\n', out);
-    }
-}
-
 static int cmd_eval(int argc, char **argv) {
     static const struct option longopts[] = {
         CLI_COMMON_LONGOPTS,
@@ -266,77 +187,25 @@ static int cmd_eval(int argc, char **argv) {
     if (!model) entk_die(ENTK_EXIT_USAGE, "eval needs -m MODEL (see --help)");
     if (optind >= argc) entk_die(ENTK_EXIT_USAGE, "eval needs CoNLL-U files (see --help)");
     tagger *t = tagger_load(model);
-    scores su, sx;
-    scores_init(&su, tagger_nclasses(t, TAG_UPOS));
-    scores_init(&sx, tagger_nclasses(t, TAG_XPOS));
-    long fright[TAG_NFEATS] = {0}, fgold[TAG_NFEATS] = {0}, fpred[TAG_NFEATS] = {0}, fhit[TAG_NFEATS] = {0};
-    long nfw = 0, fall = 0, nsent = 0, nbadx = 0;
+    tag_eval ev;
+    tag_eval_init(&ev, t);
     int nfiles = argc - optind;
     entk_key *keys = xmalloc((size_t)(nfiles + 1) * sizeof *keys);
-    sent_buf sb = {0};
     for (int i = 0; i < nfiles; i++) {
         conllu_file f;
         conllu_read(&f, argv[optind + i]);
         keys[i] = f.key;
         int has_feats = conllu_has_feats(&f);
-        for (size_t j = 0; j < f.nsents; j++) {
-            if (every && !is_holdout(j, every)) continue;
-            const conllu_word *w = f.words + f.sents[j].first;
-            int n = f.sents[j].n;
-            tag_gold_words(t, w, n, &sb);
-            int *up = sb.up, *xp = sb.xp, *fp = sb.fp;
-            nsent++;
-            for (int k = 0; k < n; k++) {
-                scores_add(&su, tagger_class_id(t, TAG_UPOS, w[k].upos, strlen(w[k].upos)), up[k]);
-                const char *x = tagger_gold_xpos(&w[k]);
-                if (x) scores_add(&sx, tagger_class_id(t, TAG_XPOS, x, strlen(x)), xp[k]);
-                else nbadx++;
-                if (!has_feats) continue;
-                nfw++;
-                int all = 1;
-                for (int q = 0; q < TAG_NFEATS; q++) {
-                    size_t len;
-                    const char *v = tagger_gold_feat(&w[k], q, &len);
-                    int g = tagger_class_id(t, TAG_FEAT0 + q, v, len);
-                    int p = fp[(size_t)k * TAG_NFEATS + (size_t)q];
-                    int ok = g == p || (g < 0 && len == 1 && v[0] == '_' && p == 0);
-                    fright[q] += ok;
-                    all &= ok;
-                    int gpresent = !(len == 1 && v[0] == '_');
-                    fgold[q] += gpresent;
-                    fpred[q] += p != 0;
-                    fhit[q] += ok && gpresent;
-                }
-                fall += all;
-            }
-        }
+        for (size_t j = 0; j < f.nsents; j++)
+            if (!every || is_holdout(j, every)) tag_eval_sentence(&ev, t, f.words + f.sents[j].first, f.sents[j].n, has_feats);
         conllu_free(&f);
     }
     FILE *out = co.output && strcmp(co.output, "-") == 0 ? stderr : stdout;
     fprintf(out, "model: %s (%s)\n", model, tagger_info(t));
-    fprintf(out, "evaluated on %ld words in %ld sentences", su.n, nsent);
+    fprintf(out, "evaluated on %ld words in %ld sentences", ev.upos.n, ev.sentences);
     if (every) fprintf(out, " (held out by --holdout %ld: sentences %ld, %ld, ... of each file)", every, every - 1, 2 * every - 1);
     fputc('\n', out);
-    fprintf(out, "UPOS accuracy %6.2f%%  (%ld/%ld)\n", pct(su.right, su.n), su.right, su.n);
-    fprintf(out, "XPOS accuracy %6.2f%%  (%ld/%ld)%s\n", pct(sx.right, sx.n), sx.right, sx.n,
-            nbadx ? "  (words with a gold XPOS outside the Penn tag set are not counted)" : "");
-    double facc[TAG_NFEATS];
-    if (nfw) {
-        fprintf(out, "features: %ld words from files that annotate FEATS; all %d right for %.2f%%\n", nfw,
-                TAG_NFEATS, pct(fall, nfw));
-        fprintf(out, "  %-9s %9s %9s %9s %7s\n", "feature", "accuracy", "precision", "recall", "gold");
-        for (int q = 0; q < TAG_NFEATS; q++) {
-            facc[q] = pct(fright[q], nfw);
-            fprintf(out, "  %-9s %8.2f%% %8.2f%% %8.2f%% %7ld\n", tag_feat_names[q], facc[q], pct(fhit[q], fpred[q]),
-                    pct(fhit[q], fgold[q]), fgold[q]);
-        }
-        fprintf(out, "  (precision and recall of the feature being present with the right value)\n");
-    } else {
-        fprintf(out, "features: no input file annotates FEATS, so feature accuracy is not measured\n");
-    }
-    print_per_class(out, t, TAG_UPOS, &su, "UPOS");
-    print_per_class(out, t, TAG_XPOS, &sx, "XPOS");
-    print_confusion(out, t, &su);
+    tag_eval_print(out, &ev, t);
     fflush(out);
 
     if (co.output) {
@@ -365,40 +234,11 @@ static int cmd_eval(int argc, char **argv) {
         h.key = frame_derive_key(h.producer, h.argc, h.argv, h.ninputs, h.input_key);
         frame_writer w;
         frame_writer_open(&w, co.output, &h);
-        meta m = {0};
-        char facc_key[TAG_NFEATS][32];
-        meta_i64(&m, "words", su.n);
-        meta_i64(&m, "sentences", nsent);
-        meta_i64(&m, "holdout", every);
-        meta_f64(&m, "upos_accuracy", pct(su.right, su.n) / 100);
-        meta_f64(&m, "xpos_accuracy", pct(sx.right, sx.n) / 100);
-        meta_i64(&m, "feature_words", nfw);
-        if (nfw) {
-            meta_f64(&m, "features_all_accuracy", pct(fall, nfw) / 100);
-            for (int q = 0; q < TAG_NFEATS; q++) {
-                snprintf(facc_key[q], sizeof facc_key[q], "accuracy_%s", tag_feat_names[q]);
-                meta_f64(&m, facc_key[q], facc[q] / 100);
-            }
-        }
-        frame_write_record(&w, "tag_eval", &m);
-        scores *sc[2] = {&su, &sx};
-        const char *names[2] = {"upos_confusion", "xpos_confusion"};
-        for (int k = 0; k < 2; k++) {
-            tensor ct = tensor_2d(DT_I64, sc[k]->ncls, sc[k]->ncls);
-            for (int64_t e = 0; e < tensor_numel(&ct); e++) ((int64_t *)ct.data)[e] = sc[k]->conf[e];
-            char *nm = join_names(t, k == 0 ? TAG_UPOS : TAG_XPOS);
-            meta mm = {0};
-            meta_str(&mm, "names", nm);
-            meta_str(&mm, "rows", "gold");
-            meta_str(&mm, "columns", "predicted");
-            frame_write_tensor(&w, names[k], &ct, &mm);
-            free(nm);
-            tensor_free(&ct);
-        }
+        tag_eval_write(&w, &ev, t, every);
         frame_writer_close(&w);
     }
-    sent_buf_free(&sb); free(keys);
-    free(su.conf); free(sx.conf);
+    tag_eval_free(&ev);
+    free(keys);
     tagger_free(t);
     return 0;
 }
@@ -460,11 +300,11 @@ static int tag_conllu(tagger *t, const char *in, const char *output) {
     conllu_read(&f, in);
     outfile o;
     outfile_open(&o, output);
-    sent_buf sb = {0};
+    tag_sent sb = {0};
     for (size_t j = 0; j < f.nsents; j++) {
         const conllu_word *w = f.words + f.sents[j].first;
         int n = f.sents[j].n;
-        tag_gold_words(t, w, n, &sb);
+        tag_sent_run(&sb, t, w, n);
         int *up = sb.up, *xp = sb.xp, *fp = sb.fp;
         fprintf(o.fp, "# source = %s:%ld\n", f.path, f.sents[j].line);
         for (int k = 0; k < n; k++) {
@@ -478,7 +318,7 @@ static int tag_conllu(tagger *t, const char *in, const char *output) {
     }
     outfile_commit(&o);
     entk_log("tagged %zu words in %zu sentences", f.nwords, f.nsents);
-    sent_buf_free(&sb);
+    tag_sent_free(&sb);
     conllu_free(&f);
     tagger_free(t);
     return 0;
@@ -529,11 +369,11 @@ static int cmd_tag(int argc, char **argv) {
 
     frame_writer w;
     outfile tf;
-    char *unames = join_names(t, TAG_UPOS), *xnames = join_names(t, TAG_XPOS);
+    char *unames = tagger_class_names(t, TAG_UPOS), *xnames = tagger_class_names(t, TAG_XPOS);
     char *fvalues[TAG_NFEATS], fvkey[TAG_NFEATS][32];
     char fnames[256] = "";
     for (int q = 0; q < TAG_NFEATS; q++) {
-        fvalues[q] = join_names(t, TAG_FEAT0 + q);
+        fvalues[q] = tagger_class_names(t, TAG_FEAT0 + q);
         snprintf(fvkey[q], sizeof fvkey[q], "values_%s", tag_feat_names[q]);
         snprintf(fnames + strlen(fnames), sizeof fnames - strlen(fnames), "%s%s", q ? " " : "", tag_feat_names[q]);
     }
