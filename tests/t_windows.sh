@@ -39,9 +39,9 @@ cat >"$T/wcheck.py" <<'EOF'
 """Checks entk-windows output against tag frames and an independent tokenization.
   wcheck.py texts TAGS OUT.txt                   write the tagged texts separated by <|endoftext|> lines
   wcheck.py check TAGS TOK VOCAB STORIES T CAP MIN_SUPPORT KEPT [REJECTED]"""
-import json, struct, sys
+import json, sys
 sys.path.insert(0, sys.argv[0].rsplit('/', 1)[0])
-from entkio import frames
+from entkio import frames, tokenizer_bin
 
 def read_tags(path):
     texts, offs, upos, feats, tagset = [], [], [], [], None
@@ -91,11 +91,9 @@ if vocabp.endswith(".json"):
         pickle.dump(pieces, open(cached, "wb"))
     BOS, dummy = 2, False
 else:
-    data = open(vocabp, "rb").read(); off = 4; pieces = {}
-    while off < len(data):
-        sc, n = struct.unpack_from("<fi", data, off); off += 8
-        p = data[off:off + n].split(b"\0")[0]; off += n
-        i = len(pieces)
+    pieces = {}
+    for i, p in enumerate(tokenizer_bin(vocabp)[0]):
+        p = p.split(b"\0")[0]
         pieces[i] = bytes([int(p[3:5], 16)]) if len(p) == 6 and p.startswith(b"<0x") and p.endswith(b">") else p
     BOS, dummy = 1, True
 
@@ -265,9 +263,9 @@ sys.exit(0 if len(L) > 100 else 1)"
 # ---- the agreement filter replayed: entk-lmforward's greedy tokens, entk-tag's tag of the decoded word
 cat >"$T/replay.py" <<'EOF'
 """replay.py prep KEPT REJ VOCAB N IDS META | tag1 META TSV1 CUT | tag2 META TSV2 GEN"""
-import json, struct, sys
+import json, sys
 sys.path.insert(0, sys.argv[0].rsplit('/', 1)[0])
-from entkio import frames
+from entkio import frames, tokenizer_bin
 mode = sys.argv[1]
 SEP = b"\n<|endoftext|>\n"
 def tsv_words(path, lengths):
@@ -287,10 +285,9 @@ def tsv_words(path, lengths):
 if mode == "prep":
     kept, rej, vocabp, n, idsp, metap = sys.argv[2:8]
     n = int(n)
-    data = open(vocabp, "rb").read(); off = 4; pieces = []
-    while off < len(data):
-        sc, k = struct.unpack_from("<fi", data, off); off += 8
-        p = data[off:off + k].split(b"\0")[0]; off += k
+    pieces = []
+    for p in tokenizer_bin(vocabp)[0]:
+        p = p.split(b"\0")[0]
         pieces.append(bytes([int(p[3:5], 16)]) if len(p) == 6 and p.startswith(b"<0x") else p)
     def dec(ids):   # run.c's decode: the first piece loses its leading space
         out = b""
