@@ -1,33 +1,47 @@
-/* entk-lmforward: forward passes of a decoder-only language model over batches of token windows. */
+/* entk-forward: the forward pass of any model entk knows, written as frames: a language model
+ * (Gemma 3 directory or llama2.c checkpoint) over batches of token windows, or a modular-addition
+ * checkpoint of entk-train over an entk-modadd data set. */
 #include "core/cli.h"
 #include "core/err.h"
 #include "core/frame.h"
 #include "core/hash.h"
 #include "core/fileio.h"
-#include "lm/model.h"
 #include "core/safetensors.h"
+#include "lm/model.h"
+#include "modadd/data.h"
+#include "modadd/model.h"
 #include "text/llama2tok.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static const char *help =
-    "Usage: entk-lmforward -m MODEL [options] [IDS.frames|-]\n"
-    "Runs a decoder-only language model over token windows and writes what it computed as frames.\n"
-    "MODEL is a Hugging Face Gemma 3 directory (config.json + model.safetensors, bf16 or f32) or a\n"
-    "llama2.c checkpoint (.bin). Windows come from tensor frames named 'ids' or 'windows' (int, [T]\n"
-    "= one window or [N,T] = N windows; e.g. from entk-tokenize) or from --ids. Windows of equal\n"
-    "length are batched (--batch) and run in parallel on all cores; all arithmetic is f32.\n"
+    "Usage: entk-forward -m MODEL [options] [INPUT.frames|-]\n"
+    "Runs a model forward and writes what it computed as frames. The kind of MODEL is found from it:\n"
+    "  a directory (config.json + model.safetensors, bf16 or f32): a Hugging Face Gemma 3 model\n"
+    "  a .safetensors file with entk_model in its metadata: an entk-train checkpoint (the MLP or the\n"
+    "    Transformer on modular addition); INPUT is an entk-modadd data stream of that p and encoding\n"
+    "  any other file: a llama2.c checkpoint (.bin)\n"
+    "Language models read windows from tensor frames named 'ids' or 'windows' (int, [T] = one window\n"
+    "or [N,T] = N windows; e.g. from entk-tokenize) or from --ids. Windows of equal length are batched\n"
+    "(--batch) and run in parallel on all cores; all arithmetic is f32. A modular-addition model runs\n"
+    "on every row of the data set in --dtype: logits [N,p] (the first p logits) and hidden [N,H] (the\n"
+    "MLP's hidden activations, or the Transformer's residual stream at the last position: the input\n"
+    "of the readout).\n"
     "\n"
     "Options:\n"
-    "  -m, --model PATH      model directory or llama2.c checkpoint (required)\n"
-    "      --ids LIST        token ids of one window, '1,2,3'; ';' separates windows; @FILE reads\n"
-    "                        the list from FILE\n"
+    "  -m, --model PATH      model directory, llama2.c checkpoint or entk-train checkpoint (required)\n"
     "      --outputs LIST    any of logits,hidden,resid,mlp (default logits). Frames, per batch:\n"
     "                          logits [n,P,vocab], hidden [n,P,dim] (after the final norm),\n"
     "                          resid [n,P,dim] (residual stream after block L),\n"
     "                          mlp [n,P,ffn] (MLP hidden = input of down_proj of block L)\n"
-    "                        (n windows, P positions; meta window0, positions, layer)\n"
+    "                        (n windows, P positions; meta window0, positions, layer); a\n"
+    "                        modular-addition model: logits and hidden\n"
+    "      --dtype f32|f64   modular-addition models: precision (default f64)\n"
+    "Language models only:\n"
+    "      --ids LIST        token ids of one window, '1,2,3'; ';' separates windows; @FILE reads\n"
+    "                        the list from FILE\n"
     "      --positions LIST  positions to read outputs at: 'last' (default), 'all', or indices\n"
     "                        ('0,5,-1'; negative counts from the end)\n"
     "      --layers LIST     blocks for resid/mlp: 'all' (default) or indices ('0,16,-1')\n"
@@ -39,11 +53,14 @@ static const char *help =
     "                        does when it runs a model in bf16 (default: f32, as for torch_dtype f32)\n"
     "\n"
     "Examples:\n"
-    "  entk-lmforward -m ../shared/models/stories260K/stories260K.bin --ids 1,403,407,261,378 \\\n"
+    "  entk-forward -m ../shared/models/stories260K/stories260K.bin --ids 1,403,407,261,378 \\\n"
     "      --generate 40 --vocab ../shared/models/stories260K/tok512.bin --outputs hidden | entk-show\n"
     "  entk-mkgemma -o /tmp/g --preset tiny && echo 'Once upon a time' > /tmp/s.txt &&\n"
     "      entk-tokenize -t ../shared/models/stories260K/tok512.bin /tmp/s.txt |\n"
-    "      entk-lmforward -m /tmp/g --outputs hidden,resid --layers 0,-1 --positions all | entk-show\n";
+    "      entk-forward -m /tmp/g --outputs hidden,resid --layers 0,-1 --positions all | entk-show\n"
+    "  entk-modadd -p 29 -o data.frames && entk-train --model mlp --epochs 50 --ckpt-every 50 \\\n"
+    "      --ckpt-dir ck -o metrics.frames data.frames &&\n"
+    "      entk-forward -m ck/epoch-00050.safetensors --outputs logits,hidden data.frames | entk-show\n";
 
 enum { OPT_IDS = OPT_FIRST_CUSTOM, OPT_OUTPUTS, OPT_POSITIONS, OPT_LAYERS, OPT_BATCH, OPT_GENERATE, OPT_VOCAB, OPT_BF16SCALE };
 
@@ -193,44 +210,76 @@ static void add_window(job *j, pending *p, const int32_t *ids, int T, int batch)
     }
 }
 
-int main(int argc, char **argv) {
-    cli_start(argc, argv);
-    cli_common co = {0};
-    const char *model = NULL, *ids_opt = NULL, *outputs = "logits", *layers = "all", *vocab_path = NULL;
-    job j = {.positions = "last"};
-    int batch = 64, bf16_scale = 0;
-    static struct option lo[] = {CLI_COMMON_LONGOPTS,
-                                 {"model", required_argument, 0, 'm'},
-                                 {"ids", required_argument, 0, OPT_IDS},
-                                 {"outputs", required_argument, 0, OPT_OUTPUTS},
-                                 {"positions", required_argument, 0, OPT_POSITIONS},
-                                 {"layers", required_argument, 0, OPT_LAYERS},
-                                 {"batch", required_argument, 0, OPT_BATCH},
-                                 {"generate", required_argument, 0, OPT_GENERATE},
-                                 {"vocab", required_argument, 0, OPT_VOCAB},
-                                 {"bf16-embed-scale", no_argument, 0, OPT_BF16SCALE},
-                                 {0, 0, 0, 0}};
-    int c;
-    while ((c = getopt_long(argc, argv, "o:qhm:", lo, NULL)) != -1) {
-        if (cli_common_opt(c, &co, help)) continue;
-        switch (c) {
-        case 'm': model = optarg; break;
-        case OPT_IDS: ids_opt = optarg; break;
-        case OPT_OUTPUTS: outputs = optarg; break;
-        case OPT_POSITIONS: j.positions = optarg; break;
-        case OPT_LAYERS: layers = optarg; break;
-        case OPT_BATCH: batch = (int)cli_long("--batch", optarg, 1, 1 << 20); break;
-        case OPT_GENERATE: j.generate = (int)cli_long("--generate", optarg, 0, 1 << 20); break;
-        case OPT_VOCAB: vocab_path = optarg; break;
-        case OPT_BF16SCALE: bf16_scale = 1; break;
-        default: cli_bad_option(argv);
-        }
+/* ------------------------------------------------------------------ language models */
+
+typedef struct {
+    const char *model, *input, *output;
+    int have_input;         /* input named on the command line */
+    const char *ids, *outputs, *positions, *layers, *vocab;
+    int batch, generate, bf16_scale;
+    dtype dt;               /* modular-addition models only */
+    int lm_options;         /* an option only language models take was given */
+} fwd_opts;
+
+/* The windows of --ids ('1,2,3;4,5,6' or @FILE), batched through j. */
+static void windows_from_list(job *j, pending *p, const char *list, int batch) {
+    int nw = 0, cap = 0;
+    char **wins = NULL;
+    char *copy = list[0] == '@' ? read_file(list + 1, NULL) : xstrdup(list);
+    for (char *s = strtok(copy, ";\n"); s; s = strtok(NULL, ";\n")) {
+        if (nw == cap) { cap = cap ? 2 * cap : 8; wins = xrealloc(wins, (size_t)cap * sizeof(char *)); }
+        wins[nw++] = s;
     }
-    if (!model) entk_die(ENTK_EXIT_USAGE, "-m/--model is required (see --help)");
-    if (optind < argc - 1) entk_die(ENTK_EXIT_USAGE, "at most one input file (see --help)");
-    if (ids_opt && optind < argc) entk_die(ENTK_EXIT_USAGE, "--ids and an input file exclude each other");
+    if (nw == 0) entk_die(ENTK_EXIT_USAGE, "--ids: no token ids");
+    for (int i = 0; i < nw; i++) {
+        int k;
+        char **parts = cli_split(wins[i], &k);
+        if (k == 0) entk_die(ENTK_EXIT_USAGE, "--ids: empty window");
+        int32_t *ids = xmalloc((size_t)k * sizeof(int32_t));
+        for (int t = 0; t < k; t++) ids[t] = (int32_t)cli_long("--ids", parts[t], 0, 2147483647L);
+        add_window(j, p, ids, k, batch);
+        free(ids);
+        free(parts);
+    }
+    free(wins);
+    free(copy);
+}
+
+/* The windows of the 'ids' / 'windows' tensor frames of every stream of r, batched through j. */
+static void windows_from_frames(job *j, pending *p, frame_reader *r, int batch) {
+    const lm_model *m = j->m;
+    frame f;
+    do {
+        while (frame_read(r, &f)) {
+            if (strcmp(f.kind, "tensor") != 0 || (strcmp(f.name, "ids") != 0 && strcmp(f.name, "windows") != 0)) continue;
+            if (f.t.dt != DT_I32 && f.t.dt != DT_I64) frame_fail(r, &f, "token ids must be i32 or i64, not %s", dtype_name(f.t.dt));
+            if (f.t.ndim != 1 && f.t.ndim != 2) frame_fail(r, &f, "token ids must be [T] or [N,T], not rank %d", f.t.ndim);
+            int64_t nwin = f.t.ndim == 1 ? 1 : f.t.shape[0], T = f.t.shape[f.t.ndim - 1];
+            if (T <= 0) {
+                if (nwin > 0) frame_fail(r, &f, "empty window");
+                continue;
+            }
+            if (T > m->max_pos) frame_fail(r, &f, "window of %lld tokens exceeds the model's %d positions", (long long)T, m->max_pos);
+            int32_t *ids = xmalloc((size_t)T * sizeof(int32_t));
+            for (int64_t b = 0; b < nwin; b++) {
+                for (int64_t t = 0; t < T; t++) {
+                    int64_t v = (int64_t)tensor_get(&f.t, b * T + t);
+                    if (v < 0 || v >= m->vocab)
+                        frame_fail(r, &f, "token id %lld outside the model's vocabulary [0, %d)", (long long)v, m->vocab);
+                    ids[t] = (int32_t)v;
+                }
+                add_window(j, p, ids, (int)T, batch);
+            }
+            free(ids);
+        }
+    } while (frame_reader_next_stream(r));
+}
+
+static int run_lm(const fwd_opts *o) {
+    job j = {.positions = o->positions, .generate = o->generate};
+    if (o->ids && o->have_input) entk_die(ENTK_EXIT_USAGE, "--ids and an input file exclude each other");
     int no;
-    char **outs = cli_split(outputs, &no);
+    char **outs = cli_split(o->outputs, &no);
     for (int i = 0; i < no; i++) {
         if (strcmp(outs[i], "logits") == 0) j.want_logits = 1;
         else if (strcmp(outs[i], "hidden") == 0) j.want_hidden = 1;
@@ -243,109 +292,176 @@ int main(int argc, char **argv) {
         char **parts = cli_split(j.positions, &k);
         for (int i = 0; i < k; i++) cli_long("--positions", parts[i], -1000000000L, 1000000000L);
         if (k == 0) entk_die(ENTK_EXIT_USAGE, "--positions: give 'last', 'all' or indices");
+        free(parts);
     }
-    l2tok *vocab = NULL;
-    if (vocab_path) vocab = l2tok_load(vocab_path);
+    l2tok *vocab = o->vocab ? l2tok_load(o->vocab) : NULL;
     frame_reader r;
-    int have_reader = 0;
-    if (!ids_opt) {
-        frame_reader_open(&r, optind < argc ? argv[optind] : "-");
-        have_reader = 1;
-    }
-    lm_model *m = lm_load(model);
-    if (bf16_scale) m->embed_scale = bf16_to_f32(f32_to_bf16(m->embed_scale));
+    if (!o->ids) frame_reader_open(&r, o->input);
+    lm_model *m = lm_load(o->model);
+    if (o->bf16_scale) m->embed_scale = bf16_to_f32(f32_to_bf16(m->embed_scale));
     entk_log("%s", m->desc);
     j.m = m;
     j.vocab = vocab;
     j.layers = xmalloc(((size_t)m->n_layers + 1) * sizeof(int));
-    if (j.want_resid || j.want_mlp) j.nlayers = parse_index_list("--layers", layers, m->n_layers, j.layers, m->n_layers);
+    if (j.want_resid || j.want_mlp) j.nlayers = parse_index_list("--layers", o->layers, m->n_layers, j.layers, m->n_layers);
 
     /* canonical arguments: everything that shapes the output, not where it goes */
-    char **cargs = xcalloc(16, sizeof(char *));
-    int nc = 0;
     char bbuf[32], gbuf[32];
-    cargs[nc++] = "--outputs"; cargs[nc++] = (char *)outputs;
-    cargs[nc++] = "--positions"; cargs[nc++] = (char *)j.positions;
-    cargs[nc++] = "--layers"; cargs[nc++] = (char *)layers;
     snprintf(gbuf, sizeof gbuf, "%d", j.generate);
-    cargs[nc++] = "--generate"; cargs[nc++] = gbuf;
-    snprintf(bbuf, sizeof bbuf, "%d", bf16_scale);
-    cargs[nc++] = "--bf16-embed-scale"; cargs[nc++] = bbuf;
+    snprintf(bbuf, sizeof bbuf, "%d", o->bf16_scale);
+    char *cargs[] = {"--outputs", (char *)o->outputs, "--positions", (char *)j.positions, "--layers", (char *)o->layers,
+                     "--generate", gbuf, "--bf16-embed-scale", bbuf};
     const char *in_names[3] = {"model", "ids", "vocab"};
     entk_key in_keys[3] = {m->key};
-    if (ids_opt && ids_opt[0] == '@') in_keys[1] = hash_file(ids_opt + 1);
-    else in_keys[1] = ids_opt ? hash_bytes(ids_opt, strlen(ids_opt)) : r.h.key;
+    if (o->ids && o->ids[0] == '@') in_keys[1] = hash_file(o->ids + 1);
+    else in_keys[1] = o->ids ? hash_bytes(o->ids, strlen(o->ids)) : r.h.key;
     int nin = 2;
-    if (vocab_path) in_keys[nin++] = hash_file(vocab_path);
+    if (o->vocab) in_keys[nin++] = hash_file(o->vocab);
     frame_header h;
-    frame_header_make(&h, "entk-lmforward", nc, cargs, nin, in_names, in_keys);
+    frame_header_make(&h, "entk-forward", 10, cargs, nin, in_names, in_keys);
     frame_writer w;
-    frame_writer_open(&w, co.output ? co.output : "-", &h);
+    frame_writer_open(&w, o->output, &h);
     j.w = &w;
 
     pending p = {0};
-    if (ids_opt) {
-        int nw;
-        char **wins = NULL;
-        char *copy = ids_opt[0] == '@' ? read_file(ids_opt + 1, NULL) : xstrdup(ids_opt);
-        int cap = 0;
-        nw = 0;
-        for (char *s = strtok(copy, ";\n"); s; s = strtok(NULL, ";\n")) {
-            if (nw == cap) { cap = cap ? 2 * cap : 8; wins = xrealloc(wins, (size_t)cap * sizeof(char *)); }
-            wins[nw++] = s;
-        }
-        if (nw == 0) entk_die(ENTK_EXIT_USAGE, "--ids: no token ids");
-        for (int i = 0; i < nw; i++) {
-            int k;
-            char **parts = cli_split(wins[i], &k);
-            if (k == 0) entk_die(ENTK_EXIT_USAGE, "--ids: empty window");
-            int32_t *ids = xmalloc((size_t)k * sizeof(int32_t));
-            for (int t = 0; t < k; t++) ids[t] = (int32_t)cli_long("--ids", parts[t], 0, 2147483647L);
-            add_window(&j, &p, ids, k, batch);
-            free(ids);
-            free(parts);
-        }
-        free(wins);
-        free(copy);
-    } else {
-        frame f;
-        do {
-            while (frame_read(&r, &f)) {
-                if (strcmp(f.kind, "tensor") != 0 || (strcmp(f.name, "ids") != 0 && strcmp(f.name, "windows") != 0)) continue;
-                if (f.t.dt != DT_I32 && f.t.dt != DT_I64) frame_fail(&r, &f, "token ids must be i32 or i64, not %s", dtype_name(f.t.dt));
-                if (f.t.ndim != 1 && f.t.ndim != 2) frame_fail(&r, &f, "token ids must be [T] or [N,T], not rank %d", f.t.ndim);
-                int64_t nwin = f.t.ndim == 1 ? 1 : f.t.shape[0], T = f.t.shape[f.t.ndim - 1];
-                if (T <= 0) {
-                    if (nwin > 0) frame_fail(&r, &f, "empty window");
-                    continue;
-                }
-                if (T > m->max_pos) frame_fail(&r, &f, "window of %lld tokens exceeds the model's %d positions", (long long)T, m->max_pos);
-                int32_t *ids = xmalloc((size_t)T * sizeof(int32_t));
-                for (int64_t b = 0; b < nwin; b++) {
-                    for (int64_t t = 0; t < T; t++) {
-                        int64_t v = (int64_t)tensor_get(&f.t, b * T + t);
-                        if (v < 0 || v >= m->vocab)
-                            frame_fail(&r, &f, "token id %lld outside the model's vocabulary [0, %d)", (long long)v, m->vocab);
-                        ids[t] = (int32_t)v;
-                    }
-                    add_window(&j, &p, ids, (int)T, batch);
-                }
-                free(ids);
-            }
-        } while (frame_reader_next_stream(&r));
-    }
+    if (o->ids) windows_from_list(&j, &p, o->ids, o->batch);
+    else windows_from_frames(&j, &p, &r, o->batch);
     if (p.n > 0) run_batch(&j, p.ids, p.n, p.T);
     frame_writer_close(&w);
     if (j.tokens > 0)
         entk_log("forward: %ld windows, %ld tokens in %.3f s: %.1f tokens/s, %.2f GFLOP/s", j.windows_done, j.tokens, j.seconds,
                  j.tokens / j.seconds, j.flops / j.seconds * 1e-9);
-    if (have_reader) frame_reader_close(&r);
+    if (!o->ids) frame_reader_close(&r);
     l2tok_free(vocab);
     lm_acts_free(j.acts);
     lm_free(m);
     free(p.ids);
     free(j.layers);
-    free(cargs);
     free(outs);
     return 0;
+}
+
+/* ------------------------------------------------------------------ modular-addition models */
+
+/* 1 if path is a safetensors file with entk_model in its __metadata__ (an entk-train checkpoint);
+ * 0 if it is a directory or not a safetensors file. A safetensors file without entk_model is refused
+ * here: a Gemma 3 model is given as its directory, and the llama2.c reader would only say it is not
+ * a llama2.c checkpoint. */
+static int is_modadd_checkpoint(const char *path) {
+    struct stat sb;
+    if (stat(path, &sb) != 0 || S_ISDIR(sb.st_mode)) return 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    unsigned char h[9];
+    size_t got = fread(h, 1, sizeof h, f);
+    fclose(f);
+    uint64_t len = 0;
+    if (got == sizeof h) memcpy(&len, h, 8);
+    if (got < sizeof h || h[8] != '{' || len > (uint64_t)sb.st_size - 8) return 0;
+    safetensors st;
+    st_open(&st, path);
+    int entk = st_meta(&st, "entk_model") != NULL;
+    st_close(&st);
+    if (!entk)
+        entk_die(ENTK_EXIT_INPUT, "%s: a safetensors file without entk_model in its metadata: not an entk-train checkpoint "
+                                  "(a Gemma 3 model is given as its directory)", path);
+    return 1;
+}
+
+/* The logits [N, p] (and hidden states) of an entk-train checkpoint on every row of an entk-modadd
+ * data stream. */
+static int run_modadd(const fwd_opts *o) {
+    if (o->lm_options)
+        entk_die(ENTK_EXIT_USAGE, "--ids, --positions, --layers, --batch, --generate, --vocab and --bf16-embed-scale are for "
+                                  "language models, not %s", o->model);
+    int want_logits = 0, want_hidden = 0, no;
+    char **outs = cli_split(o->outputs, &no);
+    for (int i = 0; i < no; i++) {
+        if (strcmp(outs[i], "logits") == 0) want_logits = 1;
+        else if (strcmp(outs[i], "hidden") == 0) want_hidden = 1;
+        else entk_die(ENTK_EXIT_USAGE, "--outputs: '%s' is not an output of a modular-addition model (logits, hidden)", outs[i]);
+    }
+    model m;
+    model_load(&m, o->model, o->dt);
+    frame_reader r;
+    frame_reader_open(&r, o->input);
+    modadd d;
+    modadd_read(&r, &d);
+    frame f;
+    if (frame_read(&r, &f)) frame_fail(&r, &f, "unexpected frame after the data set");
+    model_check_data(&m, &d, r.src);
+    char *cargs[] = {"--outputs", (char *)o->outputs, "--dtype", (char *)dtype_name(o->dt)};
+    const char *in_names[2] = {o->model, r.src};
+    entk_key in_keys[2] = {m.key, r.h.key};
+    frame_header h;
+    frame_header_make(&h, "entk-forward", 4, cargs, 2, in_names, in_keys);
+    frame_writer w;
+    frame_writer_open(&w, o->output, &h);
+    meta mt = {0};
+    meta_str(&mt, "model", m.kind == MODEL_MLP ? "mlp" : "transformer");
+    meta_i64(&mt, "p", m.p);
+    if (want_logits) {
+        tensor t = tensor_2d(o->dt, d.N, m.p);
+        model_forward(&m, &d.x, NULL, d.N, t.data);
+        frame_write_tensor(&w, "logits", &t, &mt);
+        tensor_free(&t);
+    }
+    if (want_hidden) {
+        tensor t = tensor_2d(o->dt, d.N, model_hidden_dim(&m));
+        model_hidden(&m, &d.x, NULL, d.N, t.data);
+        frame_write_tensor(&w, "hidden", &t, &mt);
+        tensor_free(&t);
+    }
+    frame_writer_close(&w);
+    entk_log("%s: %s, p=%d, %lld inputs", o->model, m.kind == MODEL_MLP ? "mlp" : "transformer", m.p, (long long)d.N);
+    frame_reader_close(&r);
+    modadd_free(&d);
+    model_free(&m);
+    free(outs);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    cli_start(argc, argv);
+    cli_common co = {0};
+    fwd_opts o = {.outputs = "logits", .positions = "last", .layers = "all", .batch = 64, .dt = DT_F64};
+    int dtype_given = 0;
+    static struct option lo[] = {CLI_COMMON_LONGOPTS,
+                                 {"model", required_argument, 0, 'm'},
+                                 {"ids", required_argument, 0, OPT_IDS},
+                                 {"outputs", required_argument, 0, OPT_OUTPUTS},
+                                 {"positions", required_argument, 0, OPT_POSITIONS},
+                                 {"layers", required_argument, 0, OPT_LAYERS},
+                                 {"batch", required_argument, 0, OPT_BATCH},
+                                 {"generate", required_argument, 0, OPT_GENERATE},
+                                 {"vocab", required_argument, 0, OPT_VOCAB},
+                                 {"bf16-embed-scale", no_argument, 0, OPT_BF16SCALE},
+                                 {"dtype", required_argument, 0, OPT_DTYPE},
+                                 {0, 0, 0, 0}};
+    int c;
+    while ((c = getopt_long(argc, argv, "o:qhm:", lo, NULL)) != -1) {
+        if (cli_common_opt(c, &co, help)) continue;
+        o.lm_options |= c >= OPT_IDS && c != OPT_OUTPUTS;
+        switch (c) {
+        case 'm': o.model = optarg; break;
+        case OPT_IDS: o.ids = optarg; break;
+        case OPT_OUTPUTS: o.outputs = optarg; break;
+        case OPT_POSITIONS: o.positions = optarg; break;
+        case OPT_LAYERS: o.layers = optarg; break;
+        case OPT_BATCH: o.batch = (int)cli_long("--batch", optarg, 1, 1 << 20); break;
+        case OPT_GENERATE: o.generate = (int)cli_long("--generate", optarg, 0, 1 << 20); break;
+        case OPT_VOCAB: o.vocab = optarg; break;
+        case OPT_BF16SCALE: o.bf16_scale = 1; break;
+        case OPT_DTYPE: o.dt = dtype_float_option(optarg); dtype_given = 1; break;
+        default: cli_bad_option(argv);
+        }
+    }
+    if (!o.model) entk_die(ENTK_EXIT_USAGE, "-m/--model is required (see --help)");
+    if (optind < argc - 1) entk_die(ENTK_EXIT_USAGE, "at most one input file (see --help)");
+    o.have_input = optind < argc;
+    o.input = o.have_input ? argv[optind] : "-";
+    o.output = co.output ? co.output : "-";
+    if (is_modadd_checkpoint(o.model)) return run_modadd(&o);
+    if (dtype_given) entk_die(ENTK_EXIT_USAGE, "--dtype is for the modular-addition models (language models run in f32)");
+    return run_lm(&o);
 }

@@ -17,7 +17,7 @@ static const char *help =
     "Writes a Gemma 3 text model with random weights as Hugging Face stores one: DIR/config.json and\n"
     "DIR/model.safetensors (tensor names of Gemma3ForCausalLM, tied head). Matrices are N(0, std^2),\n"
     "norm weights N(0, norm-std^2) (Gemma norms scale by 1 + w), all from --seed, so the same command\n"
-    "writes the same bytes. For tests and benchmarks of entk-lmforward.\n"
+    "writes the same bytes. For tests and benchmarks of entk-forward.\n"
     "\n"
     "Options:\n"
     "  -o, --output DIR      the model directory (created; files replaced atomically)\n"
@@ -38,7 +38,7 @@ static const char *help =
     "\n"
     "Example:\n"
     "  entk-mkgemma -o /tmp/gemma-tiny --preset tiny --seed 1 && \\\n"
-    "      entk-lmforward -m /tmp/gemma-tiny --ids 2,5,7,9 --outputs hidden | entk-show\n";
+    "      entk-forward -m /tmp/gemma-tiny --ids 2,5,7,9 --outputs hidden | entk-show\n";
 
 enum {
     OPT_PRESET = OPT_FIRST_CUSTOM, OPT_LAYERS, OPT_VOCAB, OPT_HIDDEN, OPT_FFN, OPT_HEADS, OPT_KV, OPT_HD, OPT_WINDOW,

@@ -24,7 +24,7 @@ static const char *help =
     "context (the window's text + that word) by TAGGER, has the true word's UPOS; at most --per-class\n"
     "per class. Per-class counts of what was kept and dropped are printed on stderr.\n"
     "Output frames (N windows, ordered by class, then story and word):\n"
-    "  windows         i32 [N,T]  token ids (entk-lmforward reads them)\n"
+    "  windows         i32 [N,T]  token ids (entk-forward reads them)\n"
     "  labels          i32 [N]    class of the true next word (index into meta names)\n"
     "  feature_labels  u8  [N,L]  1 if the true word has the feature value (meta names, e.g.\n"
     "                             Number=Sing; only values with >= --min-support positives; meta support)\n"

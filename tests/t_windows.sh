@@ -6,7 +6,7 @@
 # before its word (no BOS, pieces spell the text up to the word), the candidate counts follow the
 # single-word rule, class caps, kept labels = the tagger's tags of the true words, feature labels
 # = all values with support >= 30; the agreement filter is replayed for a sample of kept and
-# dropped windows with entk-lmforward --generate and entk-tag on the decoded text; determinism,
+# dropped windows with entk-forward --generate and entk-tag on the decoded text; determinism,
 # parameters, the Gemma 3 path (random tiny model with the real tokenizer) and bad input.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 TS=$SHARED/data/tinystories/tinystories_sample.txt
@@ -260,7 +260,7 @@ import sys; sys.path.insert(0, '$PEER'); from entkio import frames
 L = [f['array'] for f in frames('$W/rejected.frames') if f['kind'] == 'tensor' and f['name'] == 'labels'][0]
 sys.exit(0 if len(L) > 100 else 1)"
 
-# ---- the agreement filter replayed: entk-lmforward's greedy tokens, entk-tag's tag of the decoded word
+# ---- the agreement filter replayed: entk-forward's greedy tokens, entk-tag's tag of the decoded word
 cat >"$T/replay.py" <<'EOF'
 """replay.py prep KEPT REJ VOCAB N IDS META | tag1 META TSV1 CUT | tag2 META TSV2 GEN"""
 import json, sys
@@ -334,7 +334,7 @@ elif mode == "tag2":
     bad = []
     for i, (r, ws) in enumerate(zip(rows, words)):
         g, ref = r["gen"], gen[i]
-        if ref[:len(g)] != g: bad.append(f"row {i}: generated {g} but entk-lmforward {ref[:len(g)]}")
+        if ref[:len(g)] != g: bad.append(f"row {i}: generated {g} but entk-forward {ref[:len(g)]}")
         if r["want"] is not None:
             last = [u for a, b, u in ws if b == r["end"]]
             r["want"] = last[0] if last else "missing"
@@ -345,14 +345,14 @@ elif mode == "tag2":
 EOF
 replay() {
     $PY "$T/replay.py" prep "$W/windows.frames" "$W/rejected.frames" "$S260/tok512.bin" 40 "$T/rp.ids" "$T/rp.json" &&
-    entk-lmforward -q -m "$S260/stories260K.bin" --ids @"$T/rp.ids" --generate 8 -o "$T/rp.gen" &&
+    entk-forward -q -m "$S260/stories260K.bin" --ids @"$T/rp.ids" --generate 8 -o "$T/rp.gen" &&
     entk-tag tag -q -m "$O/ud.tag" --stories --tsv "$T/rp.json.txt" -o "$T/rp1.tsv" &&
     $PY "$T/replay.py" tag1 "$T/rp.json" "$T/rp1.tsv" "$T/rp.cut" &&
     entk-tag tag -q -m "$O/ud.tag" --stories --tsv "$T/rp.cut" -o "$T/rp2.tsv" &&
     $PY "$T/replay.py" tag2 "$T/rp.json" "$T/rp2.tsv" "$T/rp.gen"
 }
 if replay >"$T/replay.out" 2>&1; then
-    pass "agreement filter replayed on kept and dropped windows: entk-lmforward tokens, entk-tag UPOS ($(head -1 "$T/replay.out"))"
+    pass "agreement filter replayed on kept and dropped windows: entk-forward tokens, entk-tag UPOS ($(head -1 "$T/replay.out"))"
 else
     fail "agreement filter replayed" "$(tail -6 "$T/replay.out" | tr '\n' ' ')"
 fi

@@ -2,12 +2,12 @@
 """PyTorch reference for Gemma 3 text models: a plain re-implementation of Hugging Face
 transformers' modeling_gemma3.py (Gemma3ForCausalLM, eager attention) and of how
 Gemma3TextConfig reads config.json, without the transformers package. The peer of
-entk-lmforward for Gemma 3.
+entk-forward for Gemma 3.
 
   gemma3_ref.py randids --vocab V --windows N --len T [--seed S]     token ids as 'a,b;c,d'
   gemma3_ref.py compare MODEL_DIR IDS OUT.frames [--tol 1e-4] [--bf16-embed-scale]
       runs the model on IDS ('a,b;c,d' or @file) and compares every logits / hidden / resid /
-      mlp frame of OUT.frames (written by entk-lmforward) with it; exit 1 if a relative error
+      mlp frame of OUT.frames (written by entk-forward) with it; exit 1 if a relative error
       (max |entk - torch| / max |torch|) exceeds tol
   gemma3_ref.py bench MODEL_DIR --windows N --len T --batches K [--threads n]
       tokens/s of the forward (logits at the last position) on random windows

@@ -2,13 +2,13 @@
 """PyTorch reference for llama2.c checkpoints (e.g. stories260K): the model of llama2.c's model.py
 (Transformer: RMSNorm, RoPE via complex pairs, grouped-query attention, SiLU-gated FFN, tied
 classifier) loaded from run.c's checkpoint format, and run.c's tokenizer (BPE by scores over
-tok512.bin with a dummy-prefix space and byte fallback). The peer of entk-lmforward for llama2.
+tok512.bin with a dummy-prefix space and byte fallback). The peer of entk-forward for llama2.
 
   llama2_ref.py encode TOK.bin TEXT             ids with BOS, as run.c's encode(text, bos=1)
   llama2_ref.py decode TOK.bin IDS              text, as run.c prints it (stops at BOS)
   llama2_ref.py generate CKPT.bin IDS N         greedy continuation (N ids), as run.c at temperature 0
   llama2_ref.py compare CKPT.bin IDS OUT.frames [--tol 1e-4]
-      compares logits / hidden / resid / mlp / generated frames written by entk-lmforward
+      compares logits / hidden / resid / mlp / generated frames written by entk-forward
 """
 import argparse
 import math
