@@ -16,7 +16,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-static const char *help =
+static const char *usage =
     "Usage: entk-forward -m MODEL [options] [INPUT.frames|-]\n"
     "Runs a model forward and writes what it computed as frames. The kind of MODEL is found from it:\n"
     "  a directory (config.json + model.safetensors, bf16 or f32): a Hugging Face Gemma 3 model\n"
@@ -29,28 +29,9 @@ static const char *help =
     "on every row of the data set in --dtype: logits [N,p] (the first p logits) and hidden [N,H] (the\n"
     "MLP's hidden activations, or the Transformer's residual stream at the last position: the input\n"
     "of the readout).\n"
-    "\n"
-    "Options:\n"
-    "  -m, --model PATH      model directory, llama2.c checkpoint or entk-train checkpoint (required)\n"
-    "      --outputs LIST    any of logits,hidden,resid,mlp (default logits). Frames, per batch:\n"
-    "                          logits [n,P,vocab], hidden [n,P,dim] (after the final norm),\n"
-    "                          resid [n,P,dim] (residual stream after block L),\n"
-    "                          mlp [n,P,ffn] (MLP hidden = input of down_proj of block L)\n"
-    "                        (n windows, P positions; meta window0, positions, layer); a\n"
-    "                        modular-addition model: logits and hidden\n"
-    "      --dtype f32|f64   modular-addition models: precision (default f64)\n"
-    "Language models only:\n"
-    "      --ids LIST        token ids of one window, '1,2,3'; ';' separates windows; @FILE reads\n"
-    "                        the list from FILE\n"
-    "      --positions LIST  positions to read outputs at: 'last' (default), 'all', or indices\n"
-    "                        ('0,5,-1'; negative counts from the end)\n"
-    "      --layers LIST     blocks for resid/mlp: 'all' (default) or indices ('0,16,-1')\n"
-    "      --batch N         windows per forward (default 64)\n"
-    "      --generate N      also continue every window greedily by N tokens: frame generated [n,N] i32\n"
-    "      --vocab FILE      llama2.c tokenizer (tok512.bin): with --generate, also a record 'text'\n"
-    "                        per window holding the decoded window and continuation\n"
-    "      --bf16-embed-scale  round the Gemma embedding scale sqrt(dim) to bf16, as transformers\n"
-    "                        does when it runs a model in bf16 (default: f32, as for torch_dtype f32)\n"
+    "\n";
+
+static const char *examples =
     "\n"
     "Examples:\n"
     "  entk-forward -m ../shared/models/stories260K/stories260K.bin --ids 1,403,407,261,378 \\\n"
@@ -62,7 +43,8 @@ static const char *help =
     "      --ckpt-dir ck -o metrics.frames data.frames &&\n"
     "      entk-forward -m ck/epoch-00050.safetensors --outputs logits,hidden data.frames | entk-show\n";
 
-enum { OPT_IDS = OPT_FIRST_CUSTOM, OPT_OUTPUTS, OPT_POSITIONS, OPT_LAYERS, OPT_BATCH, OPT_GENERATE, OPT_VOCAB, OPT_BF16SCALE };
+/* The kinds of run, for the options only one of them takes (cli_opt.only). */
+enum { RUN_LM = 1, RUN_MODADD = 2 };
 
 typedef struct {
     const lm_model *m;
@@ -218,7 +200,7 @@ typedef struct {
     const char *ids, *outputs, *positions, *layers, *vocab;
     int batch, generate, bf16_scale;
     dtype dt;               /* modular-addition models only */
-    int lm_options;         /* an option only language models take was given */
+    const cli_spec *spec;   /* the options, for the header's canonical args */
 } fwd_opts;
 
 /* The windows of --ids ('1,2,3;4,5,6' or @FILE), batched through j. */
@@ -306,11 +288,8 @@ static int run_lm(const fwd_opts *o) {
     if (j.want_resid || j.want_mlp) j.nlayers = parse_index_list("--layers", o->layers, m->n_layers, j.layers, m->n_layers);
 
     /* canonical arguments: everything that shapes the output, not where it goes */
-    char bbuf[32], gbuf[32];
-    snprintf(gbuf, sizeof gbuf, "%d", j.generate);
-    snprintf(bbuf, sizeof bbuf, "%d", o->bf16_scale);
-    char *cargs[] = {"--outputs", (char *)o->outputs, "--positions", (char *)j.positions, "--layers", (char *)o->layers,
-                     "--generate", gbuf, "--bf16-embed-scale", bbuf};
+    cli_args cargs = {0};
+    cli_args_key(&cargs, o->spec);
     const char *in_names[3] = {"model", "ids", "vocab"};
     entk_key in_keys[3] = {m->key};
     if (o->ids && o->ids[0] == '@') in_keys[1] = hash_file(o->ids + 1);
@@ -318,7 +297,7 @@ static int run_lm(const fwd_opts *o) {
     int nin = 2;
     if (o->vocab) in_keys[nin++] = hash_file(o->vocab);
     frame_header h;
-    frame_header_make(&h, "entk-forward", 10, cargs, nin, in_names, in_keys);
+    frame_header_make(&h, "entk-forward", cargs.argc, cargs.argv, nin, in_names, in_keys);
     frame_writer w;
     frame_writer_open(&w, o->output, &h);
     j.w = &w;
@@ -338,6 +317,7 @@ static int run_lm(const fwd_opts *o) {
     free(p.ids);
     free(j.layers);
     free(outs);
+    cli_args_free(&cargs);
     return 0;
 }
 
@@ -371,9 +351,6 @@ static int is_modadd_checkpoint(const char *path) {
 /* The logits [N, p] (and hidden states) of an entk-train checkpoint on every row of an entk-modadd
  * data stream. */
 static int run_modadd(const fwd_opts *o) {
-    if (o->lm_options)
-        entk_die(ENTK_EXIT_USAGE, "--ids, --positions, --layers, --batch, --generate, --vocab and --bf16-embed-scale are for "
-                                  "language models, not %s", o->model);
     int want_logits = 0, want_hidden = 0, no;
     char **outs = cli_split(o->outputs, &no);
     for (int i = 0; i < no; i++) {
@@ -390,11 +367,12 @@ static int run_modadd(const fwd_opts *o) {
     frame f;
     if (frame_read(&r, &f)) frame_fail(&r, &f, "unexpected frame after the data set");
     model_check_data(&m, &d, r.src);
-    char *cargs[] = {"--outputs", (char *)o->outputs, "--dtype", (char *)dtype_name(o->dt)};
+    cli_args cargs = {0};
+    cli_args_key(&cargs, o->spec);
     const char *in_names[2] = {o->model, r.src};
     entk_key in_keys[2] = {m.key, r.h.key};
     frame_header h;
-    frame_header_make(&h, "entk-forward", 4, cargs, 2, in_names, in_keys);
+    frame_header_make(&h, "entk-forward", cargs.argc, cargs.argv, 2, in_names, in_keys);
     frame_writer w;
     frame_writer_open(&w, o->output, &h);
     meta mt = {0};
@@ -418,50 +396,61 @@ static int run_modadd(const fwd_opts *o) {
     modadd_free(&d);
     model_free(&m);
     free(outs);
+    cli_args_free(&cargs);
     return 0;
 }
 
 int main(int argc, char **argv) {
     cli_start(argc, argv);
-    cli_common co = {0};
-    fwd_opts o = {.outputs = "logits", .positions = "last", .layers = "all", .batch = 64, .dt = DT_F64};
-    int dtype_given = 0;
-    static struct option lo[] = {CLI_COMMON_LONGOPTS,
-                                 {"model", required_argument, 0, 'm'},
-                                 {"ids", required_argument, 0, OPT_IDS},
-                                 {"outputs", required_argument, 0, OPT_OUTPUTS},
-                                 {"positions", required_argument, 0, OPT_POSITIONS},
-                                 {"layers", required_argument, 0, OPT_LAYERS},
-                                 {"batch", required_argument, 0, OPT_BATCH},
-                                 {"generate", required_argument, 0, OPT_GENERATE},
-                                 {"vocab", required_argument, 0, OPT_VOCAB},
-                                 {"bf16-embed-scale", no_argument, 0, OPT_BF16SCALE},
-                                 {"dtype", required_argument, 0, OPT_DTYPE},
-                                 {0, 0, 0, 0}};
-    int c;
-    while ((c = getopt_long(argc, argv, "o:qhm:", lo, NULL)) != -1) {
-        if (cli_common_opt(c, &co, help)) continue;
-        o.lm_options |= c >= OPT_IDS && c != OPT_OUTPUTS;
-        switch (c) {
-        case 'm': o.model = optarg; break;
-        case OPT_IDS: o.ids = optarg; break;
-        case OPT_OUTPUTS: o.outputs = optarg; break;
-        case OPT_POSITIONS: o.positions = optarg; break;
-        case OPT_LAYERS: o.layers = optarg; break;
-        case OPT_BATCH: o.batch = (int)cli_long("--batch", optarg, 1, 1 << 20); break;
-        case OPT_GENERATE: o.generate = (int)cli_long("--generate", optarg, 0, 1 << 20); break;
-        case OPT_VOCAB: o.vocab = optarg; break;
-        case OPT_BF16SCALE: o.bf16_scale = 1; break;
-        case OPT_DTYPE: o.dt = dtype_float_option(optarg); dtype_given = 1; break;
-        default: cli_bad_option(argv);
-        }
-    }
+    fwd_opts o = {.outputs = "logits", .positions = "last", .layers = "all", .batch = 64};
+    int dtype_i = 1;
+    cli_opt opts[] = {
+        /* long name, letter, kind, destination, argument, key policy; then the kind's extras and the help */
+        {"model", 'm', CLI_STR, &o.model, "PATH", CLI_INPUT, .help = "model directory, llama2.c checkpoint or entk-train checkpoint (required)"},
+        {"outputs", 0, CLI_STR, &o.outputs, "LIST", CLI_KEY_ARG,
+         .help = "any of logits,hidden,resid,mlp (default logits). Frames, per batch:\n"
+                 "  logits [n,P,vocab], hidden [n,P,dim] (after the final norm),\n"
+                 "  resid [n,P,dim] (residual stream after block L),\n"
+                 "  mlp [n,P,ffn] (MLP hidden = input of down_proj of block L)\n"
+                 "(n windows, P positions; meta window0, positions, layer); a\n"
+                 "modular-addition model: logits and hidden"},
+        {"dtype", 0, CLI_CHOICE, &dtype_i, "f32|f64", CLI_KEY_ARG, .only = RUN_MODADD,
+         .help = "modular-addition models: precision (default f64)"},
+        {.kind = CLI_HEADING, .help = "Language models only:"},
+        {"ids", 0, CLI_STR, &o.ids, "LIST", CLI_INPUT, .only = RUN_LM,
+         .help = "token ids of one window, '1,2,3'; ';' separates windows; @FILE reads\n"
+                 "the list from FILE"},
+        {"positions", 0, CLI_STR, &o.positions, "LIST", CLI_KEY_ARG, .only = RUN_LM,
+         .help = "positions to read outputs at: 'last' (default), 'all', or indices\n"
+                 "('0,5,-1'; negative counts from the end)"},
+        {"layers", 0, CLI_STR, &o.layers, "LIST", CLI_KEY_ARG, .only = RUN_LM,
+         .help = "blocks for resid/mlp: 'all' (default) or indices ('0,16,-1')"},
+        {"batch", 0, CLI_INT, &o.batch, "N", CLI_NOKEY, .only = RUN_LM, .min = 1, .max = 1 << 20,
+         .help = "windows per forward (default 64)"},
+        {"generate", 0, CLI_INT, &o.generate, "N", CLI_KEY_ARG, .only = RUN_LM, .min = 0, .max = 1 << 20,
+         .help = "also continue every window greedily by N tokens: frame generated [n,N] i32"},
+        {"vocab", 0, CLI_STR, &o.vocab, "FILE", CLI_INPUT, .only = RUN_LM,
+         .help = "llama2.c tokenizer (tok512.bin): with --generate, also a record 'text'\n"
+                 "per window holding the decoded window and continuation"},
+        {"bf16-embed-scale", 0, CLI_FLAG, &o.bf16_scale, NULL, CLI_KEY_ARG, .only = RUN_LM,
+         .help = "round the Gemma embedding scale sqrt(dim) to bf16, as transformers\n"
+                 "does when it runs a model in bf16 (default: f32, as for torch_dtype f32)"},
+        CLI_TABLE_END,
+    };
+    cli_spec spec = {.usage = usage, .examples = examples, .opts = opts};
+    int first = cli_parse(&spec, argc, argv);
     if (!o.model) entk_die(ENTK_EXIT_USAGE, "-m/--model is required (see --help)");
-    if (optind < argc - 1) entk_die(ENTK_EXIT_USAGE, "at most one input file (see --help)");
-    o.have_input = optind < argc;
-    o.input = o.have_input ? argv[optind] : "-";
-    o.output = co.output ? co.output : "-";
-    if (is_modadd_checkpoint(o.model)) return run_modadd(&o);
-    if (dtype_given) entk_die(ENTK_EXIT_USAGE, "--dtype is for the modular-addition models (language models run in f32)");
-    return run_lm(&o);
+    if (first < argc - 1) entk_die(ENTK_EXIT_USAGE, "at most one input file (see --help)");
+    o.have_input = first < argc;
+    o.input = o.have_input ? argv[first] : "-";
+    o.output = spec.co.output ? spec.co.output : "-";
+    o.dt = dtype_i == 0 ? DT_F32 : DT_F64;
+    o.spec = &spec;
+    spec.kind = is_modadd_checkpoint(o.model) ? RUN_MODADD : RUN_LM;
+    const cli_opt *mis = cli_misplaced(&spec);
+    char nm[80];
+    if (mis && spec.kind == RUN_MODADD)
+        entk_die(ENTK_EXIT_USAGE, "%s is for language models; %s is a modular-addition checkpoint", cli_opt_name(mis, nm, sizeof nm), o.model);
+    if (mis) entk_die(ENTK_EXIT_USAGE, "%s is for the modular-addition models (language models run in f32)", cli_opt_name(mis, nm, sizeof nm));
+    return spec.kind == RUN_MODADD ? run_modadd(&o) : run_lm(&o);
 }

@@ -29,31 +29,28 @@ static const char *help_main =
     "  entk-tag eval -m ud.tag --holdout 10 ../shared/data/ud/*.conllu\n"
     "  echo 'The cat sat on the mat.' | entk-tag tag -m ud.tag --tsv\n";
 
-static const char *help_train =
+static const char *usage_train =
     "Usage: entk-tag train -o MODEL [options] FILE.conllu...\n"
-    "Trains the tagger on CoNLL-U files ('-' = stdin) and writes the model file MODEL (atomically).\n"
-    "The feature perceptrons learn only from files that annotate FEATS (at least 10% of words).\n"
-    "  -o, --output MODEL  the model file to write (required)\n"
-    "      --epochs N      passes over the data (default 5)\n"
-    "      --seed S        seed of the sentence order in each pass (default 1)\n"
-    "      --holdout K     leave out every K-th sentence of each file (the 0-based sentence numbers\n"
-    "                      K-1, 2K-1, ...), for `entk-tag eval --holdout K` on the same files\n"
-    "      --holdout FILE  leave out the input file FILE altogether (repeatable)\n"
+    "Trains the tagger on CoNLL-U files ('-' = stdin) and writes the model file MODEL (atomically:\n"
+    "-o, required). The feature perceptrons learn only from files that annotate FEATS (at least 10%\n"
+    "of words).\n";
+
+static const char *examples_train =
     "Example:\n"
     "  entk-tag train -o ud.tag --holdout 10 ../shared/data/ud/*.conllu\n";
 
-static const char *help_eval =
+static const char *usage_eval =
     "Usage: entk-tag eval -m MODEL [options] FILE.conllu...\n"
     "Tags the gold sentences with MODEL and prints UPOS and XPOS accuracy, per-class accuracy, feature\n"
     "accuracy (on files that annotate FEATS) and the UPOS confusion matrix on stdout (on stderr when\n"
     "the frames go to stdout). With -o, also writes frames: a record \"tag_eval\" with the numbers and\n"
-    "i64 tensors \"upos_confusion\" and \"xpos_confusion\" [gold, predicted] (tag names in meta \"names\").\n"
-    "  -m, --model MODEL   model file from `entk-tag train` (required)\n"
-    "      --holdout K     evaluate only every K-th sentence: those `train --holdout K` left out\n"
+    "i64 tensors \"upos_confusion\" and \"xpos_confusion\" [gold, predicted] (tag names in meta \"names\").\n";
+
+static const char *examples_eval =
     "Example:\n"
     "  entk-tag eval -m ud.tag --holdout 10 ../shared/data/ud/*.conllu\n";
 
-static const char *help_tag =
+static const char *usage_tag =
     "Usage: entk-tag tag -m MODEL [options] [FILE|-]\n"
     "Splits raw English text into words and sentences and tags every word. Output frames, per text:\n"
     "  \"text\" u8 [bytes]       the text the offsets refer to; meta text (index), start (its byte\n"
@@ -63,22 +60,12 @@ static const char *help_tag =
     "  \"upos\", \"xpos\" i32 [n]  tag ids; meta names = the tag names, space-separated, in id order\n"
     "  \"feats\" i32 [n,9]       value ids of Case Definite Gender Mood Number Person PronType Tense\n"
     "                          VerbForm (0 = absent); meta names, and values_<Feature> = '_ v1 v2 ...'\n"
-    "after a record \"tagset\" holding all the names. Every frame has meta text.\n"
-    "  -m, --model MODEL   model file from `entk-tag train` (required)\n"
-    "      --stories       the input is stories separated by lines <|endoftext|> (TinyStories): each\n"
-    "                      story, trimmed of surrounding whitespace, is one text (text i = story i);\n"
-    "                      a cut-off story after the last separator is dropped\n"
-    "      --keep-partial  with --stories, keep the cut-off last story\n"
-    "      --tsv           write a readable table instead: '# text I start=S bytes=B' per text, then\n"
-    "                      one line per word: start end word UPOS XPOS FEATS (offsets in the input),\n"
-    "                      a blank line after each sentence\n"
-    "      --conllu        the input is CoNLL-U: tag its words (not its raw text) and write CoNLL-U\n"
-    "                      with predicted UPOS, XPOS and FEATS (LEMMA, HEAD, DEPREL, DEPS, MISC '_')\n"
+    "after a record \"tagset\" holding all the names. Every frame has meta text.\n";
+
+static const char *examples_tag =
     "Example:\n"
     "  entk-tag tag -m ud.tag --stories ../shared/data/tinystories/tinystories_sample.txt > tags.frames\n"
     "  echo 'The cat sat on the mat.' | entk-tag tag -m ud.tag --tsv\n";
-
-enum { OPT_EPOCHS = OPT_FIRST_CUSTOM, OPT_SEED, OPT_HOLDOUT, OPT_STORIES, OPT_KEEP_PARTIAL, OPT_TSV, OPT_CONLLU };
 
 /* ------------------------------------------------------------------ shared */
 
@@ -86,35 +73,45 @@ static int is_holdout(size_t sent, long k) { return k > 0 && sent % (size_t)k ==
 
 /* ------------------------------------------------------------------ train */
 
-static int cmd_train(int argc, char **argv) {
-    static const struct option longopts[] = {
-        CLI_COMMON_LONGOPTS,
-        {"epochs", required_argument, 0, OPT_EPOCHS},
-        {"seed", required_argument, 0, OPT_SEED},
-        {"holdout", required_argument, 0, OPT_HOLDOUT},
-        {0, 0, 0, 0}};
-    cli_common co = {0};
-    long epochs = 5, every = 0;
-    unsigned long long seed = 1;
+/* --holdout K (every K-th sentence) or --holdout FILE (a whole input file; repeatable) */
+typedef struct {
+    long every;
     const char *skip[64];
-    int nskip = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, "o:qh", longopts, NULL)) != -1) {
-        if (cli_common_opt(c, &co, help_train)) continue;
-        switch (c) {
-        case OPT_EPOCHS: epochs = cli_long("--epochs", optarg, 1, 1000); break;
-        case OPT_SEED: seed = (unsigned long long)cli_long("--seed", optarg, 0, 0x7fffffffffffffffL); break;
-        case OPT_HOLDOUT:
-            if (optarg[0] >= '0' && optarg[0] <= '9' && strspn(optarg, "0123456789") == strlen(optarg)) {
-                every = cli_long("--holdout", optarg, 2, 1000000);
-            } else {
-                if (nskip == 64) entk_die(ENTK_EXIT_USAGE, "--holdout FILE: at most 64 files");
-                skip[nskip++] = optarg;
-            }
-            break;
-        default: cli_bad_option(argv);
-        }
+    int nskip;
+} holdout;
+
+static void parse_holdout(const char *opt, const char *arg, void *dest) {
+    holdout *h = dest;
+    if (arg[0] >= '0' && arg[0] <= '9' && strspn(arg, "0123456789") == strlen(arg)) {
+        h->every = cli_long(opt, arg, 2, 1000000);
+    } else {
+        if (h->nskip == 64) entk_die(ENTK_EXIT_USAGE, "%s FILE: at most 64 files", opt);
+        h->skip[h->nskip++] = arg;
     }
+}
+
+static int cmd_train(int argc, char **argv) {
+    long epochs = 5;
+    uint64_t seed = 1;
+    holdout ho = {0};
+    /* train writes a model file, not frames: no option enters a key */
+    cli_opt opts[] = {
+        /* long name, letter, kind, destination, argument, key policy; then the kind's extras and the help */
+        {"epochs", 0, CLI_LONG, &epochs, "N", CLI_NOKEY, .min = 1, .max = 1000, .help = "passes over the data (default 5)"},
+        {"seed", 0, CLI_U64, &seed, "S", CLI_NOKEY, .min = 0, .max = 0x7fffffffffffffffL,
+         .help = "seed of the sentence order in each pass (default 1)"},
+        {"holdout", 0, CLI_CUSTOM, &ho, "K|FILE", CLI_NOKEY, .parse = parse_holdout,
+         .help = "K: leave out every K-th sentence of each file (the 0-based sentence numbers\n"
+                 "K-1, 2K-1, ...), for `entk-tag eval --holdout K` on the same files;\n"
+                 "FILE: leave out the input file FILE altogether (repeatable)"},
+        CLI_TABLE_END,
+    };
+    cli_spec spec = {.usage = usage_train, .examples = examples_train, .opts = opts};
+    optind = cli_parse(&spec, argc, argv);
+    cli_common co = spec.co;
+    long every = ho.every;
+    const char **skip = ho.skip;
+    int nskip = ho.nskip;
     if (!co.output) entk_die(ENTK_EXIT_USAGE, "train needs -o MODEL (see --help)");
     if (optind >= argc) entk_die(ENTK_EXIT_USAGE, "train needs CoNLL-U files (see --help)");
     for (int k = 0; k < nskip; k++) {
@@ -150,7 +147,7 @@ static int cmd_train(int argc, char **argv) {
     if (ns == 0) entk_die(ENTK_EXIT_INPUT, "no training sentences left");
     char info[512];
     int len = snprintf(info, sizeof info, "entk-tag %s: %zu words in %zu sentences from %d files; epochs %ld, seed %llu",
-                       ENTK_VERSION, nwords, ns, used, epochs, seed);
+                       ENTK_VERSION, nwords, ns, used, epochs, (unsigned long long)seed);
     if (every) len += snprintf(info + len, sizeof info - (size_t)len, "; held out every %ld-th sentence (%zu)", every, nheld);
     if (nskip) snprintf(info + len, sizeof info - (size_t)len, "; held out %d files", nskip);
     tag_train_opts o = {(int)epochs, seed, info};
@@ -167,23 +164,18 @@ static int cmd_train(int argc, char **argv) {
 /* ------------------------------------------------------------------ eval */
 
 static int cmd_eval(int argc, char **argv) {
-    static const struct option longopts[] = {
-        CLI_COMMON_LONGOPTS,
-        {"model", required_argument, 0, 'm'},
-        {"holdout", required_argument, 0, OPT_HOLDOUT},
-        {0, 0, 0, 0}};
-    cli_common co = {0};
     const char *model = NULL;
     long every = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, "o:qhm:", longopts, NULL)) != -1) {
-        if (cli_common_opt(c, &co, help_eval)) continue;
-        switch (c) {
-        case 'm': model = optarg; break;
-        case OPT_HOLDOUT: every = cli_long("--holdout", optarg, 2, 1000000); break;
-        default: cli_bad_option(argv);
-        }
-    }
+    cli_opt opts[] = {
+        /* long name, letter, kind, destination, argument, key policy; then the kind's extras and the help */
+        {"model", 'm', CLI_STR, &model, "MODEL", CLI_INPUT, .help = "model file from `entk-tag train` (required)"},
+        {"holdout", 0, CLI_LONG, &every, "K", CLI_KEY_ARG_EQ, .min = 2, .max = 1000000,
+         .help = "evaluate only every K-th sentence: those `train --holdout K` left out"},
+        CLI_TABLE_END,
+    };
+    cli_spec spec = {.usage = usage_eval, .examples = examples_eval, .opts = opts};
+    optind = cli_parse(&spec, argc, argv);
+    cli_common co = spec.co;
     if (!model) entk_die(ENTK_EXIT_USAGE, "eval needs -m MODEL (see --help)");
     if (optind >= argc) entk_die(ENTK_EXIT_USAGE, "eval needs CoNLL-U files (see --help)");
     tagger *t = tagger_load(model);
@@ -211,11 +203,11 @@ static int cmd_eval(int argc, char **argv) {
     if (co.output) {
         frame_header h = {0};
         snprintf(h.producer, sizeof h.producer, "entk-tag");
-        char holdout[32];
-        snprintf(holdout, sizeof holdout, "--holdout=%ld", every);
-        char *args[] = {"eval", holdout};
-        h.argc = 2;
-        h.argv = args;
+        cli_args args = {0};
+        cli_args_add(&args, "eval");
+        cli_args_key(&args, &spec);
+        h.argc = args.argc;
+        h.argv = args.argv;
         h.ninputs = 1;
         snprintf(h.input_name[0], sizeof h.input_name[0], "%s", model);
         h.input_key[0] = hash_file(model);
@@ -236,6 +228,7 @@ static int cmd_eval(int argc, char **argv) {
         frame_writer_open(&w, co.output, &h);
         tag_eval_write(&w, &ev, t, every);
         frame_writer_close(&w);
+        cli_args_free(&args);
     }
     tag_eval_free(&ev);
     free(keys);
@@ -324,30 +317,135 @@ static int tag_conllu(tagger *t, const char *in, const char *output) {
     return 0;
 }
 
+/* The tag set's names as the frames carry them in meta. */
+typedef struct {
+    char *unames, *xnames, *fvalues[TAG_NFEATS];
+    char fvkey[TAG_NFEATS][32], fnames[256];
+} tagset_names;
+
+static void tagset_names_make(tagset_names *tn, const tagger *t) {
+    tn->unames = tagger_class_names(t, TAG_UPOS);
+    tn->xnames = tagger_class_names(t, TAG_XPOS);
+    tn->fnames[0] = 0;
+    for (int q = 0; q < TAG_NFEATS; q++) {
+        tn->fvalues[q] = tagger_class_names(t, TAG_FEAT0 + q);
+        snprintf(tn->fvkey[q], sizeof tn->fvkey[q], "values_%s", tag_feat_names[q]);
+        snprintf(tn->fnames + strlen(tn->fnames), sizeof tn->fnames - strlen(tn->fnames), "%s%s", q ? " " : "", tag_feat_names[q]);
+    }
+}
+
+static void tagset_names_free(tagset_names *tn) {
+    free(tn->unames);
+    free(tn->xnames);
+    for (int q = 0; q < TAG_NFEATS; q++) free(tn->fvalues[q]);
+}
+
+/* One tagged text: its words and their tags, as ints (tagger) and as the frames' arrays. */
+typedef struct {
+    size_t index;
+    const text_span *span;
+    const char *text;
+    size_t nw;
+    const ws_word *words;
+    char **forms;
+    const int *up, *xp, *fp;
+    const int64_t *off;
+    const int32_t *sent, *u32, *x32, *f32;
+} tagged_text;
+
+static void write_text_tsv(FILE *o, const tagger *t, const tagged_text *x) {
+    size_t start = x->span->start;
+    fprintf(o, "# text %zu start=%zu bytes=%zu\n", x->index, start, x->span->len);
+    for (size_t k = 0; k < x->nw; k++) {
+        fprintf(o, "%zu\t%zu\t%s\t%s\t%s\t", start + x->words[k].start, start + x->words[k].end, x->forms[k],
+                tagger_class(t, TAG_UPOS, x->up[k]), tagger_class(t, TAG_XPOS, x->xp[k]));
+        print_feats(o, t, x->fp + k * TAG_NFEATS);
+        fputc('\n', o);
+        if (k + 1 == x->nw || x->words[k + 1].sent_start) fputc('\n', o);
+    }
+    if (ferror(o)) entk_die(ENTK_EXIT_FAIL, "writing output: %s", strerror(errno));
+}
+
+static void write_text_frames(frame_writer *w, const tagset_names *tn, const tagged_text *x) {
+    int64_t nw = (int64_t)x->nw;
+    tensor tt = {.dt = DT_U8, .ndim = 1, .shape = {(int64_t)x->span->len}, .data = (void *)x->text};
+    meta m = {0};
+    meta_i64(&m, "text", (int64_t)x->index);
+    meta_i64(&m, "start", (int64_t)x->span->start);
+    meta_i64(&m, "words", nw);
+    frame_write_tensor(w, "text", &tt, &m);
+    meta mt = {0};
+    meta_i64(&mt, "text", (int64_t)x->index);
+    tensor to = {.dt = DT_I64, .ndim = 2, .shape = {nw, 2}, .data = (void *)x->off};
+    frame_write_tensor(w, "offsets", &to, &mt);
+    tensor ts = {.dt = DT_I32, .ndim = 1, .shape = {nw}, .data = (void *)x->sent};
+    frame_write_tensor(w, "sentence", &ts, &mt);
+    meta mu = mt, mx = mt, mf = mt;
+    meta_str(&mu, "names", tn->unames);
+    tensor tu = {.dt = DT_I32, .ndim = 1, .shape = {nw}, .data = (void *)x->u32};
+    frame_write_tensor(w, "upos", &tu, &mu);
+    meta_str(&mx, "names", tn->xnames);
+    tensor tx = {.dt = DT_I32, .ndim = 1, .shape = {nw}, .data = (void *)x->x32};
+    frame_write_tensor(w, "xpos", &tx, &mx);
+    meta_str(&mf, "names", tn->fnames);
+    for (int q = 0; q < TAG_NFEATS; q++) meta_str(&mf, tn->fvkey[q], tn->fvalues[q]);
+    tensor tfe = {.dt = DT_I32, .ndim = 2, .shape = {nw, TAG_NFEATS}, .data = (void *)x->f32};
+    frame_write_tensor(w, "feats", &tfe, &mf);
+}
+
+/* The frame stream of `entk-tag tag`: its header (args from the option table, the model's and
+ * the text's keys) and the record "tagset". */
+static void open_tag_frames(frame_writer *w, const cli_spec *spec, const char *output, const char *model, const char *in,
+                            const char *buf, size_t n, const tagger *t, const tagset_names *tn, size_t ntexts) {
+    frame_header h = {0};
+    snprintf(h.producer, sizeof h.producer, "entk-tag");
+    cli_args args = {0};
+    cli_args_add(&args, "tag");
+    cli_args_key(&args, spec);
+    h.argc = args.argc;
+    h.argv = args.argv;
+    h.ninputs = 2;
+    snprintf(h.input_name[0], sizeof h.input_name[0], "%s", model);
+    h.input_key[0] = hash_file(model);
+    snprintf(h.input_name[1], sizeof h.input_name[1], "%s", in);
+    h.input_key[1] = hash_bytes(buf, n);
+    h.key = frame_derive_key(h.producer, h.argc, h.argv, h.ninputs, h.input_key);
+    frame_writer_open(w, output, &h);
+    meta m = {0};
+    meta_str(&m, "info", tagger_info(t));
+    meta_i64(&m, "texts", (int64_t)ntexts);
+    meta_str(&m, "upos", tn->unames);
+    meta_str(&m, "xpos", tn->xnames);
+    meta_str(&m, "features", tn->fnames);
+    for (int q = 0; q < TAG_NFEATS; q++) meta_str(&m, tn->fvkey[q], tn->fvalues[q]);
+    frame_write_record(w, "tagset", &m);
+    cli_args_free(&args);
+}
+
 static int cmd_tag(int argc, char **argv) {
-    static const struct option longopts[] = {
-        CLI_COMMON_LONGOPTS,
-        {"model", required_argument, 0, 'm'},
-        {"stories", no_argument, 0, OPT_STORIES},
-        {"keep-partial", no_argument, 0, OPT_KEEP_PARTIAL},
-        {"tsv", no_argument, 0, OPT_TSV},
-        {"conllu", no_argument, 0, OPT_CONLLU},
-        {0, 0, 0, 0}};
-    cli_common co = {0};
     const char *model = NULL;
     int stories = 0, keep_partial = 0, tsv = 0, conllu = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, "o:qhm:", longopts, NULL)) != -1) {
-        if (cli_common_opt(c, &co, help_tag)) continue;
-        switch (c) {
-        case 'm': model = optarg; break;
-        case OPT_STORIES: stories = 1; break;
-        case OPT_KEEP_PARTIAL: keep_partial = 1; break;
-        case OPT_TSV: tsv = 1; break;
-        case OPT_CONLLU: conllu = 1; break;
-        default: cli_bad_option(argv);
-        }
-    }
+    cli_opt opts[] = {
+        /* long name, letter, kind, destination, argument, key policy; then the kind's extras and the help */
+        {"model", 'm', CLI_STR, &model, "MODEL", CLI_INPUT, .help = "model file from `entk-tag train` (required)"},
+        {"stories", 0, CLI_FLAG, &stories, NULL, CLI_KEY_SET,
+         .help = "the input is stories separated by lines <|endoftext|> (TinyStories): each\n"
+                 "story, trimmed of surrounding whitespace, is one text (text i = story i);\n"
+                 "a cut-off story after the last separator is dropped"},
+        {"keep-partial", 0, CLI_FLAG, &keep_partial, NULL, CLI_KEY_SET, .help = "with --stories, keep the cut-off last story"},
+        /* the TSV and CoNLL-U outputs have no header to key */
+        {"tsv", 0, CLI_FLAG, &tsv, NULL, CLI_NOKEY,
+         .help = "write a readable table instead: '# text I start=S bytes=B' per text, then\n"
+                 "one line per word: start end word UPOS XPOS FEATS (offsets in the input),\n"
+                 "a blank line after each sentence"},
+        {"conllu", 0, CLI_FLAG, &conllu, NULL, CLI_NOKEY,
+         .help = "the input is CoNLL-U: tag its words (not its raw text) and write CoNLL-U\n"
+                 "with predicted UPOS, XPOS and FEATS (LEMMA, HEAD, DEPREL, DEPS, MISC '_')"},
+        CLI_TABLE_END,
+    };
+    cli_spec spec = {.usage = usage_tag, .examples = examples_tag, .opts = opts};
+    optind = cli_parse(&spec, argc, argv);
+    cli_common co = spec.co;
     if (!model) entk_die(ENTK_EXIT_USAGE, "tag needs -m MODEL (see --help)");
     if (argc - optind > 1) entk_die(ENTK_EXIT_USAGE, "tag reads one input (FILE or -), got %d", argc - optind);
     if (keep_partial && !stories) entk_die(ENTK_EXIT_USAGE, "--keep-partial goes with --stories");
@@ -369,41 +467,14 @@ static int cmd_tag(int argc, char **argv) {
 
     frame_writer w;
     outfile tf;
-    char *unames = tagger_class_names(t, TAG_UPOS), *xnames = tagger_class_names(t, TAG_XPOS);
-    char *fvalues[TAG_NFEATS], fvkey[TAG_NFEATS][32];
-    char fnames[256] = "";
-    for (int q = 0; q < TAG_NFEATS; q++) {
-        fvalues[q] = tagger_class_names(t, TAG_FEAT0 + q);
-        snprintf(fvkey[q], sizeof fvkey[q], "values_%s", tag_feat_names[q]);
-        snprintf(fnames + strlen(fnames), sizeof fnames - strlen(fnames), "%s%s", q ? " " : "", tag_feat_names[q]);
-    }
+    tagset_names tn;
+    tagset_names_make(&tn, t);
     if (tsv) {
         outfile_open(&tf, co.output);
         fprintf(tf.fp, "# entk-tag: start end word UPOS XPOS FEATS; byte offsets into %s\n",
                 strcmp(in, "-") == 0 ? "the input" : in);
     } else {
-        frame_header h = {0};
-        snprintf(h.producer, sizeof h.producer, "entk-tag");
-        char *args[3] = {"tag"};
-        h.argc = 1;
-        if (stories) args[h.argc++] = "--stories";
-        if (keep_partial) args[h.argc++] = "--keep-partial";
-        h.argv = args;
-        h.ninputs = 2;
-        snprintf(h.input_name[0], sizeof h.input_name[0], "%s", model);
-        h.input_key[0] = hash_file(model);
-        snprintf(h.input_name[1], sizeof h.input_name[1], "%s", in);
-        h.input_key[1] = hash_bytes(buf, n);
-        h.key = frame_derive_key(h.producer, h.argc, h.argv, h.ninputs, h.input_key);
-        frame_writer_open(&w, co.output, &h);
-        meta m = {0};
-        meta_str(&m, "info", tagger_info(t));
-        meta_i64(&m, "texts", (int64_t)ntexts);
-        meta_str(&m, "upos", unames);
-        meta_str(&m, "xpos", xnames);
-        meta_str(&m, "features", fnames);
-        for (int q = 0; q < TAG_NFEATS; q++) meta_str(&m, fvkey[q], fvalues[q]);
-        frame_write_record(&w, "tagset", &m);
+        open_tag_frames(&w, &spec, co.output, model, in, buf, n, t, &tn, ntexts);
     }
 
     ws_word *words = NULL;
@@ -435,42 +506,9 @@ static int cmd_tag(int argc, char **argv) {
             x32[k] = xp[k];
             for (int q = 0; q < TAG_NFEATS; q++) f32[k * TAG_NFEATS + q] = fp[k * TAG_NFEATS + q];
         }
-        if (tsv) {
-            FILE *o = tf.fp;
-            fprintf(o, "# text %zu start=%zu bytes=%zu\n", ti, texts[ti].start, texts[ti].len);
-            for (size_t k = 0; k < nw; k++) {
-                fprintf(o, "%zu\t%zu\t%s\t%s\t%s\t", texts[ti].start + words[k].start, texts[ti].start + words[k].end,
-                        forms[k], tagger_class(t, TAG_UPOS, up[k]), tagger_class(t, TAG_XPOS, xp[k]));
-                print_feats(o, t, fp + k * TAG_NFEATS);
-                fputc('\n', o);
-                if (k + 1 == nw || words[k + 1].sent_start) fputc('\n', o);
-            }
-            if (ferror(o)) entk_die(ENTK_EXIT_FAIL, "writing output: %s", strerror(errno));
-        } else {
-            tensor tt = {.dt = DT_U8, .ndim = 1, .shape = {(int64_t)texts[ti].len}, .data = (void *)text};
-            meta m = {0};
-            meta_i64(&m, "text", (int64_t)ti);
-            meta_i64(&m, "start", (int64_t)texts[ti].start);
-            meta_i64(&m, "words", (int64_t)nw);
-            frame_write_tensor(&w, "text", &tt, &m);
-            meta mt = {0};
-            meta_i64(&mt, "text", (int64_t)ti);
-            tensor to = {.dt = DT_I64, .ndim = 2, .shape = {(int64_t)nw, 2}, .data = off};
-            frame_write_tensor(&w, "offsets", &to, &mt);
-            tensor ts = {.dt = DT_I32, .ndim = 1, .shape = {(int64_t)nw}, .data = sent};
-            frame_write_tensor(&w, "sentence", &ts, &mt);
-            meta mu = mt, mx = mt, mf = mt;
-            meta_str(&mu, "names", unames);
-            tensor tu = {.dt = DT_I32, .ndim = 1, .shape = {(int64_t)nw}, .data = u32};
-            frame_write_tensor(&w, "upos", &tu, &mu);
-            meta_str(&mx, "names", xnames);
-            tensor tx = {.dt = DT_I32, .ndim = 1, .shape = {(int64_t)nw}, .data = x32};
-            frame_write_tensor(&w, "xpos", &tx, &mx);
-            meta_str(&mf, "names", fnames);
-            for (int q = 0; q < TAG_NFEATS; q++) meta_str(&mf, fvkey[q], fvalues[q]);
-            tensor tfe = {.dt = DT_I32, .ndim = 2, .shape = {(int64_t)nw, TAG_NFEATS}, .data = f32};
-            frame_write_tensor(&w, "feats", &tfe, &mf);
-        }
+        tagged_text tx = {ti, &texts[ti], text, nw, words, forms, up, xp, fp, off, sent, u32, x32, f32};
+        if (tsv) write_text_tsv(tf.fp, t, &tx);
+        else write_text_frames(&w, &tn, &tx);
         for (size_t k = 0; k < nw; k++) free(forms[k]);
         free(forms); free(off); free(sent); free(u32); free(x32); free(f32); free(up); free(xp); free(fp);
         if (ntexts > 1) entk_progress("texts tagged", (long)ti + 1, (long)ntexts);
@@ -479,8 +517,8 @@ static int cmd_tag(int argc, char **argv) {
     if (tsv) outfile_commit(&tf);
     else frame_writer_close(&w);
     entk_log("tagged %zu words in %zu texts (%.1f s)", nw_total, ntexts, entk_now() - t0);
-    free(words); free(texts); free(buf); free(unames); free(xnames);
-    for (int q = 0; q < TAG_NFEATS; q++) free(fvalues[q]);
+    free(words); free(texts); free(buf);
+    tagset_names_free(&tn);
     tagger_free(t);
     return 0;
 }

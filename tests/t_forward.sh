@@ -150,7 +150,7 @@ entk-modadd -p 13 -o "$T/d13.fr"
 check_fails "modadd: data of another p" 3 "d13.fr: data has p=13 but the model has p=11" entk-forward -m "$MM" "$T/d13.fr"
 check_fails "modadd: one-hot data for the Transformer" 3 "model needs tokens inputs, data has onehot" entk-forward -m "$MT" "$T/dm.fr"
 check_fails "modadd: token data for the MLP" 3 "model needs onehot inputs, data has tokens" entk-forward -m "$MM" "$T/dt.fr"
-check_fails "modadd: a language-model option" 2 "are for language models" entk-forward -m "$MM" --generate 3 "$T/dm.fr"
+check_fails "modadd: a language-model option" 2 "--generate is for language models" entk-forward -m "$MM" --generate 3 "$T/dm.fr"
 check_fails "modadd: an output it does not have" 2 "'resid' is not an output of a modular-addition model" \
     entk-forward -m "$MM" --outputs resid "$T/dm.fr"
 check_fails "language model: --dtype" 2 "--dtype is for the modular-addition models" \
