@@ -8,46 +8,71 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *help =
+static const char *usage =
     "Usage: entk-features -p P [--family LIST] [--freqs K1,K2 | --key-freqs MODEL [--nkeys N]] [--seed S]\n"
     "Writes one tensor frame per family, named after it: [P^2, 2*#freqs] f64, rows in input order\n"
-    "n*P+m, columns cos(2 pi k v/P), sin(2 pi k v/P) per frequency k.\n"
-    "  -p P             modulus (default 29)\n"
-    "  --family LIST    n, m, sum, diff, axis_sum, axis_diff, random (default n,m,sum,diff)\n"
-    "  --freqs LIST     frequencies (default all 1..P/2)\n"
-    "  --key-freqs FILE use the key frequencies of a transformer checkpoint's W_E[:P] (mean |FFT|^2\n"
-    "                   over d_model); also writes a tensor frame 'fourier_power' [P] and a record\n"
-    "                   'key_frequencies' and prints them on stderr\n"
-    "  --nkeys N|auto   how many key frequencies (default 2); auto: those with at least a tenth of the\n"
-    "                   strongest one's power (a trained model uses a few, far above the rest)\n"
-    "  --seed S         seed of the random family (default 0)\n"
+    "n*P+m, columns cos(2 pi k v/P), sin(2 pi k v/P) per frequency k.\n";
+
+static const char *examples =
     "Example:\n"
     "  entk-features -p 29 --family sum,diff,random -o F.frames && entk-show F.frames\n";
 
+/* The frequencies: given (--freqs), or found in a checkpoint (--key-freqs); the key names them. */
+typedef struct {
+    long freqs[512];
+    int nfreq;
+    const char *keyfile;
+} freq_set;
+
+static void parse_freqs(const char *opt, const char *arg, void *dest) {
+    freq_set *fs = dest;
+    fs->nfreq = cli_ints(opt, arg, fs->freqs, 512);
+}
+
+/* "key:" for key frequencies, then the list; a list too long for the 600-byte "freqs=..." arg it
+ * always had is cut there, as it always was, so keys stay what they were */
+static const char *show_freqs(const cli_opt *o, char *buf, size_t n) {
+    const freq_set *fs = o->dest;
+    const int pre = 6, cap = 600;   /* strlen("freqs="), the arg's size */
+    int k = snprintf(buf, n, "%s", fs->keyfile ? "key:" : "");
+    for (int i = 0; i < fs->nfreq && pre + k < cap - 12; i++)
+        k += snprintf(buf + k, (size_t)(cap - pre - k), "%s%ld", i ? "," : "", fs->freqs[i]);
+    return buf;
+}
+
+static void parse_nkeys(const char *opt, const char *arg, void *dest) {
+    *(int *)dest = strcmp(arg, "auto") == 0 ? 0 : (int)cli_long(opt, arg, 1, 500);
+}
+
 int main(int argc, char **argv) {
     cli_start(argc, argv);
-    cli_common co = {0};
-    int p = 29, nfreq = 0, nkeys = 2;
-    long freqs[512], seed = 0;
-    const char *families = "n,m,sum,diff", *keyfile = NULL;
-    enum { O_FAMILY = OPT_FIRST_CUSTOM, O_FREQS, O_KEYF, O_NKEYS, O_SEED };
-    static struct option lo[] = {CLI_COMMON_LONGOPTS, {"family", required_argument, 0, O_FAMILY},
-                                 {"freqs", required_argument, 0, O_FREQS}, {"key-freqs", required_argument, 0, O_KEYF},
-                                 {"nkeys", required_argument, 0, O_NKEYS}, {"seed", required_argument, 0, O_SEED}, {0}};
-    int c;
-    while ((c = getopt_long(argc, argv, "o:qhp:", lo, NULL)) != -1) {
-        if (cli_common_opt(c, &co, help)) continue;
-        switch (c) {
-        case 'p': p = (int)cli_long("-p", optarg, 2, 1000); break;
-        case O_FAMILY: families = optarg; break;
-        case O_FREQS: nfreq = cli_ints("--freqs", optarg, freqs, 512); break;
-        case O_KEYF: keyfile = optarg; break;
-        case O_NKEYS: nkeys = strcmp(optarg, "auto") == 0 ? 0 : (int)cli_long("--nkeys", optarg, 1, 500); break;
-        case O_SEED: seed = cli_long("--seed", optarg, 0, 1L << 62); break;
-        default: cli_bad_option(argv);
-        }
-    }
-    if (optind < argc) entk_die(ENTK_EXIT_USAGE, "unexpected argument '%s' (see --help)", argv[optind]);
+    int p = 29, nkeys = 2;
+    long seed = 0;
+    freq_set fs = {.nfreq = 0};
+    const char *families = "n,m,sum,diff";
+    cli_opt opts[] = {
+        /* long name, letter, kind, destination, argument, key policy; then the kind's extras and the help */
+        {NULL, 'p', CLI_INT, &p, "P", CLI_KEY_EQ, .min = 2, .max = 1000, .help = "modulus (default 29)"},
+        {"family", 0, CLI_STR, &families, "LIST", CLI_KEY_EQ,
+         .help = "n, m, sum, diff, axis_sum, axis_diff, random (default n,m,sum,diff)"},
+        {"freqs", 0, CLI_CUSTOM, &fs, "LIST", CLI_KEY_EQ, .parse = parse_freqs, .show = show_freqs,
+         .help = "frequencies (default all 1..P/2)"},
+        {"key-freqs", 0, CLI_STR, &fs.keyfile, "FILE", CLI_INPUT,
+         .help = "use the key frequencies of a transformer checkpoint's W_E[:P] (mean |FFT|^2\n"
+                 "over d_model); also writes a tensor frame 'fourier_power' [P] and a record\n"
+                 "'key_frequencies' and prints them on stderr"},
+        {"nkeys", 0, CLI_CUSTOM, &nkeys, "N|auto", CLI_KEY_VIA, .parse = parse_nkeys, .key_name = "freqs",
+         .help = "how many key frequencies (default 2); auto: those with at least a tenth of the\n"
+                 "strongest one's power (a trained model uses a few, far above the rest)"},
+        {"seed", 0, CLI_LONG, &seed, "S", CLI_KEY_EQ, .min = 0, .max = 1L << 62, .help = "seed of the random family (default 0)"},
+        CLI_TABLE_END,
+    };
+    cli_spec spec = {.usage = usage, .examples = examples, .opts = opts};
+    int first = cli_parse(&spec, argc, argv);
+    if (first < argc) entk_die(ENTK_EXIT_USAGE, "unexpected argument '%s' (see --help)", argv[first]);
+    const char *keyfile = fs.keyfile;
+    int nfreq = fs.nfreq;
+    long *freqs = fs.freqs;
     if (keyfile && nfreq) entk_die(ENTK_EXIT_USAGE, "--freqs and --key-freqs exclude each other");
     double power[1000];
     entk_key ikey[1];
@@ -58,21 +83,16 @@ int main(int argc, char **argv) {
         int k = model_param_index(&m, "W_E");
         if (k < 0) entk_die(ENTK_EXIT_INPUT, "%s: no W_E tensor (key frequencies need a transformer checkpoint)", keyfile);
         if (m.p != p) entk_die(ENTK_EXIT_USAGE, "%s has p=%d, not -p %d", keyfile, m.p, p);
-        nfreq = features_key_frequencies(&m.w[k], p, nkeys, power, freqs);
+        nfreq = fs.nfreq = features_key_frequencies(&m.w[k], p, nkeys, power, freqs);
         ikey[0] = m.key;
         model_free(&m);
     }
-    char a[4][600];
-    snprintf(a[0], sizeof a[0], "p=%d", p);
-    snprintf(a[1], sizeof a[1], "family=%s", families);
-    int k = snprintf(a[2], sizeof a[2], "freqs=%s", keyfile ? "key:" : "");
-    for (int i = 0; i < nfreq && k < (int)sizeof a[2] - 12; i++) k += snprintf(a[2] + k, sizeof a[2] - (size_t)k, "%s%ld", i ? "," : "", freqs[i]);
-    snprintf(a[3], sizeof a[3], "seed=%ld", seed);
-    char *args[] = {a[0], a[1], a[2], a[3]};
+    cli_args a = {0};
+    cli_args_key(&a, &spec);
     frame_header h;
-    frame_header_make(&h, "entk-features", 4, args, keyfile ? 1 : 0, iname, ikey);
+    frame_header_make(&h, "entk-features", a.argc, a.argv, keyfile ? 1 : 0, iname, ikey);
     frame_writer w;
-    frame_writer_open(&w, co.output, &h);
+    frame_writer_open(&w, spec.co.output, &h);
     int64_t fl[512];
     for (int i = 0; i < nfreq; i++) fl[i] = freqs[i];
     if (keyfile) {
@@ -100,5 +120,6 @@ int main(int argc, char **argv) {
         tensor_free(&F);
     }
     frame_writer_close(&w);
+    cli_args_free(&a);
     return 0;
 }

@@ -321,9 +321,7 @@ int main(int argc, char **argv) {
     for (int i = 0; i < nmodels; i++) {
         model m;
         model_load(&m, models[i], dt);
-        if (d.p != m.p) entk_die(ENTK_EXIT_INPUT, "%s: data has p=%d but the model has p=%d", r.src, d.p, m.p);
-        if (strcmp(d.encoding, model_encoding(&m)) != 0)
-            entk_die(ENTK_EXIT_INPUT, "%s: model needs %s inputs, data has %s", r.src, model_encoding(&m), d.encoding);
+        model_check_data(&m, &d, r.src);
         model_free(&m);
     }
     frame_writer w = {0};

@@ -12,38 +12,20 @@
 #include <string.h>
 #include <sys/stat.h>
 
-static const char *help =
+static const char *usage =
     "Usage: entk-mkgemma -o DIR [options]\n"
     "Writes a Gemma 3 text model with random weights as Hugging Face stores one: DIR/config.json and\n"
     "DIR/model.safetensors (tensor names of Gemma3ForCausalLM, tied head). Matrices are N(0, std^2),\n"
     "norm weights N(0, norm-std^2) (Gemma norms scale by 1 + w), all from --seed, so the same command\n"
-    "writes the same bytes. For tests and benchmarks of entk-lmforward.\n"
-    "\n"
-    "Options:\n"
-    "  -o, --output DIR      the model directory (created; files replaced atomically)\n"
-    "      --preset NAME     tiny (default: vocab 512, hidden 64, 4 layers, ffn 128, 4 heads, 2 kv,\n"
-    "                        head_dim 16, window 8, every 3rd layer global, query_pre_attn_scalar 32)\n"
-    "                        or 270m (the shapes of google/gemma-3-270m: vocab 262144, hidden 640,\n"
-    "                        18 layers, ffn 2048, 4 heads, 1 kv, head_dim 256, window 512, 5 local : 1\n"
-    "                        global, rope 1e6 / local 1e4, query_pre_attn_scalar 256, 32768 positions)\n"
-    "      --layers N  --vocab N  --hidden N  --ffn N  --heads N  --kv-heads N  --head-dim N\n"
-    "      --window N  --pattern N  --qscalar X      override the preset's sizes\n"
-    "      --attn-softcap X  --final-softcap X        set attn/final logit softcapping (default none)\n"
-    "      --rope-scaling F  linear RoPE scaling factor F on global layers\n"
-    "      --untied          store a separate lm_head.weight\n"
-    "      --dtype D         bf16 (default) or f32\n"
-    "      --seed N          random seed (default 0)\n"
-    "      --std X           std of matrix weights (default 0.02)\n"
-    "      --norm-std X      std of norm weights (default 0.1)\n"
+    "writes the same bytes. For tests and benchmarks of entk-forward. -o DIR is the model directory\n"
+    "(created; files replaced atomically).\n"
+    "\n";
+
+static const char *examples =
     "\n"
     "Example:\n"
     "  entk-mkgemma -o /tmp/gemma-tiny --preset tiny --seed 1 && \\\n"
-    "      entk-lmforward -m /tmp/gemma-tiny --ids 2,5,7,9 --outputs hidden | entk-show\n";
-
-enum {
-    OPT_PRESET = OPT_FIRST_CUSTOM, OPT_LAYERS, OPT_VOCAB, OPT_HIDDEN, OPT_FFN, OPT_HEADS, OPT_KV, OPT_HD, OPT_WINDOW,
-    OPT_PATTERN, OPT_QS, OPT_ASOFT, OPT_FSOFT, OPT_ROPESC, OPT_UNTIED, OPT_DT, OPT_SEED, OPT_STD, OPT_NSTD
-};
+    "      entk-forward -m /tmp/gemma-tiny --ids 2,5,7,9 --outputs hidden | entk-show\n";
 
 typedef struct {
     long vocab, hidden, layers, ffn, heads, kv, hd, window, pattern, maxpos;
@@ -76,74 +58,85 @@ static void fill_normal(uint64_t seed, int which, float *p, size_t n, float std)
     }
 }
 
+/* config.json, keys as google/gemma-3-270m's */
+static char *config_json(const shape *s, int untied, st_dtype store, size_t *out_len) {
+    size_t cap = 8192, len = 0;
+    char *cfg = xmalloc(cap);
+#define PUT(...) do { \
+        int k_ = snprintf(cfg + len, cap - len, __VA_ARGS__); \
+        if ((size_t)k_ >= cap - len) { cap = 2 * (cap + (size_t)k_); cfg = xrealloc(cfg, cap); snprintf(cfg + len, cap - len, __VA_ARGS__); } \
+        len += (size_t)k_; \
+    } while (0)
+    PUT("{\n  \"architectures\": [\"Gemma3ForCausalLM\"],\n  \"model_type\": \"gemma3_text\",\n");
+    PUT("  \"_sliding_window_pattern\": %ld,\n  \"attention_bias\": false,\n  \"attention_dropout\": 0.0,\n", s->pattern);
+    if (s->attn_softcap > 0) PUT("  \"attn_logit_softcapping\": %.17g,\n", s->attn_softcap);
+    else PUT("  \"attn_logit_softcapping\": null,\n");
+    PUT("  \"bos_token_id\": 2,\n  \"eos_token_id\": 1,\n");
+    if (s->final_softcap > 0) PUT("  \"final_logit_softcapping\": %.17g,\n", s->final_softcap);
+    else PUT("  \"final_logit_softcapping\": null,\n");
+    PUT("  \"head_dim\": %ld,\n  \"hidden_activation\": \"gelu_pytorch_tanh\",\n  \"hidden_size\": %ld,\n", s->hd, s->hidden);
+    PUT("  \"initializer_range\": 0.02,\n  \"intermediate_size\": %ld,\n  \"layer_types\": [", s->ffn);
+    for (long l = 0; l < s->layers; l++) PUT("%s\n    \"%s\"", l ? "," : "", (l + 1) % s->pattern ? "sliding_attention" : "full_attention");
+    PUT("\n  ],\n  \"max_position_embeddings\": %ld,\n  \"num_attention_heads\": %ld,\n", s->maxpos, s->heads);
+    PUT("  \"num_hidden_layers\": %ld,\n  \"num_key_value_heads\": %ld,\n  \"pad_token_id\": 0,\n", s->layers, s->kv);
+    PUT("  \"query_pre_attn_scalar\": %.17g,\n  \"rms_norm_eps\": 1e-06,\n  \"rope_local_base_freq\": 10000.0,\n", s->qscalar);
+    if (s->rope_scaling > 0) PUT("  \"rope_scaling\": {\"factor\": %.17g, \"rope_type\": \"linear\"},\n", s->rope_scaling);
+    else PUT("  \"rope_scaling\": null,\n");
+    PUT("  \"rope_theta\": 1000000.0,\n  \"sliding_window\": %ld,\n  \"tie_word_embeddings\": %s,\n", s->window, untied ? "false" : "true");
+    PUT("  \"torch_dtype\": \"%s\",\n  \"use_bidirectional_attention\": false,\n  \"use_cache\": true,\n", store == ST_BF16 ? "bfloat16" : "float32");
+    PUT("  \"vocab_size\": %ld\n}\n", s->vocab);
+#undef PUT
+    *out_len = len;
+    return cfg;
+}
+
 int main(int argc, char **argv) {
     cli_start(argc, argv);
-    cli_common co = {0};
     shape tiny = {512, 64, 4, 128, 4, 2, 16, 8, 3, 2048, 32, 0, 0, 0};
     shape g270 = {262144, 640, 18, 2048, 4, 1, 256, 512, 6, 32768, 256, 0, 0, 0};
     shape s = tiny, ov = {-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1};
-    int untied = 0;
-    st_dtype store = ST_BF16;
+    int untied = 0, preset = 0, dtype_i = 0;
     long seed = 0;
     double std = 0.02, nstd = 0.1;
-    const char *preset = "tiny";
-    static struct option lo[] = {CLI_COMMON_LONGOPTS,
-                                 {"preset", required_argument, 0, OPT_PRESET},
-                                 {"layers", required_argument, 0, OPT_LAYERS},
-                                 {"vocab", required_argument, 0, OPT_VOCAB},
-                                 {"hidden", required_argument, 0, OPT_HIDDEN},
-                                 {"ffn", required_argument, 0, OPT_FFN},
-                                 {"heads", required_argument, 0, OPT_HEADS},
-                                 {"kv-heads", required_argument, 0, OPT_KV},
-                                 {"head-dim", required_argument, 0, OPT_HD},
-                                 {"window", required_argument, 0, OPT_WINDOW},
-                                 {"pattern", required_argument, 0, OPT_PATTERN},
-                                 {"qscalar", required_argument, 0, OPT_QS},
-                                 {"attn-softcap", required_argument, 0, OPT_ASOFT},
-                                 {"final-softcap", required_argument, 0, OPT_FSOFT},
-                                 {"rope-scaling", required_argument, 0, OPT_ROPESC},
-                                 {"untied", no_argument, 0, OPT_UNTIED},
-                                 {"dtype", required_argument, 0, OPT_DT},
-                                 {"seed", required_argument, 0, OPT_SEED},
-                                 {"std", required_argument, 0, OPT_STD},
-                                 {"norm-std", required_argument, 0, OPT_NSTD},
-                                 {0, 0, 0, 0}};
-    int c;
     const long big = 1L << 24;
-    while ((c = getopt_long(argc, argv, "o:qh", lo, NULL)) != -1) {
-        if (cli_common_opt(c, &co, help)) continue;
-        switch (c) {
-        case OPT_PRESET: preset = optarg; break;
-        case OPT_LAYERS: ov.layers = cli_long("--layers", optarg, 1, 4096); break;
-        case OPT_VOCAB: ov.vocab = cli_long("--vocab", optarg, 1, big); break;
-        case OPT_HIDDEN: ov.hidden = cli_long("--hidden", optarg, 1, 65536); break;
-        case OPT_FFN: ov.ffn = cli_long("--ffn", optarg, 1, 1 << 20); break;
-        case OPT_HEADS: ov.heads = cli_long("--heads", optarg, 1, 4096); break;
-        case OPT_KV: ov.kv = cli_long("--kv-heads", optarg, 1, 4096); break;
-        case OPT_HD: ov.hd = cli_long("--head-dim", optarg, 2, 65536); break;
-        case OPT_WINDOW: ov.window = cli_long("--window", optarg, 1, big); break;
-        case OPT_PATTERN: ov.pattern = cli_long("--pattern", optarg, 1, 4096); break;
-        case OPT_QS: ov.qscalar = cli_double("--qscalar", optarg); break;
-        case OPT_ASOFT: ov.attn_softcap = cli_double("--attn-softcap", optarg); break;
-        case OPT_FSOFT: ov.final_softcap = cli_double("--final-softcap", optarg); break;
-        case OPT_ROPESC: ov.rope_scaling = cli_double("--rope-scaling", optarg); break;
-        case OPT_UNTIED: untied = 1; break;
-        case OPT_DT:
-            if (strcmp(optarg, "bf16") == 0) store = ST_BF16;
-            else if (strcmp(optarg, "f32") == 0) store = ST_F32;
-            else entk_die(ENTK_EXIT_USAGE, "--dtype must be bf16 or f32, not '%s'", optarg);
-            break;
-        case OPT_SEED: seed = cli_long("--seed", optarg, 0, 1L << 62); break;
-        case OPT_STD: std = cli_double("--std", optarg); break;
-        case OPT_NSTD: nstd = cli_double("--norm-std", optarg); break;
-        default: cli_bad_option(argv);
-        }
-    }
-    if (!co.output) entk_die(ENTK_EXIT_USAGE, "-o DIR is required (see --help)");
-    if (optind < argc) entk_die(ENTK_EXIT_USAGE, "unexpected argument '%s' (see --help)", argv[optind]);
-    if (strcmp(preset, "tiny") == 0) s = tiny;
-    else if (strcmp(preset, "270m") == 0) s = g270;
-    else entk_die(ENTK_EXIT_USAGE, "--preset must be tiny or 270m, not '%s'", preset);
+    /* entk-mkgemma writes model files, not frames: no option enters a key */
+    cli_opt opts[] = {
+        /* long name, letter, kind, destination, argument, key policy; then the kind's extras and the help */
+        {"preset", 0, CLI_CHOICE, &preset, "tiny|270m", CLI_NOKEY,
+         .help = "tiny (default: vocab 512, hidden 64, 4 layers, ffn 128, 4 heads, 2 kv,\n"
+                 "head_dim 16, window 8, every 3rd layer global, query_pre_attn_scalar 32)\n"
+                 "or 270m (the shapes of google/gemma-3-270m: vocab 262144, hidden 640,\n"
+                 "18 layers, ffn 2048, 4 heads, 1 kv, head_dim 256, window 512, 5 local : 1\n"
+                 "global, rope 1e6 / local 1e4, query_pre_attn_scalar 256, 32768 positions)"},
+        {.kind = CLI_HEADING, .help = "The preset's sizes, overridden:"},
+        {"layers", 0, CLI_LONG, &ov.layers, "N", CLI_NOKEY, .min = 1, .max = 4096, .help = "blocks"},
+        {"vocab", 0, CLI_LONG, &ov.vocab, "N", CLI_NOKEY, .min = 1, .max = big, .help = "vocabulary size"},
+        {"hidden", 0, CLI_LONG, &ov.hidden, "N", CLI_NOKEY, .min = 1, .max = 65536, .help = "hidden size"},
+        {"ffn", 0, CLI_LONG, &ov.ffn, "N", CLI_NOKEY, .min = 1, .max = 1 << 20, .help = "MLP intermediate size"},
+        {"heads", 0, CLI_LONG, &ov.heads, "N", CLI_NOKEY, .min = 1, .max = 4096, .help = "attention heads"},
+        {"kv-heads", 0, CLI_LONG, &ov.kv, "N", CLI_NOKEY, .min = 1, .max = 4096, .help = "key/value heads (divides --heads)"},
+        {"head-dim", 0, CLI_LONG, &ov.hd, "N", CLI_NOKEY, .min = 2, .max = 65536, .help = "head dimension (even)"},
+        {"window", 0, CLI_LONG, &ov.window, "N", CLI_NOKEY, .min = 1, .max = big, .help = "sliding window of local layers"},
+        {"pattern", 0, CLI_LONG, &ov.pattern, "N", CLI_NOKEY, .min = 1, .max = 4096, .help = "every N-th layer is global"},
+        {"qscalar", 0, CLI_DOUBLE, &ov.qscalar, "X", CLI_NOKEY, .help = "query_pre_attn_scalar"},
+        {.kind = CLI_HEADING, .help = "Other settings:"},
+        {"attn-softcap", 0, CLI_DOUBLE, &ov.attn_softcap, "X", CLI_NOKEY, .help = "attention logit softcapping (default none)"},
+        {"final-softcap", 0, CLI_DOUBLE, &ov.final_softcap, "X", CLI_NOKEY, .help = "final logit softcapping (default none)"},
+        {"rope-scaling", 0, CLI_DOUBLE, &ov.rope_scaling, "F", CLI_NOKEY, .help = "linear RoPE scaling factor F on global layers"},
+        {"untied", 0, CLI_FLAG, &untied, NULL, CLI_NOKEY, .help = "store a separate lm_head.weight"},
+        {"dtype", 0, CLI_CHOICE, &dtype_i, "bf16|f32", CLI_NOKEY, .help = "bf16 (default) or f32"},
+        {"seed", 0, CLI_LONG, &seed, "N", CLI_NOKEY, .min = 0, .max = 1L << 62, .help = "random seed (default 0)"},
+        {"std", 0, CLI_DOUBLE, &std, "X", CLI_NOKEY, .help = "std of matrix weights (default 0.02)"},
+        {"norm-std", 0, CLI_DOUBLE, &nstd, "X", CLI_NOKEY, .help = "std of norm weights (default 0.1)"},
+        CLI_TABLE_END,
+    };
+    cli_spec spec = {.usage = usage, .examples = examples, .opts = opts};
+    int first = cli_parse(&spec, argc, argv);
+    const char *out = spec.co.output;
+    if (!out) entk_die(ENTK_EXIT_USAGE, "-o DIR is required (see --help)");
+    if (first < argc) entk_die(ENTK_EXIT_USAGE, "unexpected argument '%s' (see --help)", argv[first]);
+    st_dtype store = dtype_i == 0 ? ST_BF16 : ST_F32;
+    s = preset == 0 ? tiny : g270;
 #define OV(f) if (ov.f >= 0) s.f = ov.f
     OV(vocab); OV(hidden); OV(layers); OV(ffn); OV(heads); OV(kv); OV(hd); OV(window); OV(pattern);
     if (ov.qscalar > 0) s.qscalar = ov.qscalar;
@@ -154,35 +147,10 @@ int main(int argc, char **argv) {
     if (s.heads % s.kv) entk_die(ENTK_EXIT_USAGE, "--heads %ld is not a multiple of --kv-heads %ld", s.heads, s.kv);
     if (s.hd % 2) entk_die(ENTK_EXIT_USAGE, "--head-dim must be even");
 
-    if (mkdir(co.output, 0777) != 0 && errno != EEXIST) entk_die(ENTK_EXIT_FAIL, "cannot create %s: %s", co.output, strerror(errno));
+    if (mkdir(out, 0777) != 0 && errno != EEXIST) entk_die(ENTK_EXIT_FAIL, "cannot create %s: %s", out, strerror(errno));
 
-    /* config.json, keys as google/gemma-3-270m's */
-    size_t cap = 8192, len = 0;
-    char *cfg = xmalloc(cap);
-#define PUT(...) do { \
-        int k_ = snprintf(cfg + len, cap - len, __VA_ARGS__); \
-        if ((size_t)k_ >= cap - len) { cap = 2 * (cap + (size_t)k_); cfg = xrealloc(cfg, cap); snprintf(cfg + len, cap - len, __VA_ARGS__); } \
-        len += (size_t)k_; \
-    } while (0)
-    PUT("{\n  \"architectures\": [\"Gemma3ForCausalLM\"],\n  \"model_type\": \"gemma3_text\",\n");
-    PUT("  \"_sliding_window_pattern\": %ld,\n  \"attention_bias\": false,\n  \"attention_dropout\": 0.0,\n", s.pattern);
-    if (s.attn_softcap > 0) PUT("  \"attn_logit_softcapping\": %.17g,\n", s.attn_softcap);
-    else PUT("  \"attn_logit_softcapping\": null,\n");
-    PUT("  \"bos_token_id\": 2,\n  \"eos_token_id\": 1,\n");
-    if (s.final_softcap > 0) PUT("  \"final_logit_softcapping\": %.17g,\n", s.final_softcap);
-    else PUT("  \"final_logit_softcapping\": null,\n");
-    PUT("  \"head_dim\": %ld,\n  \"hidden_activation\": \"gelu_pytorch_tanh\",\n  \"hidden_size\": %ld,\n", s.hd, s.hidden);
-    PUT("  \"initializer_range\": 0.02,\n  \"intermediate_size\": %ld,\n  \"layer_types\": [", s.ffn);
-    for (long l = 0; l < s.layers; l++) PUT("%s\n    \"%s\"", l ? "," : "", (l + 1) % s.pattern ? "sliding_attention" : "full_attention");
-    PUT("\n  ],\n  \"max_position_embeddings\": %ld,\n  \"num_attention_heads\": %ld,\n", s.maxpos, s.heads);
-    PUT("  \"num_hidden_layers\": %ld,\n  \"num_key_value_heads\": %ld,\n  \"pad_token_id\": 0,\n", s.layers, s.kv);
-    PUT("  \"query_pre_attn_scalar\": %.17g,\n  \"rms_norm_eps\": 1e-06,\n  \"rope_local_base_freq\": 10000.0,\n", s.qscalar);
-    if (s.rope_scaling > 0) PUT("  \"rope_scaling\": {\"factor\": %.17g, \"rope_type\": \"linear\"},\n", s.rope_scaling);
-    else PUT("  \"rope_scaling\": null,\n");
-    PUT("  \"rope_theta\": 1000000.0,\n  \"sliding_window\": %ld,\n  \"tie_word_embeddings\": %s,\n", s.window, untied ? "false" : "true");
-    PUT("  \"torch_dtype\": \"%s\",\n  \"use_bidirectional_attention\": false,\n  \"use_cache\": true,\n", store == ST_BF16 ? "bfloat16" : "float32");
-    PUT("  \"vocab_size\": %ld\n}\n", s.vocab);
-#undef PUT
+    size_t len;
+    char *cfg = config_json(&s, untied, store, &len);
 
     /* weights, in file order */
     int nt = 2 + (untied ? 1 : 0) + 13 * (int)s.layers, k = 0;
@@ -221,12 +189,12 @@ int main(int argc, char **argv) {
     if (untied) ADD("lm_head.weight", 0, s.vocab, s.hidden);
 #undef ADD
     char path[4096];
-    snprintf(path, sizeof path, "%s/model.safetensors", co.output);
+    snprintf(path, sizeof path, "%s/model.safetensors", out);
     const char *meta_kv[] = {"format", "pt"};
     st_save(path, k, e, 1, meta_kv);
-    snprintf(path, sizeof path, "%s/config.json", co.output);
+    snprintf(path, sizeof path, "%s/config.json", out);
     outfile_write_all(path, cfg, len);
-    entk_log("wrote %s: gemma3_text, %ld layers, hidden %ld, vocab %ld, %s", co.output, s.layers, s.hidden, s.vocab,
+    entk_log("wrote %s: gemma3_text, %ld layers, hidden %ld, vocab %ld, %s", out, s.layers, s.hidden, s.vocab,
              store == ST_BF16 ? "bf16" : "f32");
     for (int i = 0; i < k; i++) { tensor_free(&t[i]); free(names[i]); }
     free(t); free(e); free(names); free(cfg);

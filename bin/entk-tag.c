@@ -5,10 +5,11 @@
 #include "core/cli.h"
 #include "text/conllu.h"
 #include "core/err.h"
-#include "core/json.h"
+#include "core/fileio.h"
 #include "core/frame.h"
 #include "core/hash.h"
 #include "core/outfile.h"
+#include "text/tageval.h"
 #include "text/tagger.h"
 #include "text/wordsplit.h"
 #include <errno.h>
@@ -28,31 +29,28 @@ static const char *help_main =
     "  entk-tag eval -m ud.tag --holdout 10 ../shared/data/ud/*.conllu\n"
     "  echo 'The cat sat on the mat.' | entk-tag tag -m ud.tag --tsv\n";
 
-static const char *help_train =
+static const char *usage_train =
     "Usage: entk-tag train -o MODEL [options] FILE.conllu...\n"
-    "Trains the tagger on CoNLL-U files ('-' = stdin) and writes the model file MODEL (atomically).\n"
-    "The feature perceptrons learn only from files that annotate FEATS (at least 10% of words).\n"
-    "  -o, --output MODEL  the model file to write (required)\n"
-    "      --epochs N      passes over the data (default 5)\n"
-    "      --seed S        seed of the sentence order in each pass (default 1)\n"
-    "      --holdout K     leave out every K-th sentence of each file (the 0-based sentence numbers\n"
-    "                      K-1, 2K-1, ...), for `entk-tag eval --holdout K` on the same files\n"
-    "      --holdout FILE  leave out the input file FILE altogether (repeatable)\n"
+    "Trains the tagger on CoNLL-U files ('-' = stdin) and writes the model file MODEL (atomically:\n"
+    "-o, required). The feature perceptrons learn only from files that annotate FEATS (at least 10%\n"
+    "of words).\n";
+
+static const char *examples_train =
     "Example:\n"
     "  entk-tag train -o ud.tag --holdout 10 ../shared/data/ud/*.conllu\n";
 
-static const char *help_eval =
+static const char *usage_eval =
     "Usage: entk-tag eval -m MODEL [options] FILE.conllu...\n"
     "Tags the gold sentences with MODEL and prints UPOS and XPOS accuracy, per-class accuracy, feature\n"
     "accuracy (on files that annotate FEATS) and the UPOS confusion matrix on stdout (on stderr when\n"
     "the frames go to stdout). With -o, also writes frames: a record \"tag_eval\" with the numbers and\n"
-    "i64 tensors \"upos_confusion\" and \"xpos_confusion\" [gold, predicted] (tag names in meta \"names\").\n"
-    "  -m, --model MODEL   model file from `entk-tag train` (required)\n"
-    "      --holdout K     evaluate only every K-th sentence: those `train --holdout K` left out\n"
+    "i64 tensors \"upos_confusion\" and \"xpos_confusion\" [gold, predicted] (tag names in meta \"names\").\n";
+
+static const char *examples_eval =
     "Example:\n"
     "  entk-tag eval -m ud.tag --holdout 10 ../shared/data/ud/*.conllu\n";
 
-static const char *help_tag =
+static const char *usage_tag =
     "Usage: entk-tag tag -m MODEL [options] [FILE|-]\n"
     "Splits raw English text into words and sentences and tags every word. Output frames, per text:\n"
     "  \"text\" u8 [bytes]       the text the offsets refer to; meta text (index), start (its byte\n"
@@ -62,91 +60,58 @@ static const char *help_tag =
     "  \"upos\", \"xpos\" i32 [n]  tag ids; meta names = the tag names, space-separated, in id order\n"
     "  \"feats\" i32 [n,9]       value ids of Case Definite Gender Mood Number Person PronType Tense\n"
     "                          VerbForm (0 = absent); meta names, and values_<Feature> = '_ v1 v2 ...'\n"
-    "after a record \"tagset\" holding all the names. Every frame has meta text.\n"
-    "  -m, --model MODEL   model file from `entk-tag train` (required)\n"
-    "      --stories       the input is stories separated by lines <|endoftext|> (TinyStories): each\n"
-    "                      story, trimmed of surrounding whitespace, is one text (text i = story i);\n"
-    "                      a cut-off story after the last separator is dropped\n"
-    "      --keep-partial  with --stories, keep the cut-off last story\n"
-    "      --tsv           write a readable table instead: '# text I start=S bytes=B' per text, then\n"
-    "                      one line per word: start end word UPOS XPOS FEATS (offsets in the input),\n"
-    "                      a blank line after each sentence\n"
-    "      --conllu        the input is CoNLL-U: tag its words (not its raw text) and write CoNLL-U\n"
-    "                      with predicted UPOS, XPOS and FEATS (LEMMA, HEAD, DEPREL, DEPS, MISC '_')\n"
+    "after a record \"tagset\" holding all the names. Every frame has meta text.\n";
+
+static const char *examples_tag =
     "Example:\n"
     "  entk-tag tag -m ud.tag --stories ../shared/data/tinystories/tinystories_sample.txt > tags.frames\n"
     "  echo 'The cat sat on the mat.' | entk-tag tag -m ud.tag --tsv\n";
 
-enum { OPT_EPOCHS = OPT_FIRST_CUSTOM, OPT_SEED, OPT_HOLDOUT, OPT_STORIES, OPT_KEEP_PARTIAL, OPT_TSV, OPT_CONLLU };
-
 /* ------------------------------------------------------------------ shared */
-
-/* Per-sentence buffers for tagging gold-tokenised sentences, grown as needed. */
-typedef struct {
-    const char **forms;
-    int *up, *xp, *fp, cap;
-} sent_buf;
-
-static void tag_gold_words(tagger *t, const conllu_word *w, int n, sent_buf *b) {
-    if (n > b->cap) {
-        b->cap = n + 64;
-        b->forms = xrealloc(b->forms, (size_t)b->cap * sizeof *b->forms);
-        b->up = xrealloc(b->up, (size_t)b->cap * sizeof *b->up);
-        b->xp = xrealloc(b->xp, (size_t)b->cap * sizeof *b->xp);
-        b->fp = xrealloc(b->fp, (size_t)b->cap * TAG_NFEATS * sizeof *b->fp);
-    }
-    for (int k = 0; k < n; k++) b->forms[k] = w[k].form;
-    tagger_tag(t, n, b->forms, b->up, b->xp, b->fp);
-}
-
-static void sent_buf_free(sent_buf *b) {
-    free(b->forms); free(b->up); free(b->xp); free(b->fp);
-}
-
-
-/* "ADJ ADP ..." */
-static char *join_names(const tagger *t, int model) {
-    size_t len = 1;
-    for (int c = 0; c < tagger_nclasses(t, model); c++) len += strlen(tagger_class(t, model, c)) + 1;
-    char *s = xmalloc(len), *p = s;
-    for (int c = 0; c < tagger_nclasses(t, model); c++) p += sprintf(p, "%s%s", c ? " " : "", tagger_class(t, model, c));
-    *p = 0;
-    return s;
-}
 
 static int is_holdout(size_t sent, long k) { return k > 0 && sent % (size_t)k == (size_t)k - 1; }
 
 /* ------------------------------------------------------------------ train */
 
-static int cmd_train(int argc, char **argv) {
-    static const struct option longopts[] = {
-        CLI_COMMON_LONGOPTS,
-        {"epochs", required_argument, 0, OPT_EPOCHS},
-        {"seed", required_argument, 0, OPT_SEED},
-        {"holdout", required_argument, 0, OPT_HOLDOUT},
-        {0, 0, 0, 0}};
-    cli_common co = {0};
-    long epochs = 5, every = 0;
-    unsigned long long seed = 1;
+/* --holdout K (every K-th sentence) or --holdout FILE (a whole input file; repeatable) */
+typedef struct {
+    long every;
     const char *skip[64];
-    int nskip = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, "o:qh", longopts, NULL)) != -1) {
-        if (cli_common_opt(c, &co, help_train)) continue;
-        switch (c) {
-        case OPT_EPOCHS: epochs = cli_long("--epochs", optarg, 1, 1000); break;
-        case OPT_SEED: seed = (unsigned long long)cli_long("--seed", optarg, 0, 0x7fffffffffffffffL); break;
-        case OPT_HOLDOUT:
-            if (optarg[0] >= '0' && optarg[0] <= '9' && strspn(optarg, "0123456789") == strlen(optarg)) {
-                every = cli_long("--holdout", optarg, 2, 1000000);
-            } else {
-                if (nskip == 64) entk_die(ENTK_EXIT_USAGE, "--holdout FILE: at most 64 files");
-                skip[nskip++] = optarg;
-            }
-            break;
-        default: cli_bad_option(argv);
-        }
+    int nskip;
+} holdout;
+
+static void parse_holdout(const char *opt, const char *arg, void *dest) {
+    holdout *h = dest;
+    if (arg[0] >= '0' && arg[0] <= '9' && strspn(arg, "0123456789") == strlen(arg)) {
+        h->every = cli_long(opt, arg, 2, 1000000);
+    } else {
+        if (h->nskip == 64) entk_die(ENTK_EXIT_USAGE, "%s FILE: at most 64 files", opt);
+        h->skip[h->nskip++] = arg;
     }
+}
+
+static int cmd_train(int argc, char **argv) {
+    long epochs = 5;
+    uint64_t seed = 1;
+    holdout ho = {0};
+    /* train writes a model file, not frames: no option enters a key */
+    cli_opt opts[] = {
+        /* long name, letter, kind, destination, argument, key policy; then the kind's extras and the help */
+        {"epochs", 0, CLI_LONG, &epochs, "N", CLI_NOKEY, .min = 1, .max = 1000, .help = "passes over the data (default 5)"},
+        {"seed", 0, CLI_U64, &seed, "S", CLI_NOKEY, .min = 0, .max = 0x7fffffffffffffffL,
+         .help = "seed of the sentence order in each pass (default 1)"},
+        {"holdout", 0, CLI_CUSTOM, &ho, "K|FILE", CLI_NOKEY, .parse = parse_holdout,
+         .help = "K: leave out every K-th sentence of each file (the 0-based sentence numbers\n"
+                 "K-1, 2K-1, ...), for `entk-tag eval --holdout K` on the same files;\n"
+                 "FILE: leave out the input file FILE altogether (repeatable)"},
+        CLI_TABLE_END,
+    };
+    cli_spec spec = {.usage = usage_train, .examples = examples_train, .opts = opts};
+    optind = cli_parse(&spec, argc, argv);
+    cli_common co = spec.co;
+    long every = ho.every;
+    const char **skip = ho.skip;
+    int nskip = ho.nskip;
     if (!co.output) entk_die(ENTK_EXIT_USAGE, "train needs -o MODEL (see --help)");
     if (optind >= argc) entk_die(ENTK_EXIT_USAGE, "train needs CoNLL-U files (see --help)");
     for (int k = 0; k < nskip; k++) {
@@ -182,7 +147,7 @@ static int cmd_train(int argc, char **argv) {
     if (ns == 0) entk_die(ENTK_EXIT_INPUT, "no training sentences left");
     char info[512];
     int len = snprintf(info, sizeof info, "entk-tag %s: %zu words in %zu sentences from %d files; epochs %ld, seed %llu",
-                       ENTK_VERSION, nwords, ns, used, epochs, seed);
+                       ENTK_VERSION, nwords, ns, used, epochs, (unsigned long long)seed);
     if (every) len += snprintf(info + len, sizeof info - (size_t)len, "; held out every %ld-th sentence (%zu)", every, nheld);
     if (nskip) snprintf(info + len, sizeof info - (size_t)len, "; held out %d files", nskip);
     tag_train_opts o = {(int)epochs, seed, info};
@@ -198,155 +163,51 @@ static int cmd_train(int argc, char **argv) {
 
 /* ------------------------------------------------------------------ eval */
 
-typedef struct {
-    int ncls;
-    long *conf;        /* [ncls, ncls] gold x predicted */
-    long n, right, unseen;
-} scores;
-
-static void scores_init(scores *s, int ncls) {
-    s->ncls = ncls;
-    s->conf = xcalloc((size_t)ncls * (size_t)ncls, sizeof *s->conf);
-    s->n = s->right = s->unseen = 0;
-}
-
-static void scores_add(scores *s, int gold, int pred) {
-    s->n++;
-    s->right += gold == pred;
-    if (gold < 0) s->unseen++;
-    else s->conf[(size_t)gold * (size_t)s->ncls + (size_t)pred]++;
-}
-
-static double pct(long a, long b) { return b ? 100.0 * (double)a / (double)b : 0.0; }
-
-static void print_per_class(FILE *out, const tagger *t, int model, const scores *s, const char *title) {
-    fprintf(out, "\n%s per class (accuracy = recall of the gold class; precision over predictions):\n", title);
-    fprintf(out, "  %-8s %8s %8s %9s %9s\n", "tag", "gold", "right", "accuracy", "precision");
-    for (int g = 0; g < s->ncls; g++) {
-        long n = 0, pred = 0, right = s->conf[(size_t)g * (size_t)s->ncls + (size_t)g];
-        for (int p = 0; p < s->ncls; p++) {
-            n += s->conf[(size_t)g * (size_t)s->ncls + (size_t)p];
-            pred += s->conf[(size_t)p * (size_t)s->ncls + (size_t)g];
-        }
-        if (!n && !pred) continue;
-        fprintf(out, "  %-8s %8ld %8ld %8.2f%% %8.2f%%\n", tagger_class(t, model, g), n, right, pct(right, n), pct(right, pred));
-    }
-    if (s->unseen) fprintf(out, "  (%ld words have a gold tag the model never saw)\n", s->unseen);
-}
-
-static void print_confusion(FILE *out, const tagger *t, const scores *s) {
-    fprintf(out, "\nUPOS confusion matrix (rows gold, columns predicted):\n%-6s", "");
-    for (int p = 0; p < s->ncls; p++) fprintf(out, " %5.5s", tagger_class(t, TAG_UPOS, p));
-    fputc('\n', out);
-    for (int g = 0; g < s->ncls; g++) {
-        fprintf(out, "%-6.6s", tagger_class(t, TAG_UPOS, g));
-        for (int p = 0; p < s->ncls; p++) fprintf(out, " %5ld", s->conf[(size_t)g * (size_t)s->ncls + (size_t)p]);
-        fputc('\n', out);
-    }
-}
-
 static int cmd_eval(int argc, char **argv) {
-    static const struct option longopts[] = {
-        CLI_COMMON_LONGOPTS,
-        {"model", required_argument, 0, 'm'},
-        {"holdout", required_argument, 0, OPT_HOLDOUT},
-        {0, 0, 0, 0}};
-    cli_common co = {0};
     const char *model = NULL;
     long every = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, "o:qhm:", longopts, NULL)) != -1) {
-        if (cli_common_opt(c, &co, help_eval)) continue;
-        switch (c) {
-        case 'm': model = optarg; break;
-        case OPT_HOLDOUT: every = cli_long("--holdout", optarg, 2, 1000000); break;
-        default: cli_bad_option(argv);
-        }
-    }
+    cli_opt opts[] = {
+        /* long name, letter, kind, destination, argument, key policy; then the kind's extras and the help */
+        {"model", 'm', CLI_STR, &model, "MODEL", CLI_INPUT, .help = "model file from `entk-tag train` (required)"},
+        {"holdout", 0, CLI_LONG, &every, "K", CLI_KEY_ARG_EQ, .min = 2, .max = 1000000,
+         .help = "evaluate only every K-th sentence: those `train --holdout K` left out"},
+        CLI_TABLE_END,
+    };
+    cli_spec spec = {.usage = usage_eval, .examples = examples_eval, .opts = opts};
+    optind = cli_parse(&spec, argc, argv);
+    cli_common co = spec.co;
     if (!model) entk_die(ENTK_EXIT_USAGE, "eval needs -m MODEL (see --help)");
     if (optind >= argc) entk_die(ENTK_EXIT_USAGE, "eval needs CoNLL-U files (see --help)");
     tagger *t = tagger_load(model);
-    scores su, sx;
-    scores_init(&su, tagger_nclasses(t, TAG_UPOS));
-    scores_init(&sx, tagger_nclasses(t, TAG_XPOS));
-    long fright[TAG_NFEATS] = {0}, fgold[TAG_NFEATS] = {0}, fpred[TAG_NFEATS] = {0}, fhit[TAG_NFEATS] = {0};
-    long nfw = 0, fall = 0, nsent = 0, nbadx = 0;
+    tag_eval ev;
+    tag_eval_init(&ev, t);
     int nfiles = argc - optind;
     entk_key *keys = xmalloc((size_t)(nfiles + 1) * sizeof *keys);
-    sent_buf sb = {0};
     for (int i = 0; i < nfiles; i++) {
         conllu_file f;
         conllu_read(&f, argv[optind + i]);
         keys[i] = f.key;
         int has_feats = conllu_has_feats(&f);
-        for (size_t j = 0; j < f.nsents; j++) {
-            if (every && !is_holdout(j, every)) continue;
-            const conllu_word *w = f.words + f.sents[j].first;
-            int n = f.sents[j].n;
-            tag_gold_words(t, w, n, &sb);
-            int *up = sb.up, *xp = sb.xp, *fp = sb.fp;
-            nsent++;
-            for (int k = 0; k < n; k++) {
-                scores_add(&su, tagger_class_id(t, TAG_UPOS, w[k].upos, strlen(w[k].upos)), up[k]);
-                const char *x = tagger_gold_xpos(&w[k]);
-                if (x) scores_add(&sx, tagger_class_id(t, TAG_XPOS, x, strlen(x)), xp[k]);
-                else nbadx++;
-                if (!has_feats) continue;
-                nfw++;
-                int all = 1;
-                for (int q = 0; q < TAG_NFEATS; q++) {
-                    size_t len;
-                    const char *v = tagger_gold_feat(&w[k], q, &len);
-                    int g = tagger_class_id(t, TAG_FEAT0 + q, v, len);
-                    int p = fp[(size_t)k * TAG_NFEATS + (size_t)q];
-                    int ok = g == p || (g < 0 && len == 1 && v[0] == '_' && p == 0);
-                    fright[q] += ok;
-                    all &= ok;
-                    int gpresent = !(len == 1 && v[0] == '_');
-                    fgold[q] += gpresent;
-                    fpred[q] += p != 0;
-                    fhit[q] += ok && gpresent;
-                }
-                fall += all;
-            }
-        }
+        for (size_t j = 0; j < f.nsents; j++)
+            if (!every || is_holdout(j, every)) tag_eval_sentence(&ev, t, f.words + f.sents[j].first, f.sents[j].n, has_feats);
         conllu_free(&f);
     }
     FILE *out = co.output && strcmp(co.output, "-") == 0 ? stderr : stdout;
     fprintf(out, "model: %s (%s)\n", model, tagger_info(t));
-    fprintf(out, "evaluated on %ld words in %ld sentences", su.n, nsent);
+    fprintf(out, "evaluated on %ld words in %ld sentences", ev.upos.n, ev.sentences);
     if (every) fprintf(out, " (held out by --holdout %ld: sentences %ld, %ld, ... of each file)", every, every - 1, 2 * every - 1);
     fputc('\n', out);
-    fprintf(out, "UPOS accuracy %6.2f%%  (%ld/%ld)\n", pct(su.right, su.n), su.right, su.n);
-    fprintf(out, "XPOS accuracy %6.2f%%  (%ld/%ld)%s\n", pct(sx.right, sx.n), sx.right, sx.n,
-            nbadx ? "  (words with a gold XPOS outside the Penn tag set are not counted)" : "");
-    double facc[TAG_NFEATS];
-    if (nfw) {
-        fprintf(out, "features: %ld words from files that annotate FEATS; all %d right for %.2f%%\n", nfw,
-                TAG_NFEATS, pct(fall, nfw));
-        fprintf(out, "  %-9s %9s %9s %9s %7s\n", "feature", "accuracy", "precision", "recall", "gold");
-        for (int q = 0; q < TAG_NFEATS; q++) {
-            facc[q] = pct(fright[q], nfw);
-            fprintf(out, "  %-9s %8.2f%% %8.2f%% %8.2f%% %7ld\n", tag_feat_names[q], facc[q], pct(fhit[q], fpred[q]),
-                    pct(fhit[q], fgold[q]), fgold[q]);
-        }
-        fprintf(out, "  (precision and recall of the feature being present with the right value)\n");
-    } else {
-        fprintf(out, "features: no input file annotates FEATS, so feature accuracy is not measured\n");
-    }
-    print_per_class(out, t, TAG_UPOS, &su, "UPOS");
-    print_per_class(out, t, TAG_XPOS, &sx, "XPOS");
-    print_confusion(out, t, &su);
+    tag_eval_print(out, &ev, t);
     fflush(out);
 
     if (co.output) {
         frame_header h = {0};
         snprintf(h.producer, sizeof h.producer, "entk-tag");
-        char holdout[32];
-        snprintf(holdout, sizeof holdout, "--holdout=%ld", every);
-        char *args[] = {"eval", holdout};
-        h.argc = 2;
-        h.argv = args;
+        cli_args args = {0};
+        cli_args_add(&args, "eval");
+        cli_args_key(&args, &spec);
+        h.argc = args.argc;
+        h.argv = args.argv;
         h.ninputs = 1;
         snprintf(h.input_name[0], sizeof h.input_name[0], "%s", model);
         h.input_key[0] = hash_file(model);
@@ -365,40 +226,12 @@ static int cmd_eval(int argc, char **argv) {
         h.key = frame_derive_key(h.producer, h.argc, h.argv, h.ninputs, h.input_key);
         frame_writer w;
         frame_writer_open(&w, co.output, &h);
-        meta m = {0};
-        char facc_key[TAG_NFEATS][32];
-        meta_i64(&m, "words", su.n);
-        meta_i64(&m, "sentences", nsent);
-        meta_i64(&m, "holdout", every);
-        meta_f64(&m, "upos_accuracy", pct(su.right, su.n) / 100);
-        meta_f64(&m, "xpos_accuracy", pct(sx.right, sx.n) / 100);
-        meta_i64(&m, "feature_words", nfw);
-        if (nfw) {
-            meta_f64(&m, "features_all_accuracy", pct(fall, nfw) / 100);
-            for (int q = 0; q < TAG_NFEATS; q++) {
-                snprintf(facc_key[q], sizeof facc_key[q], "accuracy_%s", tag_feat_names[q]);
-                meta_f64(&m, facc_key[q], facc[q] / 100);
-            }
-        }
-        frame_write_record(&w, "tag_eval", &m);
-        scores *sc[2] = {&su, &sx};
-        const char *names[2] = {"upos_confusion", "xpos_confusion"};
-        for (int k = 0; k < 2; k++) {
-            tensor ct = tensor_2d(DT_I64, sc[k]->ncls, sc[k]->ncls);
-            for (int64_t e = 0; e < tensor_numel(&ct); e++) ((int64_t *)ct.data)[e] = sc[k]->conf[e];
-            char *nm = join_names(t, k == 0 ? TAG_UPOS : TAG_XPOS);
-            meta mm = {0};
-            meta_str(&mm, "names", nm);
-            meta_str(&mm, "rows", "gold");
-            meta_str(&mm, "columns", "predicted");
-            frame_write_tensor(&w, names[k], &ct, &mm);
-            free(nm);
-            tensor_free(&ct);
-        }
+        tag_eval_write(&w, &ev, t, every);
         frame_writer_close(&w);
+        cli_args_free(&args);
     }
-    sent_buf_free(&sb); free(keys);
-    free(su.conf); free(sx.conf);
+    tag_eval_free(&ev);
+    free(keys);
     tagger_free(t);
     return 0;
 }
@@ -460,11 +293,11 @@ static int tag_conllu(tagger *t, const char *in, const char *output) {
     conllu_read(&f, in);
     outfile o;
     outfile_open(&o, output);
-    sent_buf sb = {0};
+    tag_sent sb = {0};
     for (size_t j = 0; j < f.nsents; j++) {
         const conllu_word *w = f.words + f.sents[j].first;
         int n = f.sents[j].n;
-        tag_gold_words(t, w, n, &sb);
+        tag_sent_run(&sb, t, w, n);
         int *up = sb.up, *xp = sb.xp, *fp = sb.fp;
         fprintf(o.fp, "# source = %s:%ld\n", f.path, f.sents[j].line);
         for (int k = 0; k < n; k++) {
@@ -478,36 +311,141 @@ static int tag_conllu(tagger *t, const char *in, const char *output) {
     }
     outfile_commit(&o);
     entk_log("tagged %zu words in %zu sentences", f.nwords, f.nsents);
-    sent_buf_free(&sb);
+    tag_sent_free(&sb);
     conllu_free(&f);
     tagger_free(t);
     return 0;
 }
 
+/* The tag set's names as the frames carry them in meta. */
+typedef struct {
+    char *unames, *xnames, *fvalues[TAG_NFEATS];
+    char fvkey[TAG_NFEATS][32], fnames[256];
+} tagset_names;
+
+static void tagset_names_make(tagset_names *tn, const tagger *t) {
+    tn->unames = tagger_class_names(t, TAG_UPOS);
+    tn->xnames = tagger_class_names(t, TAG_XPOS);
+    tn->fnames[0] = 0;
+    for (int q = 0; q < TAG_NFEATS; q++) {
+        tn->fvalues[q] = tagger_class_names(t, TAG_FEAT0 + q);
+        snprintf(tn->fvkey[q], sizeof tn->fvkey[q], "values_%s", tag_feat_names[q]);
+        snprintf(tn->fnames + strlen(tn->fnames), sizeof tn->fnames - strlen(tn->fnames), "%s%s", q ? " " : "", tag_feat_names[q]);
+    }
+}
+
+static void tagset_names_free(tagset_names *tn) {
+    free(tn->unames);
+    free(tn->xnames);
+    for (int q = 0; q < TAG_NFEATS; q++) free(tn->fvalues[q]);
+}
+
+/* One tagged text: its words and their tags, as ints (tagger) and as the frames' arrays. */
+typedef struct {
+    size_t index;
+    const text_span *span;
+    const char *text;
+    size_t nw;
+    const ws_word *words;
+    char **forms;
+    const int *up, *xp, *fp;
+    const int64_t *off;
+    const int32_t *sent, *u32, *x32, *f32;
+} tagged_text;
+
+static void write_text_tsv(FILE *o, const tagger *t, const tagged_text *x) {
+    size_t start = x->span->start;
+    fprintf(o, "# text %zu start=%zu bytes=%zu\n", x->index, start, x->span->len);
+    for (size_t k = 0; k < x->nw; k++) {
+        fprintf(o, "%zu\t%zu\t%s\t%s\t%s\t", start + x->words[k].start, start + x->words[k].end, x->forms[k],
+                tagger_class(t, TAG_UPOS, x->up[k]), tagger_class(t, TAG_XPOS, x->xp[k]));
+        print_feats(o, t, x->fp + k * TAG_NFEATS);
+        fputc('\n', o);
+        if (k + 1 == x->nw || x->words[k + 1].sent_start) fputc('\n', o);
+    }
+    if (ferror(o)) entk_die(ENTK_EXIT_FAIL, "writing output: %s", strerror(errno));
+}
+
+static void write_text_frames(frame_writer *w, const tagset_names *tn, const tagged_text *x) {
+    int64_t nw = (int64_t)x->nw;
+    tensor tt = {.dt = DT_U8, .ndim = 1, .shape = {(int64_t)x->span->len}, .data = (void *)x->text};
+    meta m = {0};
+    meta_i64(&m, "text", (int64_t)x->index);
+    meta_i64(&m, "start", (int64_t)x->span->start);
+    meta_i64(&m, "words", nw);
+    frame_write_tensor(w, "text", &tt, &m);
+    meta mt = {0};
+    meta_i64(&mt, "text", (int64_t)x->index);
+    tensor to = {.dt = DT_I64, .ndim = 2, .shape = {nw, 2}, .data = (void *)x->off};
+    frame_write_tensor(w, "offsets", &to, &mt);
+    tensor ts = {.dt = DT_I32, .ndim = 1, .shape = {nw}, .data = (void *)x->sent};
+    frame_write_tensor(w, "sentence", &ts, &mt);
+    meta mu = mt, mx = mt, mf = mt;
+    meta_str(&mu, "names", tn->unames);
+    tensor tu = {.dt = DT_I32, .ndim = 1, .shape = {nw}, .data = (void *)x->u32};
+    frame_write_tensor(w, "upos", &tu, &mu);
+    meta_str(&mx, "names", tn->xnames);
+    tensor tx = {.dt = DT_I32, .ndim = 1, .shape = {nw}, .data = (void *)x->x32};
+    frame_write_tensor(w, "xpos", &tx, &mx);
+    meta_str(&mf, "names", tn->fnames);
+    for (int q = 0; q < TAG_NFEATS; q++) meta_str(&mf, tn->fvkey[q], tn->fvalues[q]);
+    tensor tfe = {.dt = DT_I32, .ndim = 2, .shape = {nw, TAG_NFEATS}, .data = (void *)x->f32};
+    frame_write_tensor(w, "feats", &tfe, &mf);
+}
+
+/* The frame stream of `entk-tag tag`: its header (args from the option table, the model's and
+ * the text's keys) and the record "tagset". */
+static void open_tag_frames(frame_writer *w, const cli_spec *spec, const char *output, const char *model, const char *in,
+                            const char *buf, size_t n, const tagger *t, const tagset_names *tn, size_t ntexts) {
+    frame_header h = {0};
+    snprintf(h.producer, sizeof h.producer, "entk-tag");
+    cli_args args = {0};
+    cli_args_add(&args, "tag");
+    cli_args_key(&args, spec);
+    h.argc = args.argc;
+    h.argv = args.argv;
+    h.ninputs = 2;
+    snprintf(h.input_name[0], sizeof h.input_name[0], "%s", model);
+    h.input_key[0] = hash_file(model);
+    snprintf(h.input_name[1], sizeof h.input_name[1], "%s", in);
+    h.input_key[1] = hash_bytes(buf, n);
+    h.key = frame_derive_key(h.producer, h.argc, h.argv, h.ninputs, h.input_key);
+    frame_writer_open(w, output, &h);
+    meta m = {0};
+    meta_str(&m, "info", tagger_info(t));
+    meta_i64(&m, "texts", (int64_t)ntexts);
+    meta_str(&m, "upos", tn->unames);
+    meta_str(&m, "xpos", tn->xnames);
+    meta_str(&m, "features", tn->fnames);
+    for (int q = 0; q < TAG_NFEATS; q++) meta_str(&m, tn->fvkey[q], tn->fvalues[q]);
+    frame_write_record(w, "tagset", &m);
+    cli_args_free(&args);
+}
+
 static int cmd_tag(int argc, char **argv) {
-    static const struct option longopts[] = {
-        CLI_COMMON_LONGOPTS,
-        {"model", required_argument, 0, 'm'},
-        {"stories", no_argument, 0, OPT_STORIES},
-        {"keep-partial", no_argument, 0, OPT_KEEP_PARTIAL},
-        {"tsv", no_argument, 0, OPT_TSV},
-        {"conllu", no_argument, 0, OPT_CONLLU},
-        {0, 0, 0, 0}};
-    cli_common co = {0};
     const char *model = NULL;
     int stories = 0, keep_partial = 0, tsv = 0, conllu = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, "o:qhm:", longopts, NULL)) != -1) {
-        if (cli_common_opt(c, &co, help_tag)) continue;
-        switch (c) {
-        case 'm': model = optarg; break;
-        case OPT_STORIES: stories = 1; break;
-        case OPT_KEEP_PARTIAL: keep_partial = 1; break;
-        case OPT_TSV: tsv = 1; break;
-        case OPT_CONLLU: conllu = 1; break;
-        default: cli_bad_option(argv);
-        }
-    }
+    cli_opt opts[] = {
+        /* long name, letter, kind, destination, argument, key policy; then the kind's extras and the help */
+        {"model", 'm', CLI_STR, &model, "MODEL", CLI_INPUT, .help = "model file from `entk-tag train` (required)"},
+        {"stories", 0, CLI_FLAG, &stories, NULL, CLI_KEY_SET,
+         .help = "the input is stories separated by lines <|endoftext|> (TinyStories): each\n"
+                 "story, trimmed of surrounding whitespace, is one text (text i = story i);\n"
+                 "a cut-off story after the last separator is dropped"},
+        {"keep-partial", 0, CLI_FLAG, &keep_partial, NULL, CLI_KEY_SET, .help = "with --stories, keep the cut-off last story"},
+        /* the TSV and CoNLL-U outputs have no header to key */
+        {"tsv", 0, CLI_FLAG, &tsv, NULL, CLI_NOKEY,
+         .help = "write a readable table instead: '# text I start=S bytes=B' per text, then\n"
+                 "one line per word: start end word UPOS XPOS FEATS (offsets in the input),\n"
+                 "a blank line after each sentence"},
+        {"conllu", 0, CLI_FLAG, &conllu, NULL, CLI_NOKEY,
+         .help = "the input is CoNLL-U: tag its words (not its raw text) and write CoNLL-U\n"
+                 "with predicted UPOS, XPOS and FEATS (LEMMA, HEAD, DEPREL, DEPS, MISC '_')"},
+        CLI_TABLE_END,
+    };
+    cli_spec spec = {.usage = usage_tag, .examples = examples_tag, .opts = opts};
+    optind = cli_parse(&spec, argc, argv);
+    cli_common co = spec.co;
     if (!model) entk_die(ENTK_EXIT_USAGE, "tag needs -m MODEL (see --help)");
     if (argc - optind > 1) entk_die(ENTK_EXIT_USAGE, "tag reads one input (FILE or -), got %d", argc - optind);
     if (keep_partial && !stories) entk_die(ENTK_EXIT_USAGE, "--keep-partial goes with --stories");
@@ -529,41 +467,14 @@ static int cmd_tag(int argc, char **argv) {
 
     frame_writer w;
     outfile tf;
-    char *unames = join_names(t, TAG_UPOS), *xnames = join_names(t, TAG_XPOS);
-    char *fvalues[TAG_NFEATS], fvkey[TAG_NFEATS][32];
-    char fnames[256] = "";
-    for (int q = 0; q < TAG_NFEATS; q++) {
-        fvalues[q] = join_names(t, TAG_FEAT0 + q);
-        snprintf(fvkey[q], sizeof fvkey[q], "values_%s", tag_feat_names[q]);
-        snprintf(fnames + strlen(fnames), sizeof fnames - strlen(fnames), "%s%s", q ? " " : "", tag_feat_names[q]);
-    }
+    tagset_names tn;
+    tagset_names_make(&tn, t);
     if (tsv) {
         outfile_open(&tf, co.output);
         fprintf(tf.fp, "# entk-tag: start end word UPOS XPOS FEATS; byte offsets into %s\n",
                 strcmp(in, "-") == 0 ? "the input" : in);
     } else {
-        frame_header h = {0};
-        snprintf(h.producer, sizeof h.producer, "entk-tag");
-        char *args[3] = {"tag"};
-        h.argc = 1;
-        if (stories) args[h.argc++] = "--stories";
-        if (keep_partial) args[h.argc++] = "--keep-partial";
-        h.argv = args;
-        h.ninputs = 2;
-        snprintf(h.input_name[0], sizeof h.input_name[0], "%s", model);
-        h.input_key[0] = hash_file(model);
-        snprintf(h.input_name[1], sizeof h.input_name[1], "%s", in);
-        h.input_key[1] = hash_bytes(buf, n);
-        h.key = frame_derive_key(h.producer, h.argc, h.argv, h.ninputs, h.input_key);
-        frame_writer_open(&w, co.output, &h);
-        meta m = {0};
-        meta_str(&m, "info", tagger_info(t));
-        meta_i64(&m, "texts", (int64_t)ntexts);
-        meta_str(&m, "upos", unames);
-        meta_str(&m, "xpos", xnames);
-        meta_str(&m, "features", fnames);
-        for (int q = 0; q < TAG_NFEATS; q++) meta_str(&m, fvkey[q], fvalues[q]);
-        frame_write_record(&w, "tagset", &m);
+        open_tag_frames(&w, &spec, co.output, model, in, buf, n, t, &tn, ntexts);
     }
 
     ws_word *words = NULL;
@@ -595,42 +506,9 @@ static int cmd_tag(int argc, char **argv) {
             x32[k] = xp[k];
             for (int q = 0; q < TAG_NFEATS; q++) f32[k * TAG_NFEATS + q] = fp[k * TAG_NFEATS + q];
         }
-        if (tsv) {
-            FILE *o = tf.fp;
-            fprintf(o, "# text %zu start=%zu bytes=%zu\n", ti, texts[ti].start, texts[ti].len);
-            for (size_t k = 0; k < nw; k++) {
-                fprintf(o, "%zu\t%zu\t%s\t%s\t%s\t", texts[ti].start + words[k].start, texts[ti].start + words[k].end,
-                        forms[k], tagger_class(t, TAG_UPOS, up[k]), tagger_class(t, TAG_XPOS, xp[k]));
-                print_feats(o, t, fp + k * TAG_NFEATS);
-                fputc('\n', o);
-                if (k + 1 == nw || words[k + 1].sent_start) fputc('\n', o);
-            }
-            if (ferror(o)) entk_die(ENTK_EXIT_FAIL, "writing output: %s", strerror(errno));
-        } else {
-            tensor tt = {.dt = DT_U8, .ndim = 1, .shape = {(int64_t)texts[ti].len}, .data = (void *)text};
-            meta m = {0};
-            meta_i64(&m, "text", (int64_t)ti);
-            meta_i64(&m, "start", (int64_t)texts[ti].start);
-            meta_i64(&m, "words", (int64_t)nw);
-            frame_write_tensor(&w, "text", &tt, &m);
-            meta mt = {0};
-            meta_i64(&mt, "text", (int64_t)ti);
-            tensor to = {.dt = DT_I64, .ndim = 2, .shape = {(int64_t)nw, 2}, .data = off};
-            frame_write_tensor(&w, "offsets", &to, &mt);
-            tensor ts = {.dt = DT_I32, .ndim = 1, .shape = {(int64_t)nw}, .data = sent};
-            frame_write_tensor(&w, "sentence", &ts, &mt);
-            meta mu = mt, mx = mt, mf = mt;
-            meta_str(&mu, "names", unames);
-            tensor tu = {.dt = DT_I32, .ndim = 1, .shape = {(int64_t)nw}, .data = u32};
-            frame_write_tensor(&w, "upos", &tu, &mu);
-            meta_str(&mx, "names", xnames);
-            tensor tx = {.dt = DT_I32, .ndim = 1, .shape = {(int64_t)nw}, .data = x32};
-            frame_write_tensor(&w, "xpos", &tx, &mx);
-            meta_str(&mf, "names", fnames);
-            for (int q = 0; q < TAG_NFEATS; q++) meta_str(&mf, fvkey[q], fvalues[q]);
-            tensor tfe = {.dt = DT_I32, .ndim = 2, .shape = {(int64_t)nw, TAG_NFEATS}, .data = f32};
-            frame_write_tensor(&w, "feats", &tfe, &mf);
-        }
+        tagged_text tx = {ti, &texts[ti], text, nw, words, forms, up, xp, fp, off, sent, u32, x32, f32};
+        if (tsv) write_text_tsv(tf.fp, t, &tx);
+        else write_text_frames(&w, &tn, &tx);
         for (size_t k = 0; k < nw; k++) free(forms[k]);
         free(forms); free(off); free(sent); free(u32); free(x32); free(f32); free(up); free(xp); free(fp);
         if (ntexts > 1) entk_progress("texts tagged", (long)ti + 1, (long)ntexts);
@@ -639,8 +517,8 @@ static int cmd_tag(int argc, char **argv) {
     if (tsv) outfile_commit(&tf);
     else frame_writer_close(&w);
     entk_log("tagged %zu words in %zu texts (%.1f s)", nw_total, ntexts, entk_now() - t0);
-    free(words); free(texts); free(buf); free(unames); free(xnames);
-    for (int q = 0; q < TAG_NFEATS; q++) free(fvalues[q]);
+    free(words); free(texts); free(buf);
+    tagset_names_free(&tn);
     tagger_free(t);
     return 0;
 }

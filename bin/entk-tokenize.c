@@ -1,13 +1,12 @@
 /* entk-tokenize: text -> token ids with byte offsets (Gemma 3 tokenizer.json, llama2.c tokenizer),
  * and ids -> text (--decode). */
-#include "text/bpe.h"
 #include "core/cache.h"
 #include "core/cli.h"
 #include "core/err.h"
 #include "core/frame.h"
-#include "core/json.h"
-#include "text/llama2tok.h"
+#include "core/fileio.h"
 #include "core/outfile.h"
+#include "text/tokenizer.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,34 +48,18 @@ enum { OPT_TOKENIZER = OPT_FIRST_CUSTOM, OPT_FORMAT, OPT_LINES, OPT_DELIM, OPT_D
 enum { SPLIT_WHOLE, SPLIT_LINES, SPLIT_DELIM };
 enum { BAD_ERROR, BAD_REPLACE, BAD_BYTES };
 
+/* The tokenizer and what this run adds to every text. */
 typedef struct {
-    bpe *hf;
-    l2tok *l2;
+    tokenizer t;
     int bos, eos;
-} tokenizer;
+} tok_run;
 
-static void tk_encode(tokenizer *tk, const char *text, size_t n, tok_seq *out) {
-    if (tk->hf) bpe_encode(tk->hf, text, n, tk->bos, out);
-    else l2tok_encode(tk->l2, text, n, tk->bos, tk->eos, out);
+static void tk_encode(tok_run *tk, const char *text, size_t n, tok_seq *out) {
+    tokenizer_encode(&tk->t, text, n, tk->bos, tk->eos, out);
 }
 
-static void tk_decode(const tokenizer *tk, const int32_t *ids, size_t n, int skip_special, bytebuf *out) {
-    if (tk->hf) bpe_decode(tk->hf, ids, n, skip_special, out);
-    else l2tok_decode(tk->l2, ids, n, skip_special, out);
-}
-
-static char *read_all(const char *path, size_t *n) {
-    if (strcmp(path, "-") != 0) return read_file(path, n);
-    size_t cap = 1 << 16, len = 0, got;
-    char *buf = xmalloc(cap);
-    while ((got = fread(buf + len, 1, cap - len - 1, stdin)) > 0) {
-        len += got;
-        if (cap - len - 1 == 0) buf = xrealloc(buf, cap *= 2);
-    }
-    if (ferror(stdin)) entk_die(ENTK_EXIT_FAIL, "reading stdin: %s", strerror(errno));
-    buf[len] = 0;
-    *n = len;
-    return buf;
+static void tk_decode(const tok_run *tk, const int32_t *ids, size_t n, int skip_special, bytebuf *out) {
+    tokenizer_decode(&tk->t, ids, n, skip_special, out);
 }
 
 /* The texts of one input as [start, end) byte ranges, split as the options say. */
@@ -125,7 +108,7 @@ static void write_text_line(FILE *fp, const tok_seq *ts, int offsets) {
 
 /* ---- decode ---- */
 
-static void emit_decoded(FILE *fp, const tokenizer *tk, const int32_t *ids, size_t n, int keep_special, const char *sep) {
+static void emit_decoded(FILE *fp, const tok_run *tk, const int32_t *ids, size_t n, int keep_special, const char *sep) {
     bytebuf b = {0};
     tk_decode(tk, ids, n, !keep_special, &b);
     if (b.n && fwrite(b.p, 1, b.n, fp) != b.n) entk_die(ENTK_EXIT_FAIL, "writing output: %s", strerror(errno));
@@ -133,7 +116,7 @@ static void emit_decoded(FILE *fp, const tokenizer *tk, const int32_t *ids, size
     free(b.p);
 }
 
-static void decode_input(FILE *fp, const tokenizer *tk, const char *path, int keep_special, const char *sep) {
+static void decode_input(FILE *fp, const tok_run *tk, const char *path, int keep_special, const char *sep) {
     FILE *in = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
     if (!in) entk_die(ENTK_EXIT_INPUT, "cannot open %s: %s", path, strerror(errno));
     int c = fgetc(in);
@@ -259,14 +242,7 @@ int main(int argc, char **argv) {
     if (keep_special && !decode) entk_die(ENTK_EXIT_USAGE, "--keep-special goes with --decode");
     if (split == SPLIT_LINES && delim) entk_die(ENTK_EXIT_USAGE, "--lines and --delim exclude each other");
 
-    if (!format) {
-        FILE *f = fopen(tok_path, "rb");
-        if (!f) entk_die(ENTK_EXIT_INPUT, "cannot open %s: %s", tok_path, strerror(errno));
-        int ch;
-        while ((ch = fgetc(f)) == ' ' || ch == '\n' || ch == '\r' || ch == '\t') {}
-        fclose(f);
-        format = ch == '{' || ch == '[' ? "hf" : "llama2";   /* JSON, or a binary tokenizer.bin */
-    }
+    if (!format) format = tokenizer_kind(tok_path);
     int hf = strcmp(format, "hf") == 0;
     if (eos && hf) entk_die(ENTK_EXIT_USAGE, "--eos is for llama2.c tokenizers (a tokenizer.json's post-processor says what to add)");
     if (invalid == BAD_BYTES && hf) entk_die(ENTK_EXIT_USAGE, "--invalid-utf8 bytes is for llama2.c tokenizers (a tokenizer.json takes text)");
@@ -287,7 +263,7 @@ int main(int argc, char **argv) {
         keybuilder kb;
         keybuilder_init(&kb, "entk-tokenize-text");
         for (int i = 0; i < nfiles; i++) {
-            data[i] = read_all(files[i], &dlen[i]);
+            data[i] = read_file(files[i], &dlen[i]);
             entk_key k = hash_bytes(data[i], dlen[i]);
             keybuilder_str(&kb, k.hex);
             if (invalid == BAD_ERROR) {
@@ -301,21 +277,16 @@ int main(int argc, char **argv) {
     }
 
     cache_init(co.cache_dir);
-    tokenizer tk = {.bos = bos, .eos = eos};
-    entk_key tok_key;
-    if (hf) {
-        bpe_load_info li;
-        tk.hf = bpe_load(tok_path, &li);
-        tok_key = bpe_file_key(tk.hf);
-        entk_log("loaded %s: %d tokens in %.3f s (%s, %.1f MB compiled)", tok_path, bpe_ntokens(tk.hf), li.seconds,
+    tok_run tk = {.bos = bos, .eos = eos};
+    bpe_load_info li;
+    tokenizer_load(&tk.t, tok_path, format, &li);
+    entk_key tok_key = tk.t.key;
+    if (hf)
+        entk_log("loaded %s: %d tokens in %.3f s (%s, %.1f MB compiled)", tok_path, tk.t.ntokens, li.seconds,
                  li.from_cache ? "from the cache" : cache_enabled() ? "parsed and compiled; now cached" : "parsed and compiled; cache off",
                  li.bytes / 1e6);
-    } else {
-        double t0 = entk_now();
-        tk.l2 = l2tok_load(tok_path);
-        tok_key = l2tok_file_key(tk.l2);
-        entk_log("loaded %s: %d tokens in %.3f s (llama2.c format)", tok_path, l2tok_ntokens(tk.l2), entk_now() - t0);
-    }
+    else
+        entk_log("loaded %s: %d tokens in %.3f s (llama2.c format)", tok_path, tk.t.ntokens, li.seconds);
 
     if (decode) {
         const char *sep = split == SPLIT_WHOLE ? "" : split == SPLIT_LINES ? "\n" : NULL;
@@ -331,8 +302,7 @@ int main(int argc, char **argv) {
         for (int i = 0; i < nfiles; i++) decode_input(o.fp, &tk, files[i], keep_special, sep);
         outfile_commit(&o);
         free(dsep);
-        bpe_free(tk.hf);
-        l2tok_free(tk.l2);
+        tokenizer_free(&tk.t);
         return 0;
     }
 
@@ -429,7 +399,6 @@ int main(int argc, char **argv) {
     free(cs);
     free(ce);
     tok_seq_free(&ts);
-    bpe_free(tk.hf);
-    l2tok_free(tk.l2);
+    tokenizer_free(&tk.t);
     return 0;
 }

@@ -6,9 +6,8 @@
 #include "core/err.h"
 #include "core/frame.h"
 #include "core/hash.h"
-#include "lm/forward.h"
-#include "lm/generate.h"
 #include "lm/load.h"
+#include "text/tageval.h"
 #include "text/tagger.h"
 #include "windows/windows.h"
 #include <stdio.h>
@@ -16,7 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-static const char *help =
+static const char *usage =
     "Usage: entk-windows -m MODEL [-t TOKENIZER] --tagger TAGGER [options] [TAGS.frames|-]\n"
     "Builds the window data set of the paper's Setting 3 from stories tagged by `entk-tag tag --stories`\n"
     "(TAGS.frames, or stdin): for words of the chosen UPOS classes that are single words for the\n"
@@ -26,7 +25,7 @@ static const char *help =
     "context (the window's text + that word) by TAGGER, has the true word's UPOS; at most --per-class\n"
     "per class. Per-class counts of what was kept and dropped are printed on stderr.\n"
     "Output frames (N windows, ordered by class, then story and word):\n"
-    "  windows         i32 [N,T]  token ids (entk-lmforward reads them)\n"
+    "  windows         i32 [N,T]  token ids (entk-forward reads them)\n"
     "  labels          i32 [N]    class of the true next word (index into meta names)\n"
     "  feature_labels  u8  [N,L]  1 if the true word has the feature value (meta names, e.g.\n"
     "                             Number=Sing; only values with >= --min-support positives; meta support)\n"
@@ -38,30 +37,14 @@ static const char *help =
     "  generated       i32 [N,G]  the greedy continuation that was tagged (-1 after its end)\n"
     "  predicted       i32 [N]    tagger UPOS id of the generated word (meta names; -1 = no word)\n"
     "  window_stats    record     per class: words, unaligned, early, candidates, examined, dropped,\n"
-    "                             dropped_noword, kept\n"
-    "  -m, --model PATH      llama2.c checkpoint or Gemma 3 directory (required)\n"
-    "  -t, --tokenizer PATH  the model's tokenizer: llama2.c .bin or tokenizer.json (default for a\n"
-    "                        model directory: MODEL/tokenizer.json)\n"
-    "      --tagger PATH     the entk-tag model that tagged the stories (required)\n"
-    "      --window T        tokens per window (default 64)\n"
-    "      --per-class N     windows per class (default 128; 0 = all agreeing candidates)\n"
-    "      --classes LIST    UPOS classes (default PUNCT,PRON,PROPN,DET,ADV,CCONJ,NOUN,VERB)\n"
-    "      --seed S          seed of the sampling order (default 0)\n"
-    "      --gen-tokens N    most tokens generated to complete the next word (default 8)\n"
-    "      --context C       word: tag the generated word after the window's text (default); rest: with\n"
-    "                        the rest of the generated text as right context\n"
-    "      --min-support N   feature labels need N positives among the kept windows (default 30)\n"
-    "      --no-filter       keep candidates without the agreement filter (the model is not run)\n"
-    "      --batch N         windows per forward (default 64; does not change the result)\n"
-    "      --rejected FILE   also write the windows the filter dropped, as the same frames\n"
+    "                             dropped_noword, kept\n";
+
+static const char *examples =
     "Example:\n"
     "  entk-tag train -o ud.tag ../shared/data/ud/*.conllu\n"
     "  entk-tag tag -m ud.tag --stories ../shared/data/tinystories/tinystories_sample.txt -o tags.frames\n"
     "  entk-windows -m ../shared/models/stories260K/stories260K.bin -t ../shared/models/stories260K/tok512.bin \\\n"
     "      --tagger ud.tag tags.frames -o windows.frames && entk-show --name window_stats windows.frames\n";
-
-enum { OPT_TAGGER = OPT_FIRST_CUSTOM, OPT_WINDOW, OPT_PER_CLASS, OPT_CLASSES, OPT_SEED, OPT_GEN, OPT_CONTEXT, OPT_SUPPORT,
-       OPT_NO_FILTER, OPT_BATCH, OPT_REJECTED };
 
 /* ------------------------------------------------------------------ reading entk-tag frames */
 
@@ -148,23 +131,14 @@ static void read_tags(frame_reader *r, tags_in *in) {
     if (!in->n) entk_die(ENTK_EXIT_INPUT, "%s: no texts", r->src);
 }
 
-static char *join_classes(const tagger *t, int model) {
-    size_t len = 1;
-    for (int c = 0; c < tagger_nclasses(t, model); c++) len += strlen(tagger_class(t, model, c)) + 1;
-    char *s = xmalloc(len), *p = s;
-    for (int c = 0; c < tagger_nclasses(t, model); c++) p += sprintf(p, "%s%s", c ? " " : "", tagger_class(t, model, c));
-    *p = 0;
-    return s;
-}
-
 /* The ids in the frames index the tagger's classes: the tagger must have the same tag set. */
 static void check_tagset(const tags_in *in, const tagger *tg, const char *src, const char *tagger_path) {
-    char *u = join_classes(tg, TAG_UPOS);
+    char *u = tagger_class_names(tg, TAG_UPOS);
     if (strcmp(u, in->upos_names) != 0)
         entk_die(ENTK_EXIT_INPUT, "%s: the stories were tagged with another UPOS tag set than %s's", src, tagger_path);
     free(u);
     for (int q = 0; q < TAG_NFEATS; q++) {
-        char *v = join_classes(tg, TAG_FEAT0 + q);
+        char *v = tagger_class_names(tg, TAG_FEAT0 + q);
         if (strcmp(v, in->feat_values[q]) != 0)
             entk_die(ENTK_EXIT_INPUT, "%s: the stories were tagged with other %s values than %s has", src, tag_feat_names[q], tagger_path);
         free(v);
@@ -253,57 +227,87 @@ static void write_stats(frame_writer *w, const win_result *r, const win_opts *o,
     free(v);
 }
 
+/* Reads the tag frames at in_path into in, checks they were tagged with tg's tag set, and
+ * returns the stream's key; *tagger_key gets the key of the tagger file. */
+static entk_key read_tag_stream(const char *in_path, const char *tagger_path, const tagger *tg, tags_in *in, entk_key *tagger_key) {
+    frame_reader rd;
+    frame_reader_open(&rd, in_path);
+    read_tags(&rd, in);
+    entk_key tags_key = rd.h.key;
+    int tags_tagger_known = rd.h.ninputs >= 1;
+    entk_key tags_tagger_key = tags_tagger_known ? rd.h.input_key[0] : (entk_key){{0}};
+    char src[256];
+    snprintf(src, sizeof src, "%s", rd.src);
+    frame_reader_close(&rd);
+    check_tagset(in, tg, src, tagger_path);
+    *tagger_key = hash_file(tagger_path);
+    if (tags_tagger_known && strcmp(tags_tagger_key.hex, tagger_key->hex) != 0)
+        entk_log("note: %s was made with another tagger model file than %s (same tag set)", src, tagger_path);
+    return tags_key;
+}
+
+static void tags_free(tags_in *in) {
+    for (size_t s = 0; s < in->n; s++) {
+        free((void *)in->st[s].text);
+        free((void *)in->st[s].offs);
+        free((void *)in->st[s].upos);
+        free((void *)in->st[s].feats);
+    }
+    free(in->st);
+}
+
+/* "a b c" */
+static char *join_words(char *const *w, int n) {
+    size_t len = 1;
+    for (int k = 0; k < n; k++) len += strlen(w[k]) + 1;
+    char *s = xmalloc(len), *p = s;
+    *p = 0;
+    for (int k = 0; k < n; k++) p += sprintf(p, "%s%s", k ? " " : "", w[k]);
+    return s;
+}
+
 /* ------------------------------------------------------------------ main */
 
 int main(int argc, char **argv) {
     cli_start(argc, argv);
-    static const struct option longopts[] = {
-        CLI_COMMON_LONGOPTS,
-        {"model", required_argument, 0, 'm'},
-        {"tokenizer", required_argument, 0, 't'},
-        {"tagger", required_argument, 0, OPT_TAGGER},
-        {"window", required_argument, 0, OPT_WINDOW},
-        {"per-class", required_argument, 0, OPT_PER_CLASS},
-        {"classes", required_argument, 0, OPT_CLASSES},
-        {"seed", required_argument, 0, OPT_SEED},
-        {"gen-tokens", required_argument, 0, OPT_GEN},
-        {"context", required_argument, 0, OPT_CONTEXT},
-        {"min-support", required_argument, 0, OPT_SUPPORT},
-        {"no-filter", no_argument, 0, OPT_NO_FILTER},
-        {"batch", required_argument, 0, OPT_BATCH},
-        {"rejected", required_argument, 0, OPT_REJECTED},
-        {0, 0, 0, 0}};
-    cli_common co = {0};
     const char *model_path = NULL, *tok_path = NULL, *tagger_path = NULL, *rejected = NULL;
     const char *classes_arg = "PUNCT,PRON,PROPN,DET,ADV,CCONJ,NOUN,VERB";
     win_opts o = {.T = 64, .cap = 128, .seed = 0, .gen_tokens = 8, .context = WIN_CTX_WORD, .min_support = 30, .batch = 64, .filter = 1};
-    int c;
-    while ((c = getopt_long(argc, argv, "o:qhm:t:", longopts, NULL)) != -1) {
-        if (cli_common_opt(c, &co, help)) continue;
-        switch (c) {
-        case 'm': model_path = optarg; break;
-        case 't': tok_path = optarg; break;
-        case OPT_TAGGER: tagger_path = optarg; break;
-        case OPT_WINDOW: o.T = (int)cli_long("--window", optarg, 1, 1 << 20); break;
-        case OPT_PER_CLASS: o.cap = (int)cli_long("--per-class", optarg, 0, 1 << 30); break;
-        case OPT_CLASSES: classes_arg = optarg; break;
-        case OPT_SEED: o.seed = (uint64_t)cli_long("--seed", optarg, 0, 0x7fffffffffffffffL); break;
-        case OPT_GEN: o.gen_tokens = (int)cli_long("--gen-tokens", optarg, 1, 1024); break;
-        case OPT_CONTEXT:
-            if (strcmp(optarg, "word") == 0) o.context = WIN_CTX_WORD;
-            else if (strcmp(optarg, "rest") == 0) o.context = WIN_CTX_REST;
-            else entk_die(ENTK_EXIT_USAGE, "--context must be word or rest, not '%s'", optarg);
-            break;
-        case OPT_SUPPORT: o.min_support = (int)cli_long("--min-support", optarg, 1, 1 << 30); break;
-        case OPT_NO_FILTER: o.filter = 0; break;
-        case OPT_BATCH: o.batch = (int)cli_long("--batch", optarg, 1, 1 << 16); break;
-        case OPT_REJECTED: rejected = optarg; break;
-        default: cli_bad_option(argv);
-        }
-    }
+    int no_filter = 0;
+    cli_opt opts[] = {
+        /* long name, letter, kind, destination, argument, key policy; then the kind's extras and the help */
+        {"model", 'm', CLI_STR, &model_path, "PATH", CLI_INPUT, .help = "llama2.c checkpoint or Gemma 3 directory (required)"},
+        {"tokenizer", 't', CLI_STR, &tok_path, "PATH", CLI_INPUT,
+         .help = "the model's tokenizer: llama2.c .bin or tokenizer.json (default for a\n"
+                 "model directory: MODEL/tokenizer.json)"},
+        {"tagger", 0, CLI_STR, &tagger_path, "PATH", CLI_INPUT, .help = "the entk-tag model that tagged the stories (required)"},
+        {"window", 0, CLI_INT, &o.T, "T", CLI_KEY_ARG, .min = 1, .max = 1 << 20, .help = "tokens per window (default 64)"},
+        {"per-class", 0, CLI_INT, &o.cap, "N", CLI_KEY_ARG, .min = 0, .max = 1 << 30,
+         .help = "windows per class (default 128; 0 = all agreeing candidates)"},
+        {"classes", 0, CLI_STR, &classes_arg, "LIST", CLI_KEY_ARG, .help = "UPOS classes (default PUNCT,PRON,PROPN,DET,ADV,CCONJ,NOUN,VERB)"},
+        {"seed", 0, CLI_U64, &o.seed, "S", CLI_KEY_ARG, .min = 0, .max = 0x7fffffffffffffffL, .help = "seed of the sampling order (default 0)"},
+        {"gen-tokens", 0, CLI_INT, &o.gen_tokens, "N", CLI_KEY_ARG, .min = 1, .max = 1024,
+         .help = "most tokens generated to complete the next word (default 8; 0 with --no-filter)"},
+        {"context", 0, CLI_CHOICE, &o.context, "word|rest", CLI_KEY_ARG,
+         .help = "word: tag the generated word after the window's text (default); rest: with\n"
+                 "the rest of the generated text as right context"},
+        {"min-support", 0, CLI_INT, &o.min_support, "N", CLI_KEY_ARG, .min = 1, .max = 1 << 30,
+         .help = "feature labels need N positives among the kept windows (default 30)"},
+        {"no-filter", 0, CLI_FLAG, &no_filter, NULL, CLI_KEY_ONOFF, .key_name = "filter",
+         .help = "keep candidates without the agreement filter (the model is not run)"},
+        {"batch", 0, CLI_INT, &o.batch, "N", CLI_NOKEY, .min = 1, .max = 1 << 16,
+         .help = "windows per forward (default 64; does not change the result)"},
+        {"rejected", 0, CLI_STR, &rejected, "FILE", CLI_NOKEY,
+         .help = "also write the windows the filter dropped, as the same frames (their header\n"
+                 "says \"rejected\" where the kept ones' says \"kept\")"},
+        CLI_TABLE_END,
+    };
+    cli_spec spec = {.usage = usage, .examples = examples, .opts = opts};
+    int optind_ = cli_parse(&spec, argc, argv);
+    o.filter = !no_filter;
     if (!model_path) entk_die(ENTK_EXIT_USAGE, "-m/--model is required (see --help)");
     if (!tagger_path) entk_die(ENTK_EXIT_USAGE, "--tagger is required: the entk-tag model that tagged the stories (see --help)");
-    if (argc - optind > 1) entk_die(ENTK_EXIT_USAGE, "one input (TAGS.frames or -), got %d", argc - optind);
+    if (argc - optind_ > 1) entk_die(ENTK_EXIT_USAGE, "one input (TAGS.frames or -), got %d", argc - optind_);
     if (rejected && !o.filter) entk_die(ENTK_EXIT_USAGE, "--rejected needs the filter (drop --no-filter)");
     o.classes = cli_split(classes_arg, &o.nclasses);
     if (o.nclasses == 0) entk_die(ENTK_EXIT_USAGE, "--classes is empty");
@@ -318,27 +322,15 @@ int main(int argc, char **argv) {
         snprintf(tok_default, len, "%s/tokenizer.json", model_path);
         tok_path = tok_default;
     }
-    const char *in_path = optind < argc ? argv[optind] : "-";
+    const char *in_path = optind_ < argc ? argv[optind_] : "-";
 
     tagger *tg = tagger_load(tagger_path);
-    frame_reader rd;
-    frame_reader_open(&rd, in_path);
     tags_in in = {0};
-    read_tags(&rd, &in);
-    entk_key tags_key = rd.h.key;
-    int tags_tagger_known = rd.h.ninputs >= 1;
-    entk_key tags_tagger_key = tags_tagger_known ? rd.h.input_key[0] : (entk_key){{0}};
-    char src[256];
-    snprintf(src, sizeof src, "%s", rd.src);
-    frame_reader_close(&rd);
-    check_tagset(&in, tg, src, tagger_path);
-    entk_key tagger_key = hash_file(tagger_path);
-    if (tags_tagger_known && strcmp(tags_tagger_key.hex, tagger_key.hex) != 0)
-        entk_log("note: %s was made with another tagger model file than %s (same tag set)", src, tagger_path);
+    entk_key tagger_key, tags_key = read_tag_stream(in_path, tagger_path, tg, &in, &tagger_key);
 
-    cache_init(co.cache_dir);
-    win_tokenizer tk;
-    win_tokenizer_load(&tk, tok_path, NULL);
+    cache_init(spec.co.cache_dir);
+    tokenizer tk;
+    tokenizer_load(&tk, tok_path, NULL, NULL);
     lm_model *m = lm_load(model_path);
     if (m->vocab > tk.ntokens + 1024)
         entk_die(ENTK_EXIT_INPUT, "%s has %d tokens but the model's vocabulary is %d: not the model's tokenizer", tok_path,
@@ -349,41 +341,25 @@ int main(int argc, char **argv) {
     win_result *r = win_build(in.st, in.n, &tk, m, tg, &o);
     win_log_stats(r, &o);
 
-    /* canonical arguments: everything that changes the result (not --batch) */
-    char a_T[32], a_cap[32], a_seed[32], a_gen[32], a_sup[32];
-    snprintf(a_T, sizeof a_T, "%d", o.T);
-    snprintf(a_cap, sizeof a_cap, "%d", o.cap);
-    snprintf(a_seed, sizeof a_seed, "%llu", (unsigned long long)o.seed);
-    snprintf(a_gen, sizeof a_gen, "%d", o.gen_tokens);
-    snprintf(a_sup, sizeof a_sup, "%d", o.min_support);
-    char *cargv[] = {"--window", a_T, "--per-class", a_cap, "--classes", (char *)classes_arg, "--seed", a_seed,
-                     "--gen-tokens", a_gen, "--context", o.context == WIN_CTX_REST ? "rest" : "word", "--min-support", a_sup,
-                     o.filter ? "--filter" : "--no-filter", "kept"};
-    int cargc = (int)(sizeof cargv / sizeof *cargv);
+    /* canonical arguments: everything that changes the result, then which windows the stream holds */
+    cli_args cargs = {0};
+    cli_args_key(&cargs, &spec);
+    cli_args_add(&cargs, "kept");
     const char *in_names[4] = {model_path, tok_path, tagger_path, strcmp(in_path, "-") ? in_path : "<stdin>"};
     entk_key in_keys[4] = {m->key, tk.key, tagger_key, tags_key};
 
-    size_t len = 1;
-    for (int k = 0; k < o.nclasses; k++) len += strlen(o.classes[k]) + 1;
-    char *class_names = xmalloc(len), *p = class_names;
-    for (int k = 0; k < o.nclasses; k++) p += sprintf(p, "%s%s", k ? " " : "", o.classes[k]);
-    *p = 0;
-    len = 1;
-    for (int l = 0; l < r->nlabels; l++) len += strlen(r->label_names[l]) + 1;
-    char *label_names = xmalloc(len);
-    p = label_names;
-    *p = 0;
-    for (int l = 0; l < r->nlabels; l++) p += sprintf(p, "%s%s", l ? " " : "", r->label_names[l]);
-    char *upos_names = join_classes(tg, TAG_UPOS);
+    char *class_names = join_words(o.classes, o.nclasses), *label_names = join_words(r->label_names, r->nlabels);
+    char *upos_names = tagger_class_names(tg, TAG_UPOS);
 
     frame_writer w, wr;
     frame_header h;
-    frame_header_make(&h, "entk-windows", cargc, cargv, 4, in_names, in_keys);
-    frame_writer_open(&w, co.output, &h);
+    frame_header_make(&h, "entk-windows", cargs.argc, cargs.argv, 4, in_names, in_keys);
+    frame_writer_open(&w, spec.co.output, &h);
     if (rejected) {
-        cargv[cargc - 1] = "rejected";
+        free(cargs.argv[cargs.argc - 1]);
+        cargs.argv[cargs.argc - 1] = xstrdup("rejected");
         frame_header hr;
-        frame_header_make(&hr, "entk-windows", cargc, cargv, 4, in_names, in_keys);
+        frame_header_make(&hr, "entk-windows", cargs.argc, cargs.argv, 4, in_names, in_keys);
         frame_writer_open(&wr, rejected, &hr);
     }
     write_stats(&w, r, &o, class_names);
@@ -398,17 +374,12 @@ int main(int argc, char **argv) {
 
     win_result_free(r);
     lm_free(m);
-    win_tokenizer_free(&tk);
+    tokenizer_free(&tk);
     tagger_free(tg);
-    for (size_t s = 0; s < in.n; s++) {
-        free((void *)in.st[s].text);
-        free((void *)in.st[s].offs);
-        free((void *)in.st[s].upos);
-        free((void *)in.st[s].feats);
-    }
-    free(in.st);
+    tags_free(&in);
     free(o.classes[0]);
     free(o.classes);
     free(class_names); free(label_names); free(upos_names); free(tok_default);
+    cli_args_free(&cargs);
     return 0;
 }

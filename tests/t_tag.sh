@@ -180,8 +180,9 @@ echo "INFO tagging the TinyStories sample took $(echo "$(date +%s.%N) - $t0" | b
 head -c 300000 "$TS" >"$T/ts-head.txt"
 check "tag the start of the TinyStories sample (--stories) as TSV" \
     entk-tag tag -q -m "$T/full.tag" --stories --tsv "$T/ts-head.txt" -o "$T/ts.tsv"
-$PY - "$TS" "$T/ts.frames" "$T/ts.tsv" >"$T/ts.out" 2>&1 <<'EOF'
-import sys, msgpack, numpy as np
+PYTHONPATH="$ROOT/tests/peer" $PY - "$TS" "$T/ts.frames" "$T/ts.tsv" >"$T/ts.out" 2>&1 <<'EOF'
+import sys, numpy as np
+from entkio import frames as read_frames
 raw = open(sys.argv[1], "rb").read()
 # the stories as the README defines them: separated by <|endoftext|> lines, the cut-off last one dropped
 parts, seg, pos = [], 0, 0
@@ -196,7 +197,7 @@ for a, b in parts:
     stories.append((a + lead, s.strip()))
 assert len(stories) == 2316, len(stories)
 UPOS = set("ADJ ADP ADV AUX CCONJ DET INTJ NOUN NUM PART PRON PROPN PUNCT SCONJ SYM VERB X".split())
-frames = list(msgpack.Unpacker(open(sys.argv[2], "rb"), raw=False, strict_map_key=False))
+frames = list(read_frames(sys.argv[2]))
 assert frames[0]["kind"] == "header" and frames[-1]["kind"] == "end"
 tagset = frames[1]
 assert tagset["name"] == "tagset" and tagset["meta"]["texts"] == 2316
@@ -206,7 +207,7 @@ fvals = [tagset["meta"]["values_" + f].split(" ") for f in tagset["meta"]["featu
 body = frames[2:-1]
 assert len(body) == 6 * 2316
 def arr(f):
-    return np.frombuffer(f["data"], dtype={"u8": np.uint8, "i32": np.int32, "i64": np.int64}[f["dtype"]]).reshape(f["shape"])
+    return f["array"]
 # a few unambiguous words of English
 def share(word, pred):
     tags = counts[word]

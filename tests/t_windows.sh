@@ -6,7 +6,7 @@
 # before its word (no BOS, pieces spell the text up to the word), the candidate counts follow the
 # single-word rule, class caps, kept labels = the tagger's tags of the true words, feature labels
 # = all values with support >= 30; the agreement filter is replayed for a sample of kept and
-# dropped windows with entk-lmforward --generate and entk-tag on the decoded text; determinism,
+# dropped windows with entk-forward --generate and entk-tag on the decoded text; determinism,
 # parameters, the Gemma 3 path (random tiny model with the real tokenizer) and bad input.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 TS=$SHARED/data/tinystories/tinystories_sample.txt
@@ -39,9 +39,9 @@ cat >"$T/wcheck.py" <<'EOF'
 """Checks entk-windows output against tag frames and an independent tokenization.
   wcheck.py texts TAGS OUT.txt                   write the tagged texts separated by <|endoftext|> lines
   wcheck.py check TAGS TOK VOCAB STORIES T CAP MIN_SUPPORT KEPT [REJECTED]"""
-import json, struct, sys
+import json, sys
 sys.path.insert(0, sys.argv[0].rsplit('/', 1)[0])
-from entkio import frames
+from entkio import frames, tokenizer_bin
 
 def read_tags(path):
     texts, offs, upos, feats, tagset = [], [], [], [], None
@@ -91,11 +91,9 @@ if vocabp.endswith(".json"):
         pickle.dump(pieces, open(cached, "wb"))
     BOS, dummy = 2, False
 else:
-    data = open(vocabp, "rb").read(); off = 4; pieces = {}
-    while off < len(data):
-        sc, n = struct.unpack_from("<fi", data, off); off += 8
-        p = data[off:off + n].split(b"\0")[0]; off += n
-        i = len(pieces)
+    pieces = {}
+    for i, p in enumerate(tokenizer_bin(vocabp)[0]):
+        p = p.split(b"\0")[0]
         pieces[i] = bytes([int(p[3:5], 16)]) if len(p) == 6 and p.startswith(b"<0x") and p.endswith(b">") else p
     BOS, dummy = 1, True
 
@@ -262,12 +260,12 @@ import sys; sys.path.insert(0, '$PEER'); from entkio import frames
 L = [f['array'] for f in frames('$W/rejected.frames') if f['kind'] == 'tensor' and f['name'] == 'labels'][0]
 sys.exit(0 if len(L) > 100 else 1)"
 
-# ---- the agreement filter replayed: entk-lmforward's greedy tokens, entk-tag's tag of the decoded word
+# ---- the agreement filter replayed: entk-forward's greedy tokens, entk-tag's tag of the decoded word
 cat >"$T/replay.py" <<'EOF'
 """replay.py prep KEPT REJ VOCAB N IDS META | tag1 META TSV1 CUT | tag2 META TSV2 GEN"""
-import json, struct, sys
+import json, sys
 sys.path.insert(0, sys.argv[0].rsplit('/', 1)[0])
-from entkio import frames
+from entkio import frames, tokenizer_bin
 mode = sys.argv[1]
 SEP = b"\n<|endoftext|>\n"
 def tsv_words(path, lengths):
@@ -287,10 +285,9 @@ def tsv_words(path, lengths):
 if mode == "prep":
     kept, rej, vocabp, n, idsp, metap = sys.argv[2:8]
     n = int(n)
-    data = open(vocabp, "rb").read(); off = 4; pieces = []
-    while off < len(data):
-        sc, k = struct.unpack_from("<fi", data, off); off += 8
-        p = data[off:off + k].split(b"\0")[0]; off += k
+    pieces = []
+    for p in tokenizer_bin(vocabp)[0]:
+        p = p.split(b"\0")[0]
         pieces.append(bytes([int(p[3:5], 16)]) if len(p) == 6 and p.startswith(b"<0x") else p)
     def dec(ids):   # run.c's decode: the first piece loses its leading space
         out = b""
@@ -337,7 +334,7 @@ elif mode == "tag2":
     bad = []
     for i, (r, ws) in enumerate(zip(rows, words)):
         g, ref = r["gen"], gen[i]
-        if ref[:len(g)] != g: bad.append(f"row {i}: generated {g} but entk-lmforward {ref[:len(g)]}")
+        if ref[:len(g)] != g: bad.append(f"row {i}: generated {g} but entk-forward {ref[:len(g)]}")
         if r["want"] is not None:
             last = [u for a, b, u in ws if b == r["end"]]
             r["want"] = last[0] if last else "missing"
@@ -348,14 +345,14 @@ elif mode == "tag2":
 EOF
 replay() {
     $PY "$T/replay.py" prep "$W/windows.frames" "$W/rejected.frames" "$S260/tok512.bin" 40 "$T/rp.ids" "$T/rp.json" &&
-    entk-lmforward -q -m "$S260/stories260K.bin" --ids @"$T/rp.ids" --generate 8 -o "$T/rp.gen" &&
+    entk-forward -q -m "$S260/stories260K.bin" --ids @"$T/rp.ids" --generate 8 -o "$T/rp.gen" &&
     entk-tag tag -q -m "$O/ud.tag" --stories --tsv "$T/rp.json.txt" -o "$T/rp1.tsv" &&
     $PY "$T/replay.py" tag1 "$T/rp.json" "$T/rp1.tsv" "$T/rp.cut" &&
     entk-tag tag -q -m "$O/ud.tag" --stories --tsv "$T/rp.cut" -o "$T/rp2.tsv" &&
     $PY "$T/replay.py" tag2 "$T/rp.json" "$T/rp2.tsv" "$T/rp.gen"
 }
 if replay >"$T/replay.out" 2>&1; then
-    pass "agreement filter replayed on kept and dropped windows: entk-lmforward tokens, entk-tag UPOS ($(head -1 "$T/replay.out"))"
+    pass "agreement filter replayed on kept and dropped windows: entk-forward tokens, entk-tag UPOS ($(head -1 "$T/replay.out"))"
 else
     fail "agreement filter replayed" "$(tail -6 "$T/replay.out" | tr '\n' ' ')"
 fi

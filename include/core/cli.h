@@ -1,10 +1,22 @@
 /* cli: the option handling every entk filter shares.
  *
  * Common options: -o/--output FILE (atomic; default stdout), -q/--quiet, --cache-dir DIR,
- * -h/--help. Unknown options and bad values are one-line usage errors (exit 2). */
+ * -h/--help. Unknown options and bad values are one-line usage errors (exit 2).
+ *
+ * A filter declares its options once, in a table (cli_opt rows, as datamash declares its
+ * operations): long name, short letter, argument kind, where the value goes, its help line, and
+ * whether and how it enters the cache key and the frame header's args. From that one table come
+ * the getopt_long parser (cli_parse, common options included), the --help option list (cli_help)
+ * and the canonical header args (cli_key_args), so an option cannot be parsed but forgotten in a
+ * key: every row must say CLI_NOKEY, CLI_INPUT, CLI_KEY_VIA or how it is printed. README.md
+ * ("Declaring a filter's options") shows a table. The older helpers below (CLI_COMMON_LONGOPTS,
+ * cli_common_opt) serve the filters not yet converted. */
 #ifndef ENTK_CLI_H
 #define ENTK_CLI_H
 #include <getopt.h>
+#include <stdio.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdnoreturn.h>
 
 #define CLI_COMMON_HELP \
@@ -37,4 +49,92 @@ double cli_double(const char *opt, const char *s);
 char **cli_split(const char *s, int *n);
 /* Parses "1,12" into ints; returns count. */
 int cli_ints(const char *opt, const char *s, long *out, int max);
+
+/* ------------------------------------------------------------------ option tables */
+
+typedef enum {
+    CLI_END = 0,        /* the row that ends a table */
+    CLI_FLAG,           /* no argument: *(int *)dest = ival (1 unless set) */
+    CLI_INT,            /* int *dest, in [min, max] */
+    CLI_LONG,           /* long *dest, in [min, max] */
+    CLI_U64,            /* uint64_t *dest, in [min, max] */
+    CLI_DOUBLE,         /* double *dest, finite */
+    CLI_STR,            /* const char **dest = the argument */
+    CLI_CHOICE,         /* int *dest = index of the argument in choices ("word|rest") */
+    CLI_CUSTOM,         /* parse(option, argument, dest) */
+    CLI_HEADING,        /* not an option: a heading line (help) in the --help list */
+} cli_kind;
+
+/* Whether and how an option enters the cache key and the frame header's args. */
+typedef enum {
+    CLI_NOKEY = 1,      /* does not change the frames (where they go, speed, logging), or the
+                         * filter writes no frames */
+    CLI_INPUT,          /* names an input: its content key enters the header's inputs */
+    CLI_KEY_VIA,        /* enters through the canonical value of the row named key_name (whose
+                         * printing accounts for it) */
+    CLI_KEY_EQ,         /* one arg "K=V", K = key_name (default: the long name) */
+    CLI_KEY_ARG,        /* two args "--K" "V" */
+    CLI_KEY_ARG_EQ,     /* one arg "--K=V" */
+    CLI_KEY_SET,        /* a flag: one arg "--K" when given, none otherwise */
+    CLI_KEY_ONOFF,      /* a flag: "--NAME" when given, else "--K" (key_name: the other spelling) */
+} cli_key;
+
+typedef struct cli_opt cli_opt;
+struct cli_opt {
+    const char *name;       /* long name without "--"; NULL: short letter only */
+    int letter;             /* short option letter, or 0 */
+    cli_kind kind;
+    void *dest;             /* where the value goes (type by kind) */
+    const char *arg;        /* the argument's name in --help ("N", "LIST"); for CLI_CHOICE the
+                             * choices, '|'-separated */
+    cli_key key;
+    /* the rest as designated initializers (.help always, so no row is a partial positional one) */
+    const char *help;       /* --help text; '\n' continues on an indented line */
+    long min, max;          /* CLI_INT, CLI_LONG, CLI_U64 */
+    int ival;               /* CLI_FLAG: the value stored when given (0 means 1) */
+    const char *key_name;   /* the name in the key when it is not the long name; CLI_KEY_VIA: the
+                             * row that carries this one's effect */
+    void (*parse)(const char *opt, const char *arg, void *dest);          /* CLI_CUSTOM */
+    /* the canonical value, when not the kind's own printing (decimal, %.17g, the string, the
+     * choice); writes it to buf (n bytes) and returns buf, or NULL to leave the option out */
+    const char *(*show)(const cli_opt *o, char *buf, size_t n);
+    unsigned only;          /* 0: the option applies to every run; else a mask of the filter's
+                             * kinds of run (cli_spec.kind) it applies to: outside them it is
+                             * left out of the key, and cli_misplaced finds it given */
+    int given;              /* set by cli_parse: how often the option was given */
+};
+
+/* The row that ends a table. */
+#define CLI_TABLE_END {.kind = CLI_END}
+
+typedef struct {
+    const char *usage;      /* --help: the usage line(s) and what the filter does */
+    const char *examples;   /* --help: after the option list ("Example:\n  ...") */
+    cli_opt *opts;          /* the table, ended by a CLI_END row */
+    cli_common co;          /* -o, --cache-dir, filled by cli_parse */
+    unsigned kind;          /* the kind of run, for rows with `only` (set by the filter) */
+} cli_spec;
+
+/* Parses argv by s's table and the common options (-h prints cli_help and exits 0); returns the
+ * index of the first operand. Dies (exit 2) on an unknown option or a bad value, and (exit 1) on
+ * a table row without a key policy. */
+int cli_parse(cli_spec *s, int argc, char **argv);
+/* The --help text: usage, the option list, examples, the common options. */
+void cli_help(const cli_spec *s, FILE *fp);
+/* The row of option name (long name, or the letter as a one-character string), or NULL. */
+cli_opt *cli_find(cli_spec *s, const char *name);
+/* The first option given whose `only` excludes s->kind, or NULL. */
+const cli_opt *cli_misplaced(const cli_spec *s);
+/* "--name" (or "-c") of a row, for messages. */
+const char *cli_opt_name(const cli_opt *o, char *buf, size_t n);
+
+/* Canonical header args: strings owned by the list. */
+typedef struct {
+    int argc;
+    char **argv;
+} cli_args;
+void cli_args_add(cli_args *a, const char *arg);
+/* Appends the keyed rows of s's table, in table order, as their key policy prints them. */
+void cli_args_key(cli_args *a, const cli_spec *s);
+void cli_args_free(cli_args *a);
 #endif

@@ -28,9 +28,6 @@ const json *json_get(const json *obj, const char *key);     /* NULL if absent or
 /* Typed lookups: 1 if key exists with that type. */
 int json_get_int(const json *obj, const char *key, int64_t *out);
 const char *json_get_str(const json *obj, const char *key);
-/* Reads a whole file ("-" = stdin) into memory (NUL-terminated); dies with ENTK_EXIT_INPUT if
- * unreadable. */
-char *read_file(const char *path, size_t *n);
 /* Appends s to buf as a JSON string literal (with quotes). */
 void json_quote(char **buf, size_t *len, size_t *cap, const char *s);
 #endif

@@ -18,6 +18,7 @@
 #include "core/hash.h"
 #include "core/tensor.h"
 #include "core/torchrng.h"
+#include "modadd/data.h"
 
 #define MODEL_MAX_PARAMS 16
 
@@ -60,6 +61,14 @@ const char *model_encoding(const model *m);
 
 /* logits [nb, C] (in m->dt) for rows idx[0..nb) of x (idx NULL = rows 0..nb). */
 void model_forward(const model *m, const tensor *x, const int64_t *idx, int64_t nb, void *logits);
+/* The hidden state the readout reads, [nb, model_hidden_dim] in m->dt, for rows idx of x: the MLP's
+ * (W1 x / sqrt(2p))^2 (the input of W2), the Transformer's resid_post at the last position (the
+ * input of W_U). */
+void model_hidden(const model *m, const tensor *x, const int64_t *idx, int64_t nb, void *hidden);
+int64_t model_hidden_dim(const model *m);
+/* Dies (exit 3) naming the data source if the data set d is not one model m reads: another p, or
+ * the other input encoding (one-hot for the MLP, tokens for the Transformer). */
+void model_check_data(const model *m, const modadd *d, const char *data_src);
 /* Loss over rows idx of x with integer labels, and its gradient into grads[k] (shapes of m->w).
  * mlp: MSE against one-hot labels, mean over nb*C; transformer: cross-entropy over the logits. */
 double model_loss_grad(const model *m, const tensor *x, const int32_t *labels, const int64_t *idx, int64_t nb,

@@ -13,6 +13,8 @@ void transformer_create(model *m, const int *config, rng *r, mt19937 *torch);
 void transformer_load(model *m, const safetensors *st);
 /* logits at the last position for rows idx; cache (if not NULL) receives per-layer activations. */
 void transformer_forward(const model *m, const tensor *x, const int64_t *idx, int64_t nb, void *logits, void *cache);
+/* resid_post at the last position (the input of W_U), [nb, d_model], for rows idx. */
+void transformer_hidden(const model *m, const tensor *x, const int64_t *idx, int64_t nb, void *hidden);
 double transformer_loss_grad(const model *m, const tensor *x, const int32_t *labels, const int64_t *idx, int64_t nb,
                              tensor *grads);
 int transformer_separable(int k);

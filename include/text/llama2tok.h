@@ -10,7 +10,10 @@
  * concatenation is the vocabulary string with the highest score is merged, leftmost first on ties.
  * run.c rescans the whole sequence for every merge (quadratic); this does the same merges in the
  * same order with a priority queue. Strings are C strings, as in run.c (a token's bytes end at a
- * NUL). Offsets are byte ranges into the text; BOS and the dummy prefix are empty ranges at 0. */
+ * NUL). Offsets are byte ranges into the text; BOS and the dummy prefix are empty ranges at 0.
+ *
+ * This is entk's one reader of tokenizer.bin: the language-model side (a generated story's text
+ * in entk-forward) decodes through l2tok_piece, as run.c prints tokens one at a time. */
 #ifndef ENTK_LLAMA2TOK_H
 #define ENTK_LLAMA2TOK_H
 #include <stddef.h>
@@ -31,4 +34,8 @@ void l2tok_encode(l2tok *t, const char *text, size_t n, int bos, int eos, tok_se
  * prefix's space dropped from the first piece (and after a BOS, as run.c's decode does).
  * skip_special drops BOS and EOS. Dies (exit 3) on an id out of range. */
 void l2tok_decode(const l2tok *t, const int32_t *ids, size_t n, int skip_special, bytebuf *out);
+/* Appends the text of token tok following token prev as run.c's decode() prints it: the leading
+ * space of the piece dropped after BOS (1) only, a <0xXX> piece as that byte. A tok out of range
+ * appends nothing (a model may have more ids than its tokenizer). */
+void l2tok_piece(const l2tok *t, int32_t prev, int32_t tok, bytebuf *out);
 #endif

@@ -36,28 +36,10 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
-#include "text/bpe.h"
 #include "core/hash.h"
-#include "text/llama2tok.h"
 #include "lm/model.h"
 #include "text/tagger.h"
-
-/* A tokenizer of either kind, encoding without BOS/EOS. */
-typedef struct {
-    bpe *hf;            /* tokenizer.json */
-    l2tok *l2;          /* llama2.c tokenizer.bin */
-    int32_t ntokens;
-    entk_key key;
-    const char *kind;   /* "hf" or "llama2" */
-} win_tokenizer;
-
-/* format: "hf", "llama2" or NULL (hf if the file starts with JSON). Dies (exit 3) on a bad file.
- * hf uses the cache: call cache_init first. */
-void win_tokenizer_load(win_tokenizer *tk, const char *path, const char *format);
-void win_tokenizer_free(win_tokenizer *tk);
-void win_encode(const win_tokenizer *tk, const char *text, size_t n, tok_seq *out);
-/* Appends the text of ids; specials (BOS, EOS, ...) dropped. */
-void win_decode(const win_tokenizer *tk, const int32_t *ids, size_t n, bytebuf *out);
+#include "text/tokenizer.h"
 
 /* One tagged story. */
 typedef struct {
@@ -125,7 +107,7 @@ typedef struct {
     void *mem[3];
 } win_result;
 
-win_result *win_build(const win_story *stories, size_t nstories, const win_tokenizer *tk, const lm_model *m,
+win_result *win_build(const win_story *stories, size_t nstories, const tokenizer *tk, const lm_model *m,
                       const tagger *tg, const win_opts *o);
 /* Feature label row of an item: u8[nlabels]. */
 void win_feature_row(const win_result *r, const win_story *stories, const win_item *it, uint8_t *row);

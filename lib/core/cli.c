@@ -77,3 +77,244 @@ int cli_ints(const char *opt, const char *s, long *out, int max) {
     free(parts);
     return n;
 }
+
+/* ------------------------------------------------------------------ option tables */
+
+const char *cli_opt_name(const cli_opt *o, char *buf, size_t n) {
+    if (o->name) snprintf(buf, n, "--%s", o->name);
+    else snprintf(buf, n, "-%c", o->letter);
+    return buf;
+}
+
+static int nrows(const cli_opt *t) {
+    int n = 0;
+    while (t[n].kind != CLI_END) n++;
+    return n;
+}
+
+/* The choice named arg in "a|b|c": its index, or -1. */
+static int choice_index(const char *choices, const char *arg) {
+    size_t len = strlen(arg);
+    int i = 0;
+    for (const char *p = choices;; i++) {
+        const char *e = strchr(p, '|');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        if (n == len && strncmp(p, arg, n) == 0) return i;
+        if (!e) return -1;
+        p = e + 1;
+    }
+}
+
+/* The choice with index i, into buf. */
+static const char *choice_name(const char *choices, int i, char *buf, size_t n) {
+    const char *p = choices;
+    for (int k = 0; k < i && p; k++) {
+        p = strchr(p, '|');
+        if (p) p++;
+    }
+    if (!p) p = "";
+    size_t len = strcspn(p, "|");
+    snprintf(buf, n, "%.*s", (int)len, p);
+    return buf;
+}
+
+/* "--x must be a, b or c, not 'v'" */
+static noreturn void bad_choice(const char *opt, const char *choices, const char *arg) {
+    char list[512] = "";
+    int n = 1;
+    for (const char *p = choices; *p; p++) n += *p == '|';
+    for (int i = 0; i < n; i++) {
+        char c[128];
+        size_t l = strlen(list);
+        snprintf(list + l, sizeof list - l, "%s%s", i == 0 ? "" : i == n - 1 ? " or " : ", ", choice_name(choices, i, c, sizeof c));
+    }
+    entk_die(ENTK_EXIT_USAGE, "%s must be %s, not '%s'", opt, list, arg);
+}
+
+static void set_value(cli_opt *o, const char *arg) {
+    char nm[80];
+    const char *opt = cli_opt_name(o, nm, sizeof nm);
+    switch (o->kind) {
+    case CLI_FLAG: *(int *)o->dest = o->ival ? o->ival : 1; break;
+    case CLI_INT: *(int *)o->dest = (int)cli_long(opt, arg, o->min, o->max); break;
+    case CLI_LONG: *(long *)o->dest = cli_long(opt, arg, o->min, o->max); break;
+    case CLI_U64: *(uint64_t *)o->dest = (uint64_t)cli_long(opt, arg, o->min, o->max); break;
+    case CLI_DOUBLE: *(double *)o->dest = cli_double(opt, arg); break;
+    case CLI_STR: *(const char **)o->dest = arg; break;
+    case CLI_CHOICE: {
+        int i = choice_index(o->arg, arg);
+        if (i < 0) bad_choice(opt, o->arg, arg);
+        *(int *)o->dest = i;
+        break;
+    }
+    case CLI_CUSTOM: o->parse(opt, arg, o->dest); break;
+    default: break;
+    }
+}
+
+/* A table that cannot be right is the programmer's mistake: say so before anything runs. */
+static void check_table(const cli_opt *t) {
+    for (int i = 0; t[i].kind != CLI_END; i++) {
+        const cli_opt *o = &t[i];
+        if (o->kind == CLI_HEADING) continue;
+        char nm[80];
+        cli_opt_name(o, nm, sizeof nm);
+        if (o->key < CLI_NOKEY || o->key > CLI_KEY_ONOFF)
+            entk_die(ENTK_EXIT_FAIL, "option table: %s does not say whether it enters the key", nm);
+        if ((o->key == CLI_KEY_SET || o->key == CLI_KEY_ONOFF) && o->kind != CLI_FLAG)
+            entk_die(ENTK_EXIT_FAIL, "option table: %s: only a flag can be keyed by being given", nm);
+        if ((o->key == CLI_KEY_VIA || o->key == CLI_KEY_ONOFF) && !o->key_name)
+            entk_die(ENTK_EXIT_FAIL, "option table: %s needs key_name", nm);
+        if (o->key == CLI_KEY_VIA) {
+            int found = 0;
+            for (int k = 0; t[k].kind != CLI_END; k++) found |= t[k].name && strcmp(t[k].name, o->key_name) == 0;
+            if (!found) entk_die(ENTK_EXIT_FAIL, "option table: %s enters the key via '%s', which is not an option", nm, o->key_name);
+        }
+        if ((o->kind == CLI_CUSTOM && !o->parse) || (o->kind == CLI_CHOICE && !o->arg) || (!o->name && !o->letter))
+            entk_die(ENTK_EXIT_FAIL, "option table: row %d is incomplete", i);
+    }
+}
+
+int cli_parse(cli_spec *s, int argc, char **argv) {
+    cli_opt *t = s->opts;
+    int n = nrows(t);
+    check_table(t);
+    struct option *lo = xcalloc((size_t)n + 5, sizeof *lo);
+    char shortopts[256] = "o:qh";
+    int nl = 0;
+    lo[nl++] = (struct option){"output", required_argument, 0, 'o'};
+    lo[nl++] = (struct option){"quiet", no_argument, 0, 'q'};
+    lo[nl++] = (struct option){"cache-dir", required_argument, 0, OPT_CACHE_DIR};
+    lo[nl++] = (struct option){"help", no_argument, 0, 'h'};
+    for (int i = 0; i < n; i++) {
+        const cli_opt *o = &t[i];
+        if (o->kind == CLI_HEADING) continue;
+        int has_arg = o->kind != CLI_FLAG;
+        if (o->name) lo[nl++] = (struct option){o->name, has_arg ? required_argument : no_argument, 0, o->letter ? o->letter : OPT_FIRST_CUSTOM + i};
+        if (o->letter) {
+            size_t l = strlen(shortopts);
+            snprintf(shortopts + l, sizeof shortopts - l, "%c%s", o->letter, has_arg ? ":" : "");
+        }
+    }
+    int c;
+    while ((c = getopt_long(argc, argv, shortopts, lo, NULL)) != -1) {
+        switch (c) {
+        case 'o': s->co.output = optarg; continue;
+        case 'q': entk_quiet = 1; continue;
+        case OPT_CACHE_DIR: s->co.cache_dir = optarg; continue;
+        case 'h': cli_help(s, stdout); exit(0);
+        default: break;
+        }
+        cli_opt *o = NULL;
+        for (int i = 0; i < n && !o; i++)
+            if (t[i].kind != CLI_HEADING && (t[i].letter ? t[i].letter == c : OPT_FIRST_CUSTOM + i == c)) o = &t[i];
+        if (!o) cli_bad_option(argv);
+        o->given++;
+        set_value(o, optarg);
+    }
+    free(lo);
+    return optind;
+}
+
+cli_opt *cli_find(cli_spec *s, const char *name) {
+    for (cli_opt *o = s->opts; o->kind != CLI_END; o++) {
+        if (o->kind == CLI_HEADING) continue;
+        if ((o->name && strcmp(o->name, name) == 0) || (o->letter && name[0] == o->letter && !name[1])) return o;
+    }
+    return NULL;
+}
+
+const cli_opt *cli_misplaced(const cli_spec *s) {
+    for (const cli_opt *o = s->opts; o->kind != CLI_END; o++)
+        if (o->given && o->only && !(o->only & s->kind)) return o;
+    return NULL;
+}
+
+/* help: "  -m, --model PATH      text", continuation lines indented to column 24 */
+static void help_row(FILE *fp, const cli_opt *o) {
+    char left[160];
+    int k;
+    if (o->letter) k = snprintf(left, sizeof left, "  -%c%s", o->letter, o->name ? "," : "");
+    else k = snprintf(left, sizeof left, "     ");
+    if (o->name) k += snprintf(left + k, sizeof left - (size_t)k, " --%s", o->name);
+    if (o->kind != CLI_FLAG && o->arg) snprintf(left + k, sizeof left - (size_t)k, " %s", o->arg);
+    fputs(left, fp);
+    int col = (int)strlen(left);
+    if (col < 23) fprintf(fp, "%*s", 24 - col, "");
+    else fprintf(fp, "\n%24s", "");   /* a long option: its help starts on the next line */
+    for (const char *p = o->help ? o->help : ""; *p; p++) {
+        fputc(*p, fp);
+        if (*p == '\n' && p[1]) fprintf(fp, "%24s", "");
+    }
+    fputc('\n', fp);
+}
+
+void cli_help(const cli_spec *s, FILE *fp) {
+    if (s->usage) fputs(s->usage, fp);
+    if (s->opts[0].kind != CLI_HEADING) fputs("Options:\n", fp);
+    for (const cli_opt *o = s->opts; o->kind != CLI_END; o++) {
+        if (o->kind == CLI_HEADING) fprintf(fp, "%s\n", o->help);
+        else help_row(fp, o);
+    }
+    if (s->examples) fputs(s->examples, fp);
+    fputs(CLI_COMMON_HELP, fp);
+}
+
+void cli_args_add(cli_args *a, const char *arg) {
+    a->argv = xrealloc(a->argv, ((size_t)a->argc + 2) * sizeof *a->argv);
+    a->argv[a->argc++] = xstrdup(arg);
+    a->argv[a->argc] = NULL;
+}
+
+void cli_args_free(cli_args *a) {
+    for (int i = 0; i < a->argc; i++) free(a->argv[i]);
+    free(a->argv);
+    a->argv = NULL;
+    a->argc = 0;
+}
+
+/* The canonical value of a row: its show(), or its kind's printing. NULL: left out. */
+static const char *canonical(const cli_opt *o, char *buf, size_t n) {
+    if (o->show) return o->show(o, buf, n);
+    switch (o->kind) {
+    case CLI_FLAG:
+    case CLI_INT: snprintf(buf, n, "%d", *(const int *)o->dest); break;
+    case CLI_LONG: snprintf(buf, n, "%ld", *(const long *)o->dest); break;
+    case CLI_U64: snprintf(buf, n, "%llu", (unsigned long long)*(const uint64_t *)o->dest); break;
+    case CLI_DOUBLE: snprintf(buf, n, "%.17g", *(const double *)o->dest); break;
+    case CLI_STR: snprintf(buf, n, "%s", *(const char *const *)o->dest); break;
+    case CLI_CHOICE: choice_name(o->arg, *(const int *)o->dest, buf, n); break;
+    default: entk_die(ENTK_EXIT_FAIL, "option table: %s has no canonical value", o->name ? o->name : "?");
+    }
+    return buf;
+}
+
+void cli_args_key(cli_args *a, const cli_spec *s) {
+    for (const cli_opt *o = s->opts; o->kind != CLI_END; o++) {
+        if (o->kind == CLI_HEADING || o->key == CLI_NOKEY || o->key == CLI_INPUT || o->key == CLI_KEY_VIA) continue;
+        if (o->only && !(o->only & s->kind)) continue;
+        char letter[2] = {(char)o->letter, 0};
+        const char *k = o->key_name ? o->key_name : o->name ? o->name : letter;
+        char v[4096], one[4200];
+        if (o->key == CLI_KEY_SET || o->key == CLI_KEY_ONOFF) {
+            int on = *(const int *)o->dest == (o->ival ? o->ival : 1);
+            if (!on && o->key == CLI_KEY_SET) continue;
+            snprintf(one, sizeof one, "--%s", on ? o->name : o->key_name);
+            cli_args_add(a, one);
+            continue;
+        }
+        const char *val = canonical(o, v, sizeof v);
+        if (!val) continue;
+        if (o->key == CLI_KEY_EQ) {
+            snprintf(one, sizeof one, "%s=%s", k, val);
+            cli_args_add(a, one);
+        } else if (o->key == CLI_KEY_ARG_EQ) {
+            snprintf(one, sizeof one, "--%s=%s", k, val);
+            cli_args_add(a, one);
+        } else {
+            snprintf(one, sizeof one, "--%s", k);
+            cli_args_add(a, one);
+            cli_args_add(a, val);
+        }
+    }
+}

@@ -294,23 +294,6 @@ const char *json_get_str(const json *obj, const char *key) {
     return v && v->type == JSON_STR ? v->s : NULL;
 }
 
-char *read_file(const char *path, size_t *n) {
-    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
-    if (!f) entk_die(ENTK_EXIT_INPUT, "cannot open %s: %s", path, strerror(errno));
-    size_t cap = 1 << 16, len = 0;
-    char *buf = xmalloc(cap);
-    size_t got;
-    while ((got = fread(buf + len, 1, cap - len - 1, f)) > 0) {
-        len += got;
-        if (cap - len - 1 == 0) buf = xrealloc(buf, cap *= 2);
-    }
-    if (ferror(f)) entk_die(ENTK_EXIT_INPUT, "reading %s: %s", path, strerror(errno));
-    if (f != stdin) fclose(f);
-    buf[len] = 0;
-    if (n) *n = len;
-    return buf;
-}
-
 void json_quote(char **buf, size_t *len, size_t *cap, const char *s) {
     size_t need = *len + strlen(s) * 6 + 3;
     if (need > *cap) {

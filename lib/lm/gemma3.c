@@ -1,6 +1,7 @@
 #include "lm/gemma3.h"
 #include "core/err.h"
 #include "core/hash.h"
+#include "core/fileio.h"
 #include "core/json.h"
 #include "core/safetensors.h"
 #include <math.h>

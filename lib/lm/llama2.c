@@ -1,7 +1,7 @@
 #include "lm/llama2.h"
 #include "core/err.h"
 #include "core/hash.h"
-#include "core/json.h"
+#include "core/fileio.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,63 +93,4 @@ lm_model *llama2_load(const char *path) {
     m->key = keybuilder_final(&kb);
     free(buf);
     return m;
-}
-
-llama2_vocab *llama2_vocab_load(const char *path) {
-    size_t size;
-    char *buf = read_file(path, &size);
-    llama2_vocab *v = xcalloc(1, sizeof *v);
-    size_t off = 4, cap = 0;
-    if (size < 4) entk_die(ENTK_EXIT_INPUT, "%s: not a llama2.c tokenizer file", path);
-    while (off < size) {
-        float score;
-        int32_t len;
-        if (off + 8 > size) entk_die(ENTK_EXIT_INPUT, "%s: truncated at token %d", path, v->n);
-        memcpy(&score, buf + off, 4);
-        memcpy(&len, buf + off + 4, 4);
-        off += 8;
-        if (len < 0 || (size_t)len > size - off) entk_die(ENTK_EXIT_INPUT, "%s: token %d has a bad length %d", path, v->n, len);
-        if ((size_t)v->n == cap) {
-            cap = cap ? 2 * cap : 512;
-            v->piece = xrealloc(v->piece, cap * sizeof(char *));
-            v->score = xrealloc(v->score, cap * sizeof(float));
-        }
-        v->piece[v->n] = xmalloc((size_t)len + 1);
-        memcpy(v->piece[v->n], buf + off, (size_t)len);
-        v->piece[v->n][len] = 0;
-        v->score[v->n] = score;
-        v->n++;
-        off += (size_t)len;
-    }
-    free(buf);
-    return v;
-}
-
-void llama2_vocab_free(llama2_vocab *v) {
-    if (!v) return;
-    for (int i = 0; i < v->n; i++) free(v->piece[i]);
-    free(v->piece);
-    free(v->score);
-    free(v);
-}
-
-size_t llama2_decode(const llama2_vocab *v, int prev, int tok, char *buf, size_t cap) {
-    if (cap == 0) return 0;
-    buf[0] = 0;
-    if (tok < 0 || tok >= v->n) return 0;
-    const char *piece = v->piece[tok];
-    if (prev == 1 && piece[0] == ' ') piece++;
-    unsigned int byte;
-    char tail;
-    if (strlen(piece) == 6 && sscanf(piece, "<0x%02X>%c", &byte, &tail) == 1) {
-        if (cap < 2) return 0;
-        buf[0] = (char)byte;
-        buf[1] = 0;
-        return 1;
-    }
-    size_t n = strlen(piece);
-    if (n >= cap) n = cap - 1;
-    memcpy(buf, piece, n);
-    buf[n] = 0;
-    return n;
 }

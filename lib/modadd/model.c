@@ -199,6 +199,24 @@ void model_forward(const model *m, const tensor *x, const int64_t *idx, int64_t 
     free(X); free(h); free(a);
 }
 
+int64_t model_hidden_dim(const model *m) { return m->kind == MODEL_MLP ? m->hidden : m->d_model; }
+
+void model_hidden(const model *m, const tensor *x, const int64_t *idx, int64_t nb, void *hidden) {
+    if (m->kind == MODEL_TRANSFORMER) { transformer_hidden(m, x, idx, nb, hidden); return; }
+    size_t es = dtype_size(m->dt);
+    void *X = xmalloc((size_t)(nb * m->in_dim) * es), *h = xmalloc((size_t)(nb * m->hidden) * es),
+         *f = xmalloc((size_t)(nb * m->p) * es);
+    gather_rows(x, idx, nb, m->dt, X);
+    mlp_forward_parts(m, X, nb, h, hidden, f);
+    free(X); free(h); free(f);
+}
+
+void model_check_data(const model *m, const modadd *d, const char *data_src) {
+    if (d->p != m->p) entk_die(ENTK_EXIT_INPUT, "%s: data has p=%d but the model has p=%d", data_src, d->p, m->p);
+    if (strcmp(d->encoding, model_encoding(m)) != 0)
+        entk_die(ENTK_EXIT_INPUT, "%s: model needs %s inputs, data has %s", data_src, model_encoding(m), d->encoding);
+}
+
 double model_loss_grad(const model *m, const tensor *x, const int32_t *labels, const int64_t *idx, int64_t nb,
                        tensor *grads) {
     if (m->kind == MODEL_TRANSFORMER) return transformer_loss_grad(m, x, labels, idx, nb, grads);

@@ -325,6 +325,19 @@ void transformer_forward(const model *m, const tensor *x, const int64_t *idx, in
     run(m, work_for(m, x, NULL, idx, nb), nb, NULL, logits);
 }
 
+/* Through the Jacobian's forward(), which keeps resid_post (the evaluation path does not). */
+void transformer_hidden(const model *m, const tensor *x, const int64_t *idx, int64_t nb, void *hidden) {
+    if (nb <= 0) return;
+    tf_cache c;
+    cache_alloc(m, &c, nb);
+    load_tokens(m, x, idx, &c);
+    run_forward(m, &c);
+    size_t row = (size_t)m->d_model * dtype_size(m->dt);
+    for (int64_t b = 0; b < nb; b++)
+        memcpy((char *)hidden + (size_t)b * row, (const char *)c.resid_post + (size_t)(b * TF_T + TF_T - 1) * row, row);
+    cache_free(&c);
+}
+
 double transformer_loss_grad(const model *m, const tensor *x, const int32_t *labels, const int64_t *idx, int64_t nb,
                              tensor *grads) {
     if (nb <= 0) entk_die(ENTK_EXIT_FAIL, "transformer_loss_grad: empty batch");

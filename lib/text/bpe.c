@@ -1,6 +1,8 @@
 #include "text/bpe.h"
 #include "core/cache.h"
 #include "core/err.h"
+#include "core/heap.h"
+#include "core/fileio.h"
 #include "core/json.h"
 #include <stdarg.h>
 #include <stdio.h>
@@ -170,7 +172,11 @@ typedef struct {
 
 #define BLOB_MAGIC "ENTKBPE1"
 
+/* a queued merge: key = rank << 32 | position of the pair's first symbol (the leftmost of equal
+ * ranks first); a, b the pair's symbols when it was queued */
 typedef struct { uint64_t key; int32_t a, b; } heap_ent;
+#define MERGE_FIRST(x, y) ((x).key < (y).key)
+HEAP_DEFINE(merge_heap, heap_ent, MERGE_FIRST)
 /* merge table slot: pair (a << 32 | b) -> rank and result; key UINT64_MAX = empty. One slot per
  * cache line fetch: the table is 16 MB for Gemma 3 and its misses dominate encoding. */
 typedef struct { uint64_t key; uint32_t rank; int32_t res; } merge_slot;
@@ -207,8 +213,7 @@ struct bpe {
     unsigned char *wc_bytes;
     wpart *wc_parts;
     size_t wc_bused, wc_pused, wc_count;
-    heap_ent *heap;
-    size_t heapcap;
+    merge_heap heap;
     uint32_t *pieces;
     size_t piececap;
     uint32_t *sect;
@@ -901,7 +906,7 @@ void bpe_free(bpe *b) {
     free(b->wc);
     free(b->wc_bytes);
     free(b->wc_parts);
-    free(b->heap);
+    merge_heap_free(&b->heap);
     free(b->pieces);
     free(b->sect);
     free(b);
@@ -922,44 +927,15 @@ static void scratch_reserve(bpe *b, size_t n) {
     }
 }
 
-static inline void heap_push(bpe *b, size_t *hn, heap_ent e) {
-    if (*hn == b->heapcap) {
-        b->heapcap = b->heapcap ? 2 * b->heapcap : 1024;
-        b->heap = xrealloc(b->heap, b->heapcap * sizeof *b->heap);
-    }
-    heap_ent *h = b->heap;
-    size_t i = (*hn)++;
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (h[p].key <= e.key) break;
-        h[i] = h[p];
-        i = p;
-    }
-    h[i] = e;
-}
-
-static inline void heap_sift_down(heap_ent *h, size_t n, size_t i) {
-    heap_ent e = h[i];
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= n) break;
-        if (c + 1 < n && h[c + 1].key < h[c].key) c++;
-        if (h[c].key >= e.key) break;
-        h[i] = h[c];
-        i = c;
-    }
-    h[i] = e;
-}
-
 /* Queue the merge of symbol i with its right neighbour, if there is one. Ties between equal ranks
  * go to the leftmost pair: the key is (rank, index of the pair's first character). */
-static inline void queue_pair(bpe *b, size_t *hn, int32_t i) {
+static inline void queue_pair(bpe *b, int32_t i) {
     bsym *s = b->syms;
     int32_t j = s[i].next;
     uint32_t rank;
     int32_t res;
     if (j < 0 || !merge_lookup(b, s[i].sym, s[j].sym, &rank, &res)) return;
-    heap_push(b, hn, (heap_ent){(uint64_t)rank << 32 | (uint32_t)i, s[i].sym, s[j].sym});
+    merge_heap_push(&b->heap, (heap_ent){(uint64_t)rank << 32 | (uint32_t)i, s[i].sym, s[j].sym});
 }
 
 static int32_t char_sym(bpe *b, const unsigned char *s, size_t k) {
@@ -1026,22 +1002,17 @@ static size_t bpe_merge(bpe *b, const unsigned char *buf, uint32_t ps, uint32_t 
     }
     s[ns - 1].next = -1;
     if (ns > 1) {
-        size_t hn = 0;
+        merge_heap *h = &b->heap;
+        h->n = 0;
         for (int32_t i = 0; i + 1 < ns; i++) {
             uint32_t rank;
             int32_t res;
             if (!merge_lookup(b, s[i].sym, s[i + 1].sym, &rank, &res)) continue;
-            if (hn == b->heapcap) {
-                b->heapcap = b->heapcap ? 2 * b->heapcap : 1024;
-                b->heap = xrealloc(b->heap, b->heapcap * sizeof *b->heap);
-            }
-            b->heap[hn++] = (heap_ent){(uint64_t)rank << 32 | (uint32_t)i, s[i].sym, s[i + 1].sym};
+            merge_heap_append(h, (heap_ent){(uint64_t)rank << 32 | (uint32_t)i, s[i].sym, s[i + 1].sym});
         }
-        for (size_t i = hn / 2; i-- > 0;) heap_sift_down(b->heap, hn, i);
-        while (hn > 0) {
-            heap_ent e = b->heap[0];
-            b->heap[0] = b->heap[--hn];
-            if (hn) heap_sift_down(b->heap, hn, 0);
+        merge_heap_heapify(h);
+        while (h->n > 0) {
+            heap_ent e = merge_heap_pop(h);
             int32_t i = (int32_t)(uint32_t)e.key;
             /* stale if either side has changed since the pair was queued */
             if (s[i].sym != e.a || s[i].start == UINT32_MAX) continue;
@@ -1056,8 +1027,8 @@ static size_t bpe_merge(bpe *b, const unsigned char *buf, uint32_t ps, uint32_t 
             if (s[j].next >= 0) s[s[j].next].prev = i;
             s[j].start = UINT32_MAX;
             s[j].sym = -2;
-            if (s[i].prev >= 0) queue_pair(b, &hn, s[i].prev);
-            queue_pair(b, &hn, i);
+            if (s[i].prev >= 0) queue_pair(b, s[i].prev);
+            queue_pair(b, i);
         }
     }
     size_t np = 0;

@@ -1,6 +1,6 @@
 #include "text/conllu.h"
 #include "core/err.h"
-#include "core/json.h"
+#include "core/fileio.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,12 +1,16 @@
 #include "text/llama2tok.h"
 #include "core/err.h"
-#include "core/json.h"
+#include "core/heap.h"
+#include "core/fileio.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <xxhash.h>
 
+/* a queued merge: key = merge_key(score, position); a, b the pair's tokens when it was queued */
 typedef struct { uint64_t key; int32_t a, b; } l2_ent;
+#define L2_FIRST(x, y) ((x).key < (y).key)
+HEAP_DEFINE(l2_heap, l2_ent, L2_FIRST)
 typedef struct { int32_t id; uint32_t start, end; int32_t prev, next; } l2_sym;
 typedef struct { int32_t id; uint32_t len; } l2_part;                   /* a token of a word */
 typedef struct { uint64_t h; uint32_t woff, wlen, roff, rn; } l2_wc;    /* a cached word */
@@ -35,8 +39,7 @@ struct l2tok {
     /* encode scratch */
     l2_sym *syms;
     size_t symcap;
-    l2_ent *heap;
-    size_t heapcap;
+    l2_heap heap;
     char *cat;
     size_t catcap;
 };
@@ -125,7 +128,7 @@ l2tok *l2tok_load(const char *path) {
 void l2tok_free(l2tok *t) {
     if (!t) return;
     free(t->bytes); free(t->off); free(t->len); free(t->score); free(t->ht);
-    free(t->pkey); free(t->pval); free(t->syms); free(t->heap); free(t->cat);
+    free(t->pkey); free(t->pval); free(t->syms); l2_heap_free(&t->heap); free(t->cat);
     free(t->wc); free(t->wc_bytes); free(t->wc_parts);
     free(t);
 }
@@ -184,45 +187,14 @@ static inline uint64_t merge_key(float score, uint32_t pos) {
     return (uint64_t)(~u) << 32 | pos;
 }
 
-static void heap_push(l2tok *t, size_t *hn, l2_ent e) {
-    if (*hn == t->heapcap) {
-        t->heapcap = t->heapcap ? 2 * t->heapcap : 1024;
-        t->heap = xrealloc(t->heap, t->heapcap * sizeof *t->heap);
-    }
-    l2_ent *h = t->heap;
-    size_t i = (*hn)++;
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (h[p].key <= e.key) break;
-        h[i] = h[p];
-        i = p;
-    }
-    h[i] = e;
-}
-
-static l2_ent heap_pop(l2tok *t, size_t *hn) {
-    l2_ent *h = t->heap, top = h[0], e = h[--*hn];
-    size_t n = *hn, i = 0;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= n) break;
-        if (c + 1 < n && h[c + 1].key < h[c].key) c++;
-        if (h[c].key >= e.key) break;
-        h[i] = h[c];
-        i = c;
-    }
-    if (n) h[i] = e;
-    return top;
-}
-
 /* run.c only takes a merge whose score beats its starting best_score of -1e10 */
-static void queue_pair(l2tok *t, size_t *hn, int32_t i) {
+static void queue_pair(l2tok *t, int32_t i) {
     l2_sym *s = t->syms;
     int32_t j = s[i].next;
     if (j < 0) return;
     int32_t m = pair_merge(t, s[i].id, s[j].id);
     if (m < 0 || !(t->score[m] > -1e10f)) return;
-    heap_push(t, hn, (l2_ent){merge_key(t->score[m], (uint32_t)i), s[i].id, s[j].id});
+    l2_heap_push(&t->heap, (l2_ent){merge_key(t->score[m], (uint32_t)i), s[i].id, s[j].id});
 }
 
 static void sym_add(l2tok *t, size_t *ns, int32_t id, uint32_t start, uint32_t end) {
@@ -258,10 +230,10 @@ static void add_chars(l2tok *t, size_t *ns, const unsigned char *s, size_t ws, s
 static void merge_all(l2tok *t, size_t ns) {
     l2_sym *sy = t->syms;
     sy[ns - 1].next = -1;
-    size_t hn = 0;
-    for (size_t i = 0; i + 1 < ns; i++) queue_pair(t, &hn, (int32_t)i);
-    while (hn > 0) {
-        l2_ent e = heap_pop(t, &hn);
+    t->heap.n = 0;
+    for (size_t i = 0; i + 1 < ns; i++) queue_pair(t, (int32_t)i);
+    while (t->heap.n > 0) {
+        l2_ent e = l2_heap_pop(&t->heap);
         int32_t i = (int32_t)(uint32_t)e.key;
         if (sy[i].id != e.a) continue;      /* stale: a side has changed since it was queued */
         int32_t j = sy[i].next;
@@ -271,8 +243,8 @@ static void merge_all(l2tok *t, size_t ns) {
         sy[i].next = sy[j].next;
         if (sy[j].next >= 0) sy[sy[j].next].prev = i;
         sy[j].id = -1;
-        if (sy[i].prev >= 0) queue_pair(t, &hn, sy[i].prev);
-        queue_pair(t, &hn, i);
+        if (sy[i].prev >= 0) queue_pair(t, sy[i].prev);
+        queue_pair(t, i);
     }
 }
 
@@ -365,6 +337,13 @@ static int hexd(int c) {
     return -1;
 }
 
+/* A <0xXX> piece: 1 and its byte in *byte. */
+static int byte_piece(const char *p, size_t len, unsigned char *byte) {
+    if (len != 6 || memcmp(p, "<0x", 3) != 0 || p[5] != '>' || hexd(p[3]) < 0 || hexd(p[4]) < 0) return 0;
+    *byte = (unsigned char)(hexd(p[3]) * 16 + hexd(p[4]));
+    return 1;
+}
+
 void l2tok_decode(const l2tok *t, const int32_t *ids, size_t n, int skip_special, bytebuf *out) {
     int first = 1, after_bos = 0;
     if (!out->p) bytebuf_add(out, "", 0);
@@ -377,11 +356,19 @@ void l2tok_decode(const l2tok *t, const int32_t *ids, size_t n, int skip_special
         if ((first || after_bos) && len && p[0] == ' ') { p++; len--; }
         first = 0;
         after_bos = id == 1;
-        if (len == 6 && memcmp(p, "<0x", 3) == 0 && p[5] == '>' && hexd(p[3]) >= 0 && hexd(p[4]) >= 0) {
-            unsigned char byte = (unsigned char)(hexd(p[3]) * 16 + hexd(p[4]));
-            bytebuf_add(out, &byte, 1);
-        } else {
-            bytebuf_add(out, p, len);
-        }
+        unsigned char byte;
+        if (byte_piece(p, len, &byte)) bytebuf_add(out, &byte, 1);
+        else bytebuf_add(out, p, len);
     }
+}
+
+void l2tok_piece(const l2tok *t, int32_t prev, int32_t tok, bytebuf *out) {
+    if (!out->p) bytebuf_add(out, "", 0);
+    if (tok < 0 || tok >= t->n) return;
+    const char *p = t->bytes + t->off[tok];
+    size_t len = t->len[tok];
+    if (prev == 1 && len && p[0] == ' ') { p++; len--; }
+    unsigned char byte;
+    if (byte_piece(p, len, &byte)) bytebuf_add(out, &byte, 1);
+    else bytebuf_add(out, p, len);
 }

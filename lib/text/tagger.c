@@ -1,7 +1,7 @@
 #include "text/tagger.h"
 #include "core/err.h"
+#include "core/fileio.h"
 #include "core/outfile.h"
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1012,19 +1012,7 @@ static char *get_str(reader *r, const char *what) {
 
 tagger *tagger_load(const char *path) {
     size_t n;
-    FILE *fp = fopen(path, "rb");
-    if (!fp) entk_die(ENTK_EXIT_INPUT, "cannot open model %s: %s", path, strerror(errno));
-    unsigned char *b = NULL;
-    size_t cap = 0;
-    n = 0;
-    for (;;) {
-        if (n == cap) b = xrealloc(b, cap = cap ? 2 * cap : 1 << 20);
-        size_t k = fread(b + n, 1, cap - n, fp);
-        if (k == 0) break;
-        n += k;
-    }
-    if (ferror(fp)) entk_die(ENTK_EXIT_INPUT, "reading model %s: %s", path, strerror(errno));
-    fclose(fp);
+    unsigned char *b = (unsigned char *)read_file(path, &n);
     reader r = {path, b, n, 0};
     char magic[8];
     if (n < 8 || (get(&r, magic, 8), memcmp(magic, MAGIC, 8) != 0))

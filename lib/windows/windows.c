@@ -4,53 +4,9 @@
 #include "core/rng.h"
 #include "lm/generate.h"
 #include "text/wordsplit.h"
-#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* ------------------------------------------------------------------ tokenizer */
-
-void win_tokenizer_load(win_tokenizer *tk, const char *path, const char *format) {
-    memset(tk, 0, sizeof *tk);
-    if (!format) {
-        FILE *f = fopen(path, "rb");
-        if (!f) entk_die(ENTK_EXIT_INPUT, "cannot open tokenizer %s: %s", path, strerror(errno));
-        int ch;
-        while ((ch = fgetc(f)) == ' ' || ch == '\n' || ch == '\r' || ch == '\t') {}
-        fclose(f);
-        format = ch == '{' || ch == '[' ? "hf" : "llama2";
-    }
-    if (strcmp(format, "hf") == 0) {
-        bpe_load_info li;
-        tk->hf = bpe_load(path, &li);
-        tk->ntokens = bpe_ntokens(tk->hf);
-        tk->key = bpe_file_key(tk->hf);
-        tk->kind = "hf";
-    } else {
-        tk->l2 = l2tok_load(path);
-        tk->ntokens = l2tok_ntokens(tk->l2);
-        tk->key = l2tok_file_key(tk->l2);
-        tk->kind = "llama2";
-    }
-}
-
-void win_tokenizer_free(win_tokenizer *tk) {
-    if (tk->hf) bpe_free(tk->hf);
-    if (tk->l2) l2tok_free(tk->l2);
-    memset(tk, 0, sizeof *tk);
-}
-
-void win_encode(const win_tokenizer *tk, const char *text, size_t n, tok_seq *out) {
-    if (tk->hf) bpe_encode(tk->hf, text, n, 0, out);
-    else l2tok_encode(tk->l2, text, n, 0, 0, out);
-}
-
-void win_decode(const win_tokenizer *tk, const int32_t *ids, size_t n, bytebuf *out) {
-    if (tk->hf) bpe_decode(tk->hf, ids, n, 1, out);
-    else l2tok_decode(tk->l2, ids, n, 1, out);
-    if (!out->p) bytebuf_add(out, "", 0);
-}
 
 /* ------------------------------------------------------------------ candidates */
 
@@ -69,7 +25,7 @@ static int all_ws(const char *s, int64_t a, int64_t b) {
 /* ------------------------------------------------------------------ the filter */
 
 typedef struct {
-    const win_tokenizer *tk;
+    const tokenizer *tk;
     const lm_model *m;
     const tagger *tg;
     const win_opts *o;
@@ -89,16 +45,16 @@ enum { JUDGE_MORE = -3 };
 static int judge(judge_ctx *j, const int32_t *ids, const int32_t *gen, int ng, int final) {
     int T = j->o->T;
     j->ctx.n = j->full.n = 0;
-    win_decode(j->tk, ids, (size_t)T, &j->ctx);
+    tokenizer_decode(j->tk, ids, (size_t)T, 1, &j->ctx);
     memcpy(j->both, ids, (size_t)T * sizeof *j->both);
     memcpy(j->both + T, gen, (size_t)ng * sizeof *j->both);
-    win_decode(j->tk, j->both, (size_t)(T + ng), &j->full);
+    tokenizer_decode(j->tk, j->both, (size_t)(T + ng), 1, &j->full);
     if (j->full.n < j->ctx.n || memcmp(j->full.p, j->ctx.p, j->ctx.n) != 0) {
         /* a decoder that is not a concatenation at this boundary (a character split between the
          * window and the continuation): the continuation decoded on its own */
         j->full.n = 0;
         bytebuf_add(&j->full, j->ctx.p, j->ctx.n);
-        win_decode(j->tk, gen, (size_t)ng, &j->full);
+        tokenizer_decode(j->tk, gen, (size_t)ng, 1, &j->full);
     }
     size_t cl = j->ctx.n, n = j->full.n, nw = 0;
     ws_split(j->full.p, n, &j->words, &nw, &j->wcap);
@@ -178,7 +134,7 @@ static int item_cmp(const void *pa, const void *pb) {
     return a->word < b->word ? -1 : a->word > b->word;
 }
 
-win_result *win_build(const win_story *st, size_t ns, const win_tokenizer *tk, const lm_model *m, const tagger *tg,
+win_result *win_build(const win_story *st, size_t ns, const tokenizer *tk, const lm_model *m, const tagger *tg,
                       const win_opts *o) {
     int T = o->T, G = o->filter ? o->gen_tokens : 0, nc = o->nclasses;
     win_result *r = xcalloc(1, sizeof *r);
@@ -211,7 +167,7 @@ win_result *win_build(const win_story *st, size_t ns, const win_tokenizer *tk, c
             if (bad < S->len) entk_die(ENTK_EXIT_INPUT, "story %zu: invalid UTF-8 at byte %zu", s, bad);
         }
         ts.n = 0;
-        win_encode(tk, S->text, S->len, &ts);
+        tokenizer_encode(tk, S->text, S->len, 0, 0, &ts);
         tok0[s] = all.n;
         for (size_t k = 0; k < ts.n; k++) {
             if (ts.ids[k] < 0 || ts.ids[k] >= m->vocab)

@@ -11,10 +11,11 @@ Gemma's ' ' -> '▁'), or the raw text for an added token; a <0xXX> token is the
 piece is the text itself (the first one with the dummy-prefix space in front). Prints
 'ok: T texts, N tokens' or the first problems (exit 1)."""
 import json
-import struct
+import os
 import sys
 
-import msgpack
+sys.path.insert(0, os.path.dirname(__file__))
+from entkio import frames, tokenizer_bin  # noqa: E402
 
 
 def hf_strings(path):
@@ -43,12 +44,7 @@ def hf_strings(path):
 
 
 def llama2_strings(path):
-    data = open(path, "rb").read()
-    off, pieces = 4, []
-    while off < len(data):
-        _, n = struct.unpack_from("<fi", data, off)
-        pieces.append(data[off + 8:off + 8 + n].split(b"\0")[0])
-        off += 8 + n
+    pieces = [p.split(b"\0")[0] for p in tokenizer_bin(path)[0]]
 
     def matches(i, first, text):
         p = pieces[i]
@@ -64,41 +60,40 @@ def main():
     data = [open(f, "rb").read() for f in files]
     problems, ntext, ntok = [], 0, 0
     ids = text = None
-    with open(framefile, "rb") as f:
-        for fr in msgpack.Unpacker(f, raw=False):
-            if fr.get("kind") != "tensor":
+    for fr in frames(framefile):
+        if fr.get("kind") != "tensor":
+            continue
+        if fr["name"] == "ids":
+            ids = fr["array"].tolist()
+            m = fr["meta"]
+            text = data[m["file"]][m["start"]:m["start"] + m["bytes"]]
+            continue
+        if fr["name"] != "offsets":
+            continue
+        offs = fr["array"].reshape(-1).tolist()
+        where = "text %d" % ntext
+        ntext += 1
+        if len(offs) != 2 * len(ids):
+            problems.append("%s: %d ids but %d offsets" % (where, len(ids), len(offs) // 2))
+            continue
+        pos, first = 0, True
+        for k, t in enumerate(ids):
+            s, e = offs[2 * k], offs[2 * k + 1]
+            ntok += 1
+            if s == e and (t in special or (first and s == 0 and lone_prefix(t))):
+                first = first and t in special
                 continue
-            if fr["name"] == "ids":
-                ids = struct.unpack("<%di" % fr["shape"][0], fr["data"])
-                m = fr["meta"]
-                text = data[m["file"]][m["start"]:m["start"] + m["bytes"]]
-                continue
-            if fr["name"] != "offsets":
-                continue
-            offs = struct.unpack("<%dq" % (2 * fr["shape"][0]), fr["data"])
-            where = "text %d" % ntext
-            ntext += 1
-            if len(offs) != 2 * len(ids):
-                problems.append("%s: %d ids but %d offsets" % (where, len(ids), len(offs) // 2))
-                continue
-            pos, first = 0, True
-            for k, t in enumerate(ids):
-                s, e = offs[2 * k], offs[2 * k + 1]
-                ntok += 1
-                if s == e and (t in special or (first and s == 0 and lone_prefix(t))):
-                    first = first and t in special
-                    continue
-                if s != pos or e <= s or e > len(text):
-                    problems.append("%s token %d (id %d): range [%d,%d) does not continue at %d" % (where, k, t, s, e, pos))
-                    break
-                if not matches(t, first, text[s:e]):
-                    problems.append("%s token %d (id %d): does not match text[%d:%d] = %r" % (where, k, t, s, e, text[s:e]))
-                pos, first = e, False
-            else:
-                if pos != len(text):
-                    problems.append("%s: tokens end at %d of %d bytes" % (where, pos, len(text)))
-            if len(problems) > 5:
+            if s != pos or e <= s or e > len(text):
+                problems.append("%s token %d (id %d): range [%d,%d) does not continue at %d" % (where, k, t, s, e, pos))
                 break
+            if not matches(t, first, text[s:e]):
+                problems.append("%s token %d (id %d): does not match text[%d:%d] = %r" % (where, k, t, s, e, text[s:e]))
+            pos, first = e, False
+        else:
+            if pos != len(text):
+                problems.append("%s: tokens end at %d of %d bytes" % (where, pos, len(text)))
+        if len(problems) > 5:
+            break
     if problems or ntext == 0:
         print("\n".join(problems[:6]) or "no texts")
         sys.exit(1)

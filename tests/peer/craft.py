@@ -17,50 +17,28 @@ craft.py gram-hidden IN OUT             IN's K with rows/columns 0 and 1 replace
                                         diagonal hides it from pivoted Cholesky
 craft.py gram-indefinite IN OUT SEED    K - (lambda_1(K) / 2) w w^T, w a random unit vector
 """
-import ctypes
 import json
 import struct
 import sys
 
-import msgpack
 import numpy as np
 
 sys.path.insert(0, __import__("os").path.dirname(__file__))
-from entkio import DT  # noqa: E402
-
-
-def st_write(path, header, payload):
-    h = json.dumps(header).encode()
-    h += b" " * (-len(h) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)) + h + payload)
-
-
-def st_read(path):
-    raw = open(path, "rb").read()
-    (n,) = struct.unpack("<Q", raw[:8])
-    return json.loads(raw[8 : 8 + n]), raw[8 + n :]
-
-
-def xxh3_64(b):
-    """entk's frame checksum (XXH3_64bits) via the system libxxhash, which entk links too."""
-    lib = ctypes.CDLL("libxxhash.so.0")
-    lib.XXH3_64bits.restype = ctypes.c_uint64
-    lib.XXH3_64bits.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
-    return lib.XXH3_64bits(b, len(b))
+from entkio import DT, array, checksum, frames, read_safetensors_raw, write_frames  # noqa: E402
+from entkio import write_safetensors_raw as st_write  # noqa: E402
 
 
 def replace_gram(src, dst, make):
     """Copies Gram stream src to dst with its K replaced by make(K as f64), stored in K's dtype."""
     def fn(fr):
         if fr.get("kind") == "tensor" and fr["name"] == "K":
-            K = np.frombuffer(fr["data"], dtype=DT[fr["dtype"]]).reshape(fr["shape"]).astype(np.float64)
+            K = array(fr).astype(np.float64)
             new = np.ascontiguousarray(make(K), dtype=DT[fr["dtype"]])
             assert new.ndim == 2 and new.shape[0] == new.shape[1]
             new = np.triu(new) + np.triu(new, 1).T  # exactly symmetric after rounding to the dtype
             fr["data"] = new.tobytes()
             fr["shape"] = list(new.shape)
-            fr["check"] = xxh3_64(fr["data"])
+            fr["check"] = checksum(fr["data"])
             if "N" in (fr.get("meta") or {}):
                 fr["meta"]["N"] = new.shape[0]
         return fr
@@ -68,9 +46,7 @@ def replace_gram(src, dst, make):
 
 
 def rewrite_frames(src, dst, fn):
-    with open(src, "rb") as f, open(dst, "wb") as o:
-        for fr in msgpack.Unpacker(f, raw=False):
-            o.write(msgpack.packb(fn(fr), use_bin_type=True))
+    write_frames(dst, (fn(fr) for fr in frames(src, arrays=False)))
 
 
 def main():
@@ -87,7 +63,7 @@ def main():
                                "W1": {"dtype": "F32", "shape": [4, 6], "data_offsets": [0, 90]},
                                "W2": {"dtype": "F32", "shape": [3, 4], "data_offsets": [90, 138]}}, bytes(138))
     elif cmd in ("st-drop", "st-reshape"):
-        header, payload = st_read(sys.argv[2])
+        header, payload = read_safetensors_raw(sys.argv[2])
         name = sys.argv[4]
         if cmd == "st-drop":
             del header[name]
@@ -112,23 +88,24 @@ def main():
             return fr
         rewrite_frames(sys.argv[2], sys.argv[3], fn)
     elif cmd == "fr-drop":
-        with open(sys.argv[2], "rb") as f, open(sys.argv[3], "wb") as o:
-            for fr in msgpack.Unpacker(f, raw=False):
+        def kept():
+            for fr in frames(sys.argv[2], arrays=False):
                 if fr.get("kind") == "tensor" and fr["name"] == sys.argv[4]:
                     continue
                 if fr.get("kind") == "end":
                     fr["meta"]["frames"] -= 1
-                o.write(msgpack.packb(fr, use_bin_type=True))
+                yield fr
+        write_frames(sys.argv[3], kept())
     elif cmd == "fr-set":
         # fr-set SRC DST NAME INDEX VALUE: element INDEX (flat) of tensor NAME := VALUE, checksum kept valid
         name, index, value = sys.argv[4], int(sys.argv[5]), float(sys.argv[6])
 
         def fn(fr):
             if fr.get("kind") == "tensor" and fr["name"] == name:
-                a = np.frombuffer(fr["data"], dtype=DT[fr["dtype"]]).copy()
+                a = array(fr).reshape(-1).copy()
                 a[index] = value
                 fr["data"] = a.tobytes()
-                fr["check"] = xxh3_64(fr["data"])
+                fr["check"] = checksum(fr["data"])
             return fr
         rewrite_frames(sys.argv[2], sys.argv[3], fn)
     elif cmd in ("fr-meta", "fr-meta-del"):

@@ -1,4 +1,21 @@
-"""Reading entk frame streams and safetensors from Python (peer tests only)."""
+"""Reading (and, for the bad-input tests, rewriting) entk frame streams and safetensors files from
+Python. Every peer script and test snippet goes through this module, so the formats are read in
+one place (README.md, Frame format).
+
+Frames: frames(path) yields every frame of a stream, or of several streams one after another (as
+`cat` joins them: each starts with its header), as dicts; a tensor frame gets an "array" entry
+(numpy, read-only view of "data"); items(path) yields (kind, name, meta, array) of the frames
+between header and end. streams(path) groups them per stream; tensors(path) maps name ->
+the last tensor frame of that name, tensors_by_name(path) name -> all of them in order; records(path)
+yields the record frames. write_frames/checksum write frames back (craft.py).
+
+llama2.c tokenizer.bin: tokenizer_bin(path) -> (pieces as raw bytes, scores); run.c uses the
+pieces as C strings, so callers that follow it cut them at the first NUL.
+
+Safetensors: load_safetensors(path) -> ({name: numpy array}, metadata); BF16 and F16 are widened
+to float32 exactly. read_safetensors_raw / write_safetensors_raw keep the header and the bytes
+apart, for making broken files."""
+import ctypes
 import json
 import struct
 
@@ -8,45 +25,109 @@ import numpy as np
 DT = {"f32": np.float32, "f64": np.float64, "i32": np.int32, "i64": np.int64, "u8": np.uint8}
 
 
-def frames(path):
-    """Yields every frame of an entk stream as a dict; tensors get an "array" entry."""
-    with open(path, "rb") as f:
-        for fr in msgpack.Unpacker(f, raw=False, max_buffer_size=2**31 - 1):
-            if fr.get("kind") == "tensor":
-                fr["array"] = np.frombuffer(fr["data"], dtype=DT[fr["dtype"]]).reshape(fr["shape"])
+def array(fr):
+    """The numpy array of a tensor frame (little-endian data, row-major shape)."""
+    return np.frombuffer(fr["data"], dtype=np.dtype(DT[fr["dtype"]]).newbyteorder("<")).reshape(fr["shape"])
+
+
+def frames(path, arrays=True):
+    """Yields every frame of the stream(s) in path ('-' = stdin) as a dict; with arrays, tensor
+    frames get an "array" entry."""
+    f = open("/dev/stdin" if path == "-" else path, "rb")
+    with f:
+        for fr in msgpack.Unpacker(f, raw=False, strict_map_key=False, max_buffer_size=2**31 - 1):
+            if arrays and fr.get("kind") == "tensor":
+                fr["array"] = array(fr)
             yield fr
 
 
+def items(path):
+    """Yields (kind, name, meta, array-or-None) for every frame but headers and ends."""
+    for fr in frames(path):
+        if fr["kind"] not in ("header", "end"):
+            yield fr["kind"], fr["name"], fr.get("meta") or {}, fr.get("array")
+
+
+def streams(path):
+    """The frames of path as a list of streams (lists of frames, each from its header to its end)."""
+    out = []
+    for fr in frames(path):
+        if fr.get("kind") == "header" or not out:
+            out.append([])
+        out[-1].append(fr)
+    return out
+
+
 def tensors(path):
+    """name -> the last tensor frame of that name."""
     return {fr["name"]: fr for fr in frames(path) if fr["kind"] == "tensor"}
 
 
-def load_safetensors(path):
-    raw = open(path, "rb").read()
-    (n,) = struct.unpack("<Q", raw[:8])
-    header = json.loads(raw[8 : 8 + n])
-    meta = header.pop("__metadata__", {})
+def tensors_by_name(path):
+    """name -> every tensor frame of that name, in stream order."""
     out = {}
-    conv = {"F32": np.float32, "F64": np.float64, "I32": np.int32, "I64": np.int64}
-    for name, h in header.items():
-        b, e = h["data_offsets"]
-        buf = raw[8 + n + b : 8 + n + e]
-        if h["dtype"] == "BF16":
-            u = np.frombuffer(buf, dtype=np.uint16).astype(np.uint32) << 16
-            arr = u.view(np.float32)
-        else:
-            arr = np.frombuffer(buf, dtype=conv[h["dtype"]])
-        out[name] = arr.reshape(h["shape"]).copy()
-    return out, meta
+    for fr in frames(path):
+        if fr["kind"] == "tensor":
+            out.setdefault(fr["name"], []).append(fr)
+    return out
 
 
-def xxh3_64(b):
-    """entk's frame checksum (XXH3_64bits), from the system libxxhash that entk links too."""
-    import ctypes
+def records(path, name=None):
+    """Yields the record frames (all, or those called name)."""
+    for fr in frames(path, arrays=False):
+        if fr["kind"] == "record" and (name is None or fr["name"] == name):
+            yield fr
+
+
+def checksum(data):
+    """entk's frame checksum (XXH3_64bits) via the system libxxhash, which entk links too."""
     lib = ctypes.CDLL("libxxhash.so.0")
     lib.XXH3_64bits.restype = ctypes.c_uint64
     lib.XXH3_64bits.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
-    return lib.XXH3_64bits(b, len(b))
+    return lib.XXH3_64bits(data, len(data))
+
+
+def write_frames(path, frs):
+    """Writes frames (dicts as frames() yields them with arrays=False) to path."""
+    with open(path, "wb") as o:
+        for fr in frs:
+            o.write(msgpack.packb(fr, use_bin_type=True))
+
+
+def read_safetensors_raw(path):
+    """(header dict including __metadata__, the bytes after the header)."""
+    raw = open(path, "rb").read()
+    (n,) = struct.unpack("<Q", raw[:8])
+    return json.loads(raw[8 : 8 + n]), raw[8 + n :]
+
+
+def write_safetensors_raw(path, header, payload):
+    h = json.dumps(header).encode()
+    h += b" " * (-len(h) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)) + h + payload)
+
+
+def load_safetensors(path):
+    """({name: numpy array}, __metadata__); BF16 and F16 tensors come back as float32 (exact)."""
+    header, payload = read_safetensors_raw(path)
+    meta = header.pop("__metadata__", {})
+    out = {}
+    conv = {"F32": "<f4", "F64": "<f8", "I32": "<i4", "I64": "<i8", "F16": "<f2"}
+    for name, h in header.items():
+        b, e = h["data_offsets"]
+        buf = payload[b:e]
+        if h["dtype"] == "BF16":
+            u = np.frombuffer(buf, dtype="<u2").astype(np.uint32) << 16
+            arr = u.view(np.float32)
+        elif h["dtype"] == "F16":
+            arr = np.frombuffer(buf, dtype="<f2").astype(np.float32)
+        elif h["dtype"] in conv:
+            arr = np.frombuffer(buf, dtype=conv[h["dtype"]])
+        else:
+            raise SystemExit(f"{path}: tensor {name} has dtype {h['dtype']}")
+        out[name] = arr.reshape(h["shape"]).copy()
+    return out, meta
 
 
 def write_stream(path, producer, named_arrays):
@@ -60,5 +141,20 @@ def write_stream(path, producer, named_arrays):
             a = np.ascontiguousarray(a)
             data = a.astype(a.dtype.newbyteorder("<")).tobytes()
             f.write(pk.pack({"kind": "tensor", "name": name, "meta": {}, "dtype": names[a.dtype], "shape": list(a.shape),
-                             "data": data, "check": xxh3_64(data)}))
+                             "data": data, "check": checksum(data)}))
         f.write(pk.pack({"kind": "end", "name": "end", "meta": {"frames": len(named_arrays)}}))
+
+
+def tokenizer_bin(path):
+    """(pieces, scores) of a llama2.c tokenizer.bin: int32 max_token_length, then per token a
+    float32 score, an int32 length and the bytes."""
+    data = open(path, "rb").read()
+    off = 4  # max_token_length: run.c only sizes a buffer with it
+    pieces, scores = [], []
+    while off < len(data):
+        score, n = struct.unpack_from("<fi", data, off)
+        off += 8
+        pieces.append(data[off:off + n])
+        scores.append(score)
+        off += n
+    return pieces, scores

@@ -2,12 +2,12 @@
 """PyTorch reference for Gemma 3 text models: a plain re-implementation of Hugging Face
 transformers' modeling_gemma3.py (Gemma3ForCausalLM, eager attention) and of how
 Gemma3TextConfig reads config.json, without the transformers package. The peer of
-entk-lmforward for Gemma 3.
+entk-forward for Gemma 3.
 
   gemma3_ref.py randids --vocab V --windows N --len T [--seed S]     token ids as 'a,b;c,d'
   gemma3_ref.py compare MODEL_DIR IDS OUT.frames [--tol 1e-4] [--bf16-embed-scale]
       runs the model on IDS ('a,b;c,d' or @file) and compares every logits / hidden / resid /
-      mlp frame of OUT.frames (written by entk-lmforward) with it; exit 1 if a relative error
+      mlp frame of OUT.frames (written by entk-forward) with it; exit 1 if a relative error
       (max |entk - torch| / max |torch|) exceeds tol
   gemma3_ref.py bench MODEL_DIR --windows N --len T --batches K [--threads n]
       tokens/s of the forward (logits at the last position) on random windows
@@ -15,47 +15,26 @@ entk-lmforward for Gemma 3.
 import argparse
 import json
 import math
+import os
 import random
-import struct
 import sys
 import time
 
-import msgpack
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(__file__))
+import entkio  # noqa: E402
 
 
 # ----------------------------------------------------------------------------- files
 
 def load_safetensors(path):
     """name -> float32 torch tensor (bf16 / f16 / f32 / f64 converted exactly)."""
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        header = json.loads(f.read(n))
-        data = f.read()
-    out = {}
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        b, e = info["data_offsets"]
-        raw = data[b:e]
-        shape = info["shape"]
-        dt = info["dtype"]
-        if dt == "BF16":
-            u = np.frombuffer(raw, dtype="<u2").astype(np.uint32) << 16
-            arr = u.view(np.float32)
-        elif dt == "F16":
-            arr = np.frombuffer(raw, dtype="<f2").astype(np.float32)
-        elif dt == "F32":
-            arr = np.frombuffer(raw, dtype="<f4").copy()
-        elif dt == "F64":
-            arr = np.frombuffer(raw, dtype="<f8").astype(np.float32)
-        else:
-            raise SystemExit(f"{path}: tensor {name} has dtype {dt}")
-        out[name] = torch.from_numpy(arr.reshape(shape))
-    return out
+    arrays, _ = entkio.load_safetensors(path)
+    return {name: torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)) for name, a in arrays.items()}
 
 
 class Config:
@@ -296,19 +275,7 @@ def load_model(model_dir, bf16_embed_scale=False):
 
 # ----------------------------------------------------------------------------- frames and ids
 
-def read_frames(path):
-    """Yields (kind, name, meta, array-or-None) for every frame after the header."""
-    with open(path, "rb") as f:
-        up = msgpack.Unpacker(f, raw=False, max_buffer_size=1 << 31)
-        for obj in up:
-            kind = obj["kind"]
-            if kind in ("header", "end"):
-                continue
-            arr = None
-            if kind == "tensor":
-                dt = {"f32": "<f4", "f64": "<f8", "i32": "<i4", "i64": "<i8", "u8": "u1"}[obj["dtype"]]
-                arr = np.frombuffer(obj["data"], dtype=dt).reshape(obj["shape"])
-            yield kind, obj["name"], obj.get("meta") or {}, arr
+read_frames = entkio.items
 
 
 def parse_ids(s):

@@ -8,22 +8,17 @@ karpathy's llama2.c run.c (quadratic merge loop, C-string lookups), reading toke
 Prints one line per text: the ids separated by spaces (as entk-tokenize --text). Texts are split
 from the files as entk-tokenize documents it. Files are read as bytes, as run.c reads its prompt.
 --bench prints "encode BYTES SECONDS" on stderr."""
-import struct
+import os
 import sys
 import time
 
+sys.path.insert(0, os.path.dirname(__file__))
+from entkio import tokenizer_bin  # noqa: E402
+
 
 def load(path):
-    data = open(path, "rb").read()
-    off = 4  # max_token_length: run.c only sizes a buffer with it
-    vocab, scores = [], []
-    while off < len(data):
-        score, n = struct.unpack_from("<fi", data, off)
-        off += 8
-        vocab.append(data[off:off + n].split(b"\0")[0])  # run.c uses the pieces as C strings
-        off += n
-        scores.append(score)
-    return vocab, scores
+    pieces, scores = tokenizer_bin(path)
+    return [p.split(b"\0")[0] for p in pieces], scores  # run.c uses the pieces as C strings
 
 
 def encode(text, vocab, scores, lookup, bos, eos):

@@ -2,24 +2,27 @@
 """PyTorch reference for llama2.c checkpoints (e.g. stories260K): the model of llama2.c's model.py
 (Transformer: RMSNorm, RoPE via complex pairs, grouped-query attention, SiLU-gated FFN, tied
 classifier) loaded from run.c's checkpoint format, and run.c's tokenizer (BPE by scores over
-tok512.bin with a dummy-prefix space and byte fallback). The peer of entk-lmforward for llama2.
+tok512.bin with a dummy-prefix space and byte fallback). The peer of entk-forward for llama2.
 
   llama2_ref.py encode TOK.bin TEXT             ids with BOS, as run.c's encode(text, bos=1)
   llama2_ref.py decode TOK.bin IDS              text, as run.c prints it (stops at BOS)
   llama2_ref.py generate CKPT.bin IDS N         greedy continuation (N ids), as run.c at temperature 0
   llama2_ref.py compare CKPT.bin IDS OUT.frames [--tol 1e-4]
-      compares logits / hidden / resid / mlp / generated frames written by entk-lmforward
+      compares logits / hidden / resid / mlp / generated frames written by entk-forward
 """
 import argparse
 import math
+import os
 import struct
 import sys
 
-import msgpack
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(__file__))
+import entkio  # noqa: E402
 
 
 # ----------------------------------------------------------------------------- model.py
@@ -222,17 +225,7 @@ def greedy(model, ids, n):
 # ----------------------------------------------------------------------------- tokenizer (run.c)
 
 def load_vocab(path):
-    with open(path, "rb") as f:
-        data = f.read()
-    off = 4
-    pieces, scores = [], []
-    while off < len(data):
-        score, n = struct.unpack("<fi", data[off:off + 8])
-        off += 8
-        pieces.append(data[off:off + n])
-        scores.append(score)
-        off += n
-    return pieces, scores
+    return entkio.tokenizer_bin(path)
 
 
 def encode(pieces, scores, text):
@@ -286,16 +279,7 @@ def decode(pieces, ids):
 
 # ----------------------------------------------------------------------------- frames
 
-def read_frames(path):
-    with open(path, "rb") as f:
-        for obj in msgpack.Unpacker(f, raw=False, max_buffer_size=1 << 31):
-            if obj["kind"] in ("header", "end"):
-                continue
-            arr = None
-            if obj["kind"] == "tensor":
-                dt = {"f32": "<f4", "f64": "<f8", "i32": "<i4", "i64": "<i8", "u8": "u1"}[obj["dtype"]]
-                arr = np.frombuffer(obj["data"], dtype=dt).reshape(obj["shape"])
-            yield obj["kind"], obj["name"], obj.get("meta") or {}, arr
+read_frames = entkio.items
 
 
 def parse_ids(s):

@@ -4,6 +4,8 @@ usage: ntk_ref.py MODEL DATA K_FILE... : checks every K file (its reduce/params/
 frames) against the functorch eNTK; prints one line per file and exits 1 if any is off.
        ntk_ref.py --eig MODEL DATA EIG_FILE TOP: top eigenvalues of the full trace eNTK.
        ntk_ref.py --compare K_A K_B TOL: two entk Grams against each other.
+       ntk_ref.py --forward MODEL DATA FRAMES: entk-forward's logits (and hidden) frames against
+the model's forward in PyTorch (the first p logits; hidden = the input of the readout).
 Tolerances: relative Frobenius error <= 1e-10 for f64 results, <= 1e-5 for f32."""
 import sys
 
@@ -33,6 +35,42 @@ def model_fn(meta):
     sys.path.insert(0, __import__("os").path.dirname(__file__))
     from transformer_ref import transformer_fn
     return transformer_fn(meta)
+
+
+def rel_check(label, got, ref, dtype, detail=""):
+    """Prints 'ok LABEL: ...' or 'FAIL LABEL: ...': the relative Frobenius error of got against ref
+    within 1e-10 (f64) or 1e-5 (f32). Returns 1 if it is off."""
+    if got.shape != ref.shape:
+        print(f"FAIL {label}: shape {got.shape} vs reference {ref.shape}")
+        return 1
+    err = np.linalg.norm(got - ref) / np.linalg.norm(ref)
+    tol = 1e-10 if dtype == "f64" else 1e-5
+    print(f"{'ok' if err <= tol else 'FAIL'} {label}: {detail}{dtype} rel err {err:.2e} (tol {tol:g})")
+    return int(err > tol)
+
+
+def forward_check(model_path, data_path, frames_path):
+    """entk-forward's logits and hidden frames against the PyTorch forward in f64."""
+    w, meta = load_safetensors(model_path)
+    params = {k: torch.tensor(v, dtype=torch.float64) for k, v in w.items()}
+    x = torch.tensor(np.array(tensors(data_path)["x"]["array"]))
+    x = x.to(torch.float64) if x.dtype.is_floating_point else x.long()
+    p = int(meta["p"])
+    if meta["entk_model"] == "mlp":
+        h = x @ params["W1"].T / np.sqrt(2 * p)
+        ref = {"hidden": h * h}
+        ref["logits"] = ref["hidden"] @ params["W2"].T / int(meta["hidden"])
+    else:
+        sys.path.insert(0, __import__("os").path.dirname(__file__))
+        from transformer_ref import transformer_fn
+        ref = {"logits": transformer_fn(meta)(params, x)[:, :p], "hidden": transformer_fn(meta, hidden=True)(params, x)}
+    got = tensors(frames_path)
+    bad = 0
+    for name in ("logits", "hidden"):
+        if name in got:
+            a = got[name]["array"].astype(np.float64)
+            bad += rel_check(name, a, ref[name].numpy(), got[name]["dtype"], f"{list(a.shape)} ")
+    sys.exit(1 if bad or not got else 0)
 
 
 def entk(model_path, data_path, dtype):
@@ -70,6 +108,8 @@ def main():
         err = np.linalg.norm(ka - kb) / np.linalg.norm(kb)
         print(f"{a} vs {b}: rel err {err:.2e} (tol {float(tol):g})")
         sys.exit(0 if err <= float(tol) else 1)
+    if sys.argv[1] == "--forward":
+        forward_check(*sys.argv[2:5])
     if sys.argv[1] == "--eig":
         _, _, model, data, eigf, top = sys.argv
         J = entk(model, data, torch.float64)
@@ -88,16 +128,7 @@ def main():
         fr = tensors(path)["K"]
         how, names = fr["meta"]["reduce"], fr["meta"]["params"].split(",")
         ref = reduce(J64, names, how).numpy()
-        got = fr["array"].astype(np.float64)
-        if got.shape != ref.shape:
-            print(f"FAIL {path}: shape {got.shape} vs reference {ref.shape}")
-            bad += 1
-            continue
-        err = np.linalg.norm(got - ref) / np.linalg.norm(ref)
-        tol = 1e-10 if fr["dtype"] == "f64" else 1e-5
-        ok = err <= tol
-        bad += not ok
-        print(f"{'ok' if ok else 'FAIL'} {path}: reduce={how} params={','.join(names)} {fr['dtype']} rel err {err:.2e} (tol {tol:g})")
+        bad += rel_check(path, fr["array"].astype(np.float64), ref, fr["dtype"], f"reduce={how} params={','.join(names)} ")
     sys.exit(1 if bad else 0)
 
 

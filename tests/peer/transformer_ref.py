@@ -6,7 +6,8 @@ import numpy as np
 import torch
 
 
-def transformer_fn(meta):
+def transformer_fn(meta, hidden=False):
+    """f(params, tokens) -> the V logits at position 2; with hidden, resid_post at position 2."""
 
     def f(ps, tok):
         single = tok.dim() == 1
@@ -23,7 +24,7 @@ def transformer_fn(meta):
         z = torch.softmax(s, -1) @ v                              # [B, H, T, E]
         mid = x + torch.einsum("bhte,hed->btd", z, ps["W_O"])
         post = mid + torch.relu(mid @ ps["W_in"]) @ ps["W_out"]
-        out = post[:, -1] @ ps["W_U"]
+        out = post[:, -1] if hidden else post[:, -1] @ ps["W_U"]
         return out[0] if single else out
 
     return f

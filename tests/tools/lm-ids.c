@@ -1,4 +1,4 @@
-/* lm-ids: writes token-id windows as an entk frame stream, for tests of entk-lmforward that need an
+/* lm-ids: writes token-id windows as an entk frame stream, for tests of entk-forward that need an
  * "ids" stream without entk-tokenize.
  *   lm-ids [--matrix | --f32] "1,2,3;4,5,6" > ids.frames
  * One "ids" i32 [T] frame per window, or with --matrix one "windows" i32 [N,T] frame (equal T);
