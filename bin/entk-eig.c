@@ -13,6 +13,7 @@
 
 static const char *help =
     "Usage: entk-eig [--top K] [--ridge R] [--dtype f32|f64] [--solver auto|full] [GRAM|-]\n"
+    "       entk-eig --pca [--top K] [ACTIVATIONS|-]\n"
     "Top-K eigenpairs of the symmetric K of an entk-gram stream after adding R * mean(diag K) to the\n"
     "diagonal; descending order; each eigenvector's largest entry positive.\n"
     "Writes tensor frames eigenvalues [K] and eigenvectors [K, N] (row i belongs to eigenvalue i), with\n"
