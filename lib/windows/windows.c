@@ -394,3 +394,70 @@ void win_result_free(win_result *r) {
     for (int i = 0; i < 3; i++) free(r->mem[i]);
     free(r);
 }
+
+/* ------------------------------------------------------------------ reading the labels back */
+
+/* Space-separated names of a frame's meta into a NULL-terminated array; returns their number. */
+static int split_names(const frame_reader *r, const frame *f, char ***out) {
+    const msgpack_object *o = meta_get(&f->meta, "names");
+    if (!o || o->type != MSGPACK_OBJECT_STR) frame_fail(r, f, "no names in meta");
+    char *s = xmalloc(o->via.str.size + 1);
+    memcpy(s, o->via.str.ptr, o->via.str.size);
+    s[o->via.str.size] = 0;
+    int n = 0, cap = 8;
+    char **v = xmalloc((size_t)cap * sizeof *v);
+    for (char *save = NULL, *t = strtok_r(s, " ", &save); t; t = strtok_r(NULL, " ", &save)) {
+        if (n + 1 >= cap) v = xrealloc(v, (size_t)(cap *= 2) * sizeof *v);
+        v[n++] = xstrdup(t);
+    }
+    v[n] = NULL;
+    free(s);
+    *out = v;
+    return n;
+}
+
+void win_labels_read(frame_reader *r, win_labels *l) {
+    memset(l, 0, sizeof *l);
+    l->n = -1;
+    l->key = r->h.key;
+    int have_feats = 0;
+    int64_t feat_rows = 0;
+    frame f;
+    while (frame_read(r, &f)) {
+        if (strcmp(f.kind, "tensor") != 0) continue;
+        if (strcmp(f.name, "labels") == 0) {
+            if (l->n >= 0) frame_fail(r, &f, "a second labels frame");
+            if (f.t.dt != DT_I32 || f.t.ndim != 1) frame_fail(r, &f, "labels must be i32 [N]");
+            l->n = f.t.shape[0];
+            l->nclasses = split_names(r, &f, &l->class_names);
+            l->cls = xmalloc((size_t)l->n * sizeof *l->cls + 1);
+            memcpy(l->cls, f.t.data, (size_t)l->n * sizeof *l->cls);
+            for (int64_t i = 0; i < l->n; i++)
+                if (l->cls[i] < 0 || l->cls[i] >= l->nclasses)
+                    frame_fail(r, &f, "window %lld has class %d, outside the %d names", (long long)i, l->cls[i], l->nclasses);
+        } else if (strcmp(f.name, "feature_labels") == 0) {
+            if (have_feats++) frame_fail(r, &f, "a second feature_labels frame");
+            if (f.t.dt != DT_U8 || f.t.ndim != 2) frame_fail(r, &f, "feature_labels must be u8 [N, L]");
+            l->nfeats = split_names(r, &f, &l->feat_names);
+            if (l->nfeats != f.t.shape[1])
+                frame_fail(r, &f, "%lld columns but %d names", (long long)f.t.shape[1], l->nfeats);
+            feat_rows = f.t.shape[0];
+            l->feats = xmalloc(tensor_nbytes(&f.t) + 1);
+            memcpy(l->feats, f.t.data, tensor_nbytes(&f.t));
+        }
+    }
+    if (l->n < 0) entk_die(ENTK_EXIT_INPUT, "%s: no labels frame: not the output of entk-windows", r->src);
+    if (have_feats && feat_rows != l->n)
+        entk_die(ENTK_EXIT_INPUT, "%s: feature_labels has %lld rows but labels has %lld", r->src, (long long)feat_rows, (long long)l->n);
+    if (!have_feats) l->feat_names = xcalloc(1, sizeof(char *));
+}
+
+void win_labels_free(win_labels *l) {
+    for (int c = 0; c < l->nclasses; c++) free(l->class_names[c]);
+    for (int c = 0; c < l->nfeats; c++) free(l->feat_names[c]);
+    free(l->class_names);
+    free(l->feat_names);
+    free(l->cls);
+    free(l->feats);
+    memset(l, 0, sizeof *l);
+}

@@ -130,19 +130,30 @@ def load_safetensors(path):
     return out, meta
 
 
-def write_stream(path, producer, named_arrays):
-    """Writes an entk frame stream of tensor frames (name, numpy array) for filters to read."""
-    names = {np.dtype(v): k for k, v in DT.items()}
+def tensor_frame(name, array, meta=None):
+    """A tensor frame dict for write_stream (array: a numpy array of one of entk's dtypes)."""
+    dt = {np.dtype(v): k for k, v in DT.items()}[array.dtype]
+    data = np.ascontiguousarray(array).astype(array.dtype.newbyteorder("<")).tobytes()
+    return {"kind": "tensor", "name": name, "dtype": dt, "shape": list(array.shape), "meta": meta or {},
+            "data": data, "check": checksum(data)}
+
+
+def write_stream(f, producer, key, body, inputs=(), args=()):
+    """Writes one entk stream to the open binary file f: a header (key: 32 hex digits; inputs: (name,
+    key) pairs), the frames of body (tensor_frame dicts or {"kind": "record", ...}) and the end frame."""
+    header = {"kind": "header", "name": producer,
+              "meta": {"version": "0.1.0", "args": list(args), "key": key,
+                       "inputs": [{"name": n, "key": k} for n, k in inputs]}}
+    f.write(msgpack.packb(header, use_bin_type=True))
+    for fr in body:
+        f.write(msgpack.packb(fr, use_bin_type=True))
+    f.write(msgpack.packb({"kind": "end", "name": "end", "meta": {"frames": len(body)}}, use_bin_type=True))
+
+
+def write_arrays(path, producer, named_arrays):
+    """Writes an entk stream of tensor frames (name, numpy array) to path, under a blank key."""
     with open(path, "wb") as f:
-        pk = msgpack.Packer(use_bin_type=True)
-        key = "0" * 32
-        f.write(pk.pack({"kind": "header", "name": producer, "meta": {"version": "peer", "args": [], "inputs": [], "key": key}}))
-        for name, a in named_arrays:
-            a = np.ascontiguousarray(a)
-            data = a.astype(a.dtype.newbyteorder("<")).tobytes()
-            f.write(pk.pack({"kind": "tensor", "name": name, "meta": {}, "dtype": names[a.dtype], "shape": list(a.shape),
-                             "data": data, "check": checksum(data)}))
-        f.write(pk.pack({"kind": "end", "name": "end", "meta": {"frames": len(named_arrays)}}))
+        write_stream(f, producer, "0" * 32, [tensor_frame(n, np.asarray(a)) for n, a in named_arrays])
 
 
 def tokenizer_bin(path):

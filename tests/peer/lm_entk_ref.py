@@ -37,7 +37,7 @@ if __name__ == "__main__" and sys.argv[1:2] == ["randvec"]:  # before torch: it 
     g = sys.argv[2:]
     for i in range(0, len(g), 5):
         out, name, r, c, seed = g[i], g[i + 1], int(g[i + 2]), int(g[i + 3]), int(g[i + 4])
-        entkio.write_stream(out, "lm_entk_ref.py", [(name, np.random.default_rng(seed).standard_normal((r, c)))])
+        entkio.write_arrays(out, "lm_entk_ref.py", [(name, np.random.default_rng(seed).standard_normal((r, c)))])
     sys.exit(0)
 
 import torch  # noqa: E402
