@@ -39,7 +39,8 @@ static const char *help =
     "re-orthogonalisation on J^T S J, never forming J: each product is one JVP and one VJP per chunk of\n"
     "windows (README \"Setting 3\"). Writes record lanczos (provenance, work done), eigenvalues [K],\n"
     "residuals [K] (||A v - theta v||), residuals_w [K] (the bound it implies on ||K~ w - theta w||),\n"
-    "converged [K] (u8: residual <= tol * theta_1) and one frame eigenvector [N, D] per pair.\n"
+    "converged [K] (u8: residual <= tol * theta_1), one frame eigenvector [N, D] per pair, and scores\n"
+    "[K, N]: each eigenvector's rank-1 per-window score u1 sigma1, for entk-labels (README, Scoring).\n"
     "  --steps M      Krylov dimension: products of the fixed budget (default 50, METHOD.md)\n"
     "  --converge     go on with thick restarts (a basis of M, the best kept) until the top K converge\n"
     "  --tol X        convergence (default 1e-4 in f32, 1e-10 in f64)\n"
@@ -161,6 +162,15 @@ static void lanczos_stream(frame_reader *r, frame_writer *w, const char *output,
         tensor te = {.dt = DT_F64, .ndim = 2, .shape = {L.N, L.D}, .data = s.vectors + (size_t)i * L.N * L.D};
         frame_write_tensor(w, "eigenvector", &te, &me);
     }
+    /* each eigenvector's per-window score (its rank-1 part), as entk-labels reads scores */
+    score_set ss = {.method = "entk", .values_are = "eigenvalue", .layer = L.layer, .values = s.values};
+    snprintf(ss.model, sizeof ss.model, "%s", m->key.hex);
+    snprintf(ss.windows, sizeof ss.windows, "%s", L.windows_key.hex);
+    ss.scores = tensor_2d(DT_F64, s.k, L.N);
+    for (int i = 0; i < s.k; i++)
+        score_rank1(s.vectors + (size_t)i * L.N * L.D, L.N, L.D, (double *)ss.scores.data + (size_t)i * L.N);
+    scores_write(w, &ss, NULL);
+    tensor_free(&ss.scores);
     lm_spectrum_free(&s);
     lm_entk_free(op);
     free(L.x);

@@ -163,7 +163,7 @@ static int lm_main(const char *path, const char *input, const lm_opts *o, const 
     frame_reader_open(&r, input);
     int N, T;
     int32_t *ids = lm_read_windows(&r, &N, &T);
-    entk_key wkey = hash_bytes(ids, (size_t)N * T * sizeof(int32_t));
+    entk_key wkey = r.h.key; /* the windows stream, as entk-forward and entk-labels name it */
     void **x = xcalloc((size_t)nl, sizeof(void *));
     lm_prefix(m, o->dt, ids, N, T, layers, nl, x, 64);
     frame_writer w = {0};
