@@ -26,6 +26,9 @@ static const char *help =
     "Several scores streams (one per layer, say) give as many output streams. Either input may be '-'.\n"
     "  --seed S   seed of the split (default 0)\n"
     "  --top K    directions to choose from (default 25; the scores must have at least K)\n"
+    "  --examples K  also a record 'examples' per scored label: the K test windows its direction ranks\n"
+    "             highest {method, layer, group, label, direction, sign, windows, positive, text: one line\n"
+    "             each, the window's last 12 tokens, a tab and the next word, when WINDOWS has its text}\n"
     "Example (PCA of stories260K's residual stream after block 2 against the window labels):\n"
     "  make -C pipelines/lm-windows OUT=lmw && W=lmw/stories260K/windows.frames\n"
     "  entk-forward -m ../shared/models/stories260K/stories260K.bin --outputs resid --layers 2 $W \\\n"
@@ -54,10 +57,52 @@ static label_group feature_group(const win_labels *l) {
     return g;
 }
 
+/* The k test windows that direction r->direction with sign r->sign ranks highest (ties: the lower
+ * index first): record 'examples' {method, layer, group, label, direction, sign, windows, positive,
+ * text (one line each, when the windows stream has its text)}. */
+static void write_examples(frame_writer *w, const score_set *s, const win_labels *l, const char *group, const char *label,
+                           const score_label_result *r, const uint8_t *y, const uint8_t *train, int k) {
+    int64_t N = l->n, n = 0;
+    const double *sc = (const double *)s->scores.data + (int64_t)r->direction * N;
+    int64_t *best = xmalloc((size_t)k * sizeof *best);
+    for (int64_t i = 0; i < N; i++) { /* insertion into the k best so far */
+        if (train[i]) continue;
+        double v = r->sign * sc[i];
+        int64_t j = n < k ? n++ : k;
+        if (j == k && !(v > r->sign * sc[best[k - 1]])) continue;
+        if (j == k) j = k - 1;
+        while (j > 0 && v > r->sign * sc[best[j - 1]]) { best[j] = best[j - 1]; j--; }
+        best[j] = i;
+    }
+    int64_t *pos = xmalloc((size_t)k * sizeof *pos);
+    size_t len = 1;
+    for (int64_t i = 0; i < n; i++) {
+        pos[i] = y[best[i]];
+        if (l->text) len += strlen(l->text[best[i]]) + 1;
+    }
+    char *text = xmalloc(len);
+    text[0] = 0;
+    for (int64_t i = 0; l->text && i < n; i++) strcat(strcat(text, l->text[best[i]]), "\n");
+    meta m = {0};
+    meta_str(&m, "method", s->method);
+    meta_i64(&m, "layer", s->layer);
+    meta_str(&m, "group", group);
+    meta_str(&m, "label", label);
+    meta_i64(&m, "direction", r->direction + 1);
+    meta_i64(&m, "sign", r->sign);
+    meta_i64s(&m, "windows", best, n);
+    meta_i64s(&m, "positive", pos, n);
+    if (l->text) meta_str(&m, "text", text);
+    frame_write_record(w, "examples", &m);
+    free(best);
+    free(pos);
+    free(text);
+}
+
 /* One scores stream against the labels: one output stream. */
 static void score_stream(frame_reader *sr, const score_set *s, const win_labels *l, const char *wsrc, const uint8_t *train,
-                         const label_group *groups, int ngroups, long top, int top_given, uint64_t seed, frame_writer *w,
-                         const char *output) {
+                         const label_group *groups, int ngroups, long top, int top_given, uint64_t seed, int examples,
+                         frame_writer *w, const char *output) {
     int64_t k = s->scores.shape[0], N = s->scores.shape[1];
     if (N != l->n)
         entk_die(ENTK_EXIT_INPUT, "%s scores %lld windows but %s labels %lld: not the same windows", sr->src, (long long)N, wsrc,
@@ -69,14 +114,16 @@ static void score_stream(frame_reader *sr, const score_set *s, const win_labels 
     if (k < top)
         entk_die(top_given ? ENTK_EXIT_USAGE : ENTK_EXIT_INPUT, "%s has %lld directions, fewer than --top %ld", sr->src,
                  (long long)k, top);
-    char a0[32], a1[32];
+    char a0[32], a1[32], a2[32];
     snprintf(a0, sizeof a0, "seed=%llu", (unsigned long long)seed);
     snprintf(a1, sizeof a1, "top=%ld", top);
-    char *args[] = {a0, a1};
+    snprintf(a2, sizeof a2, "examples=%d", examples);
+    char *args[] = {a0, a1, a2};
     const char *inames[] = {wsrc, sr->src};
     entk_key ikeys[] = {l->key, sr->h.key};
     frame_header h;
-    frame_header_make(&h, "entk-labels", 2, args, 2, inames, ikeys);
+    /* examples=K only when asked for: plain runs keep their keys */
+    frame_header_make(&h, "entk-labels", examples ? 3 : 2, args, 2, inames, ikeys);
     frame_writer_stream(w, output, &h);
     tensor split = tensor_1d(DT_U8, N);
     memcpy(split.data, train, (size_t)N);
@@ -95,6 +142,8 @@ static void score_stream(frame_reader *sr, const score_set *s, const win_labels 
             score_label(s->scores.data, top, N, g->y + (int64_t)c * N, train, &res[c]);
             if (res[c].skipped[0]) entk_log("%s %s: skipped: %s", g->group, g->names[c], res[c].skipped);
             score_write_label(w, s, g->group, g->names[c], &res[c]);
+            if (examples > 0 && !res[c].skipped[0])
+                write_examples(w, s, l, g->group, g->names[c], &res[c], g->y + (int64_t)c * N, train, examples);
         }
         score_macro m;
         score_macro_of(res, g->n, &m);
@@ -114,14 +163,17 @@ int main(int argc, char **argv) {
     long top = 25;
     int top_given = 0;
     uint64_t seed = 0;
-    enum { O_TOP = OPT_FIRST_CUSTOM, O_SEED };
-    static struct option lo[] = {CLI_COMMON_LONGOPTS, {"top", required_argument, 0, O_TOP}, {"seed", required_argument, 0, O_SEED}, {0}};
+    int examples = 0;
+    enum { O_TOP = OPT_FIRST_CUSTOM, O_SEED, O_EXAMPLES };
+    static struct option lo[] = {CLI_COMMON_LONGOPTS, {"top", required_argument, 0, O_TOP}, {"seed", required_argument, 0, O_SEED},
+                                 {"examples", required_argument, 0, O_EXAMPLES}, {0}};
     int c;
     while ((c = getopt_long(argc, argv, "o:qh", lo, NULL)) != -1) {
         if (cli_common_opt(c, &co, help)) continue;
         switch (c) {
         case O_TOP: top = cli_long("--top", optarg, 1, 1L << 30); top_given = 1; break;
         case O_SEED: seed = (uint64_t)cli_long("--seed", optarg, 0, 0x7fffffffffffffffL); break;
+        case O_EXAMPLES: examples = (int)cli_long("--examples", optarg, 0, 1000); break;
         default: cli_bad_option(argv);
         }
     }
@@ -144,7 +196,7 @@ int main(int argc, char **argv) {
     do {
         score_set s;
         if (!scores_read(&sr, &s)) entk_die(ENTK_EXIT_INPUT, "%s: no 'scores' frame (entk-eig --pca writes one)", sr.src);
-        score_stream(&sr, &s, &l, wsrc, train, groups, 2, top, top_given, seed, &w, co.output);
+        score_stream(&sr, &s, &l, wsrc, train, groups, 2, top, top_given, seed, examples, &w, co.output);
         scores_free(&s);
     } while (frame_reader_next_stream(&sr));
     frame_writer_close(&w);

@@ -158,9 +158,9 @@ static void check_tagset(const tags_in *in, const tagger *tg, const char *src, c
 
 /* ------------------------------------------------------------------ writing */
 
-static void write_items(frame_writer *w, const win_result *r, const win_story *st, const win_item *items, size_t n,
-                        const win_opts *o, const char *class_names, const char *upos_names, const char *label_names,
-                        const char *which) {
+static void write_items(frame_writer *w, const win_result *r, const win_story *st, const tokenizer *tk,
+                        const win_item *items, size_t n, const win_opts *o, const char *class_names,
+                        const char *upos_names, const char *label_names, const char *which) {
     int T = r->T, G = r->G, L = r->nlabels;
     tensor tw = tensor_2d(DT_I32, (int64_t)n, T), tl = tensor_1d(DT_I32, (int64_t)n), tf = tensor_2d(DT_U8, (int64_t)n, L),
            tp = tensor_2d(DT_I64, (int64_t)n, 6), tn = tensor_1d(DT_I32, (int64_t)n), tpr = tensor_1d(DT_I32, (int64_t)n);
@@ -204,6 +204,14 @@ static void write_items(frame_writer *w, const win_result *r, const win_story *s
     meta mpr = {0};
     meta_str(&mpr, "names", upos_names);
     frame_write_tensor(w, "predicted", &tpr, &mpr);
+    /* what a reader of a report needs to see what a direction picks up (entk-labels --examples) */
+    bytebuf text = {0};
+    for (size_t i = 0; i < n; i++) win_example_text(r, st, tk, &items[i], 12, &text);
+    tensor tt = {.dt = DT_U8, .ndim = 1, .shape = {(int64_t)text.n}, .data = text.p};
+    meta mt = {0};
+    meta_str(&mt, "format", "one line per window: the text of its last 12 tokens, a tab, the next word");
+    frame_write_tensor(w, "text", &tt, &mt);
+    free(text.p);
     tensor_free(&tw); tensor_free(&tl); tensor_free(&tf); tensor_free(&tp); tensor_free(&tn); tensor_free(&tpr);
 }
 
@@ -363,9 +371,9 @@ int main(int argc, char **argv) {
         frame_writer_open(&wr, rejected, &hr);
     }
     write_stats(&w, r, &o, class_names);
-    write_items(&w, r, in.st, r->kept, r->nkept, &o, class_names, upos_names, label_names, "kept");
+    write_items(&w, r, in.st, &tk, r->kept, r->nkept, &o, class_names, upos_names, label_names, "kept");
     if (rejected) {
-        write_items(&wr, r, in.st, r->dropped, r->ndropped, &o, class_names, upos_names, label_names, "rejected");
+        write_items(&wr, r, in.st, &tk, r->dropped, r->ndropped, &o, class_names, upos_names, label_names, "rejected");
         frame_writer_close(&wr);
     }
     frame_writer_close(&w);

@@ -113,20 +113,27 @@ win_result *win_build(const win_story *stories, size_t nstories, const tokenizer
                       const tagger *tg, const win_opts *o);
 /* Feature label row of an item: u8[nlabels]. */
 void win_feature_row(const win_result *r, const win_story *stories, const win_item *it, uint8_t *row);
+/* The text of item it for people to read: the last `tail` tokens of its window decoded, a tab, and
+ * the true next word; tabs and line breaks of the text become spaces. Appended to out. */
+void win_example_text(const win_result *r, const win_story *stories, const tokenizer *tk, const win_item *it, int tail,
+                      bytebuf *out);
 /* The per-class table, one entk_log line each. */
 void win_log_stats(const win_result *r, const win_opts *o);
 void win_result_free(win_result *r);
 
 /* The labels of a windows stream (entk-windows' output), for label scoring: the class of each
  * window ('labels' i32 [N], meta names) and the feature labels ('feature_labels' u8 [N, L], meta
- * names; absent or L = 0: none). Dies (exit 3) on a stream without labels or with class ids out
- * of range. */
+ * names; absent or L = 0: none), and each window's example text when the stream has it (frame
+ * 'text', win_example_text's lines). Dies (exit 3) on a stream without labels, with class ids out of
+ * range, or with a text of another number of lines. */
 typedef struct {
     int64_t n;
     int nclasses, nfeats;
     char **class_names, **feat_names;
     int32_t *cls;       /* [n] */
     uint8_t *feats;     /* [n, nfeats] */
+    char **text;        /* [n] each window's example line (frame 'text'), or NULL without one */
+    char *text_mem;
     entk_key key;       /* the stream's header key: what scores name as their windows */
 } win_labels;
 

@@ -444,6 +444,23 @@ void win_labels_read(frame_reader *r, win_labels *l) {
             feat_rows = f.t.shape[0];
             l->feats = xmalloc(tensor_nbytes(&f.t) + 1);
             memcpy(l->feats, f.t.data, tensor_nbytes(&f.t));
+        } else if (strcmp(f.name, "text") == 0 && f.t.dt == DT_U8 && f.t.ndim == 1 && !l->text_mem) {
+            size_t n = (size_t)f.t.shape[0];
+            l->text_mem = xmalloc(n + 1);
+            memcpy(l->text_mem, f.t.data, n);
+            l->text_mem[n] = 0;
+        }
+    }
+    if (l->text_mem) { /* one line per window */
+        int64_t lines = 0;
+        for (char *p = l->text_mem; *p; p++) lines += *p == '\n';
+        if (lines != l->n) entk_die(ENTK_EXIT_INPUT, "%s: the text frame has %lld lines for %lld windows", r->src, (long long)lines, (long long)l->n);
+        l->text = xmalloc((size_t)lines * sizeof(char *) + 1);
+        char *p = l->text_mem;
+        for (int64_t i = 0; i < lines; i++) {
+            l->text[i] = p;
+            p = strchr(p, '\n');
+            *p++ = 0;
         }
     }
     if (l->n < 0) entk_die(ENTK_EXIT_INPUT, "%s: no labels frame: not the output of entk-windows", r->src);
@@ -459,5 +476,26 @@ void win_labels_free(win_labels *l) {
     free(l->feat_names);
     free(l->cls);
     free(l->feats);
+    free(l->text);
+    free(l->text_mem);
     memset(l, 0, sizeof *l);
+}
+
+/* tabs and line breaks of out->p[from..] become spaces: one example, one line */
+static void one_line(bytebuf *out, size_t from) {
+    for (size_t i = from; i < out->n; i++)
+        if (out->p[i] == '\n' || out->p[i] == '\r' || out->p[i] == '\t') out->p[i] = ' ';
+}
+
+void win_example_text(const win_result *r, const win_story *stories, const tokenizer *tk, const win_item *it, int tail,
+                      bytebuf *out) {
+    int n = tail < r->T ? tail : r->T;
+    size_t at = out->n;
+    tokenizer_decode(tk, it->ids + (r->T - n), (size_t)n, 1, out);
+    one_line(out, at);
+    bytebuf_add(out, "\t", 1);
+    at = out->n;
+    bytebuf_add(out, stories[it->story].text + it->start, (size_t)(it->end - it->start));
+    one_line(out, at);
+    bytebuf_add(out, "\n", 1);
 }
