@@ -200,7 +200,7 @@ typedef struct {
     const char *model, *input, *output;
     int have_input;         /* input named on the command line */
     const char *ids, *outputs, *positions, *layers, *vocab;
-    int batch, generate, bf16_scale;
+    int batch, generate, bf16_scale, describe;
     dtype dt;               /* modular-addition models only */
     const cli_spec *spec;   /* the options, for the header's canonical args */
 } fwd_opts;
@@ -259,7 +259,36 @@ static void windows_from_frames(job *j, pending *p, frame_reader *r, int batch) 
     } while (frame_reader_next_stream(r));
 }
 
+/* --describe: the model's shape as one record, for scripts and make (no forward runs) */
+static int describe_lm(const fwd_opts *o) {
+    lm_model *m = lm_load(o->model);
+    const char *names[] = {"model"};
+    frame_header h;
+    char a0[] = "--describe";
+    char *args[] = {a0};
+    frame_header_make(&h, "entk-forward", 1, args, 1, names, &m->key);
+    frame_writer w;
+    frame_writer_open(&w, o->output, &h);
+    meta mt = {0};
+    meta_str(&mt, "kind", m->arch == LM_GEMMA3 ? "gemma3" : "llama2");
+    meta_i64(&mt, "layers", m->n_layers);
+    meta_i64(&mt, "dim", m->dim);
+    meta_i64(&mt, "ffn", m->ffn);
+    meta_i64(&mt, "heads", m->n_heads);
+    meta_i64(&mt, "kv_heads", m->n_kv_heads);
+    meta_i64(&mt, "head_dim", m->head_dim);
+    meta_i64(&mt, "vocab", m->vocab);
+    meta_i64(&mt, "max_positions", m->max_pos);
+    meta_i64(&mt, "tied", m->head == m->embed);
+    meta_str(&mt, "key", m->key.hex);
+    frame_write_record(&w, "model", &mt);
+    frame_writer_close(&w);
+    lm_free(m);
+    return 0;
+}
+
 static int run_lm(const fwd_opts *o) {
+    if (o->describe) return describe_lm(o);
     job j = {.positions = o->positions, .generate = o->generate};
     if (o->ids && o->have_input) entk_die(ENTK_EXIT_USAGE, "--ids and an input file exclude each other");
     int no;
@@ -434,6 +463,9 @@ int main(int argc, char **argv) {
         {"vocab", 0, CLI_STR, &o.vocab, "FILE", CLI_INPUT, .only = RUN_LM,
          .help = "llama2.c tokenizer (tok512.bin): with --generate, also a record 'text'\n"
                  "per window holding the decoded window and continuation"},
+        {"describe", 0, CLI_FLAG, &o.describe, NULL, CLI_KEY_ARG, .only = RUN_LM,
+         .help = "instead: the model's shape as one record 'model' {kind, layers, dim, ffn, heads,\n"
+                 "kv_heads, head_dim, vocab, max_positions, tied, key}; no input is read"},
         {"bf16-embed-scale", 0, CLI_FLAG, &o.bf16_scale, NULL, CLI_KEY_ARG, .only = RUN_LM,
          .help = "round the Gemma embedding scale sqrt(dim) to bf16, as transformers\n"
                  "does when it runs a model in bf16 (default: f32, as for torch_dtype f32)"},

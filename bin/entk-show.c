@@ -13,7 +13,8 @@ static const char *help =
     "  --name NAME      only frames called NAME\n"
     "  --data           include tensor values in the JSON (\"data\": [...], row-major)\n"
     "  --values         print tensor values as text, one row per line (last axis across), nothing else\n"
-    "  --fields F,...   print the named meta fields of each frame as a tab-separated line\n"
+    "  --fields F,...   print the named meta fields of each frame as a tab-separated line (tabs,\n"
+    "                   line breaks and backslashes in strings as \\t, \\n, \\r, \\\\)\n"
     "  --check          validate the streams and print nothing (exit status tells)\n"
     "  --blas           print the OpenBLAS kernel family entk runs with and exit (pipelines export\n"
     "                   it as OPENBLAS_CORETYPE so their programs need not re-execute; blasenv.h)\n"
@@ -22,6 +23,16 @@ static const char *help =
     "  entk-show --name metrics --fields epoch,loss,test_acc metrics.frames\n"
     "  entk-show --name eigenvalues --values eig.frames | head\n"
     "  export OPENBLAS_CORETYPE=$(entk-show --blas)\n";
+
+/* A string as one TSV field: tab, line break and backslash escaped as \\t, \\n, \\r and \\\\, so
+ * every frame stays one line of its fields. */
+static void put_tsv(const char *p, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        const char *e = p[i] == '\t' ? "\\t" : p[i] == '\n' ? "\\n" : p[i] == '\r' ? "\\r" : p[i] == '\\' ? "\\\\" : NULL;
+        if (e) fputs(e, stdout);
+        else putchar(p[i]);
+    }
+}
 
 int main(int argc, char **argv) {
     cli_start(argc, argv);
@@ -70,7 +81,7 @@ int main(int argc, char **argv) {
                         const msgpack_object *o = meta_get(&f.meta, fl[i]);
                         if (i) putchar('\t');
                         if (!o) fputs("NA", stdout);
-                        else if (o->type == MSGPACK_OBJECT_STR) fwrite(o->via.str.ptr, 1, o->via.str.size, stdout);
+                        else if (o->type == MSGPACK_OBJECT_STR) put_tsv(o->via.str.ptr, o->via.str.size);
                         else msgpack_print_json(stdout, o);
                     }
                     putchar('\n');

@@ -9,10 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Runs windows [0, nw) of ids through blocks 0 .. top-1 in dt, keeping x of block layers[i] into
- * out[i] (rows of these windows). Scratch: one activation set and the residual, per call. */
-static void prefix_block(const lm_model *m, dtype dt, const int32_t *ids, int nw, int T, const int *layers, int nl,
-                         int top, void *const *rope, void **out) {
+/* Runs windows [0, nw) of ids through blocks 0 .. top-1 in dt, keeping x of block l into out[l]
+ * (rows of these windows) for every l <= top whose out[l] is not NULL. Scratch: one activation set
+ * and the residual, per call. */
+static void prefix_block(const lm_model *m, dtype dt, const int32_t *ids, int nw, int T, int top, void *const *rope,
+                         void **out) {
     size_t dim = (size_t)m->dim, R = (size_t)nw * T, es = dtype_size(dt);
     size_t na = lm_acts_elems(m, (size_t)nw, (size_t)T, 0, 0);
     char *mem = (char *)lm_alloc((na + 2 * R * dim + 32) * (es / sizeof(float)));
@@ -24,8 +25,7 @@ static void prefix_block(const lm_model *m, dtype dt, const int32_t *ids, int nw
             else ((double *)x)[r * dim + j] = m->embed64[(size_t)ids[r] * dim + j] * m->embed_scale64;
         }
     for (int l = 0; l <= top; l++) {
-        for (int i = 0; i < nl; i++)
-            if (layers[i] == l) memcpy(out[i], x, R * dim * es);
+        if (out[l]) memcpy(out[l], x, R * dim * es);
         if (l == top) break;
         if (dt == DT_F32) {
             float *p = (float *)mem;
@@ -82,32 +82,38 @@ void lm_prefix(lm_model *m, dtype dt, const int32_t *ids, int N, int T, const in
     int cw = cache_windows > 0 ? cache_windows : 64, nblocks = (N + cw - 1) / cw;
     int blas = blas_one_thread();
     long done = 0;
-    /* blocks of windows are independent: the threads take them in turn, each on one BLAS thread */
+    /* Blocks of windows are independent: the threads take them in turn, each on one BLAS thread.
+     * Every layer the forward passes through is cached, not only those asked for: a later run for
+     * a shallower layer (make -j over the layers) then reads it instead of running the blocks. */
 #pragma omp parallel for schedule(dynamic, 1)
     for (int b = 0; b < nblocks; b++) {
         int w0 = b * cw, nw = N - w0 < cw ? N - w0 : cw;
         size_t off = (size_t)w0 * T * dim * es, bytes = (size_t)nw * T * dim * es;
         const int32_t *bid = ids + (size_t)w0 * T;
-        void **out = xmalloc((size_t)nl * sizeof(void *));
+        void **out = xcalloc((size_t)top + 1, sizeof(void *));
         int missing = 0;
         for (int i = 0; i < nl; i++) {
-            out[i] = (char *)x[i] + off;
+            void *dst = (char *)x[i] + off;
             entk_key k = prefix_key(m, dt, layers[i], bid, nw, T);
             void *data;
             size_t n;
             int hit;
 #pragma omp critical(entk_cache)
             hit = cache_get(&k, &data, &n);
-            if (hit && n == bytes) memcpy(out[i], data, bytes);
+            if (hit && n == bytes) memcpy(dst, data, bytes);
             else missing = 1;
             if (hit) free(data);
         }
         if (missing) {
-            prefix_block(m, dt, bid, nw, T, layers, nl, top, rope, out);
-            for (int i = 0; i < nl; i++) {
-                entk_key k = prefix_key(m, dt, layers[i], bid, nw, T);
+            for (int l = 0; l <= top; l++) out[l] = xmalloc(bytes);
+            prefix_block(m, dt, bid, nw, T, top, rope, out);
+            for (int l = 0; l <= top; l++) {
+                entk_key k = prefix_key(m, dt, l, bid, nw, T);
 #pragma omp critical(entk_cache)
-                cache_put(&k, out[i], bytes);
+                cache_put(&k, out[l], bytes);
+                for (int i = 0; i < nl; i++)
+                    if (layers[i] == l) memcpy((char *)x[i] + off, out[l], bytes);
+                free(out[l]);
             }
         }
         free(out);
