@@ -3,6 +3,7 @@
 #   make deps       install the Debian packages entk and its tests need (run as root)
 #   make test       run the test suite (tests/run)
 #   make mlp-modadd run the paper's Setting 1 (pipelines/mlp-modadd; OUT=out/mlp-modadd)
+#   make paper      run Settings 1, 2 and 3 (out/*) and print their numbers beside the paper's
 CC      ?= cc
 CFLAGS  ?= -O3 -march=native -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -Iinclude -fopenmp
@@ -58,7 +59,15 @@ test: all
 mlp-modadd: all
 	$(MAKE) -C pipelines/mlp-modadd
 
+# The paper's three settings on their embedded defaults (Setting 3 on stories260K), then one screen
+# of their numbers beside the paper's
+paper: all
+	$(MAKE) -C pipelines/mlp-modadd -j2
+	$(MAKE) -C pipelines/transformer-modadd
+	$(MAKE) -C pipelines/lm-entk -j2
+	@bash pipelines/paper.sh out
+
 clean:
 	rm -rf build $(BINS) $(TOOLS)
 
-.PHONY: all deps test clean mlp-modadd
+.PHONY: all deps test clean mlp-modadd paper
