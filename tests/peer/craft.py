@@ -16,6 +16,9 @@ craft.py gram-hidden IN OUT             IN's K with rows/columns 0 and 1 replace
                                         [[0, a], [a, 0]], a = 2 lambda_1(K): indefinite, and its zero
                                         diagonal hides it from pivoted Cholesky
 craft.py gram-indefinite IN OUT SEED    K - (lambda_1(K) / 2) w w^T, w a random unit vector
+craft.py gram-asym IN OUT C SEED        IN's K with each entry below the diagonal moved by
+                                        C eps sqrt(K_ii K_jj) z (z standard normal, eps of K's dtype):
+                                        symmetric only to C units of rounding, as a gemm-made Gram is
 """
 import ctypes
 import json
@@ -50,14 +53,16 @@ def xxh3_64(b):
     return lib.XXH3_64bits(b, len(b))
 
 
-def replace_gram(src, dst, make):
-    """Copies Gram stream src to dst with its K replaced by make(K as f64), stored in K's dtype."""
+def replace_gram(src, dst, make, symmetric=True):
+    """Copies Gram stream src to dst with its K replaced by make(K as f64, dtype), stored in K's
+    dtype (with symmetric, its upper triangle mirrored)."""
     def fn(fr):
         if fr.get("kind") == "tensor" and fr["name"] == "K":
             K = np.frombuffer(fr["data"], dtype=DT[fr["dtype"]]).reshape(fr["shape"]).astype(np.float64)
-            new = np.ascontiguousarray(make(K), dtype=DT[fr["dtype"]])
+            new = np.ascontiguousarray(make(K, DT[fr["dtype"]]), dtype=DT[fr["dtype"]])
             assert new.ndim == 2 and new.shape[0] == new.shape[1]
-            new = np.triu(new) + np.triu(new, 1).T  # exactly symmetric after rounding to the dtype
+            if symmetric:
+                new = np.triu(new) + np.triu(new, 1).T  # exactly symmetric after rounding to the dtype
             fr["data"] = new.tobytes()
             fr["shape"] = list(new.shape)
             fr["check"] = xxh3_64(fr["data"])
@@ -146,9 +151,9 @@ def main():
     elif cmd == "gram-lowrank":
         n, r, seed = int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
         X = np.random.default_rng(seed).standard_normal((n, r))
-        replace_gram(sys.argv[2], sys.argv[3], lambda K: X @ X.T / r)
+        replace_gram(sys.argv[2], sys.argv[3], lambda K, dt: X @ X.T / r)
     elif cmd == "gram-hidden":
-        def hide(K):
+        def hide(K, dt):
             a = 2 * np.linalg.eigvalsh(K)[-1]
             K = K.copy()
             K[:2, :] = 0
@@ -157,11 +162,18 @@ def main():
             return K
         replace_gram(sys.argv[2], sys.argv[3], hide)
     elif cmd == "gram-indefinite":
-        def dent(K):
+        def dent(K, dt):
             w = np.random.default_rng(int(sys.argv[4])).standard_normal(K.shape[0])
             w /= np.linalg.norm(w)
             return K - np.linalg.eigvalsh(K)[-1] / 2 * np.outer(w, w)
         replace_gram(sys.argv[2], sys.argv[3], dent)
+    elif cmd == "gram-asym":
+        c, seed = float(sys.argv[4]), int(sys.argv[5])
+        def skew(K, dt):
+            d = np.sqrt(np.abs(np.diag(K)))
+            z = np.tril(np.random.default_rng(seed).standard_normal(K.shape), -1)
+            return K + c * np.finfo(dt).eps * np.outer(d, d) * z
+        replace_gram(sys.argv[2], sys.argv[3], skew, symmetric=False)
     else:
         raise SystemExit(f"unknown command {cmd}")
 
