@@ -10,6 +10,11 @@ craft.py fr-dtype IN OUT NAME DT stream copy with frame NAME relabelled as dtype
 craft.py fr-shape IN OUT NAME    stream copy with frame NAME's data shortened by one row
 craft.py fr-drop IN OUT NAME     stream copy without frame NAME (the end frame's count adjusted), as
                                  a stream of an older format would be
+Cache entries (lib/core/cache.c's format: magic, key, descriptor and payload lengths, authenticator):
+craft.py cache-forge ENTRY              flips a payload byte and puts a checksum anyone can compute
+                                        (XXH3-128 of the payload, unkeyed) where the authenticator goes
+craft.py cache-rekey SRC DST KEY SECRET copies entry SRC to DST stored under KEY, authenticated with the
+                                        cache's SECRET file: authentic, but another request's payload
 Gram streams for entk-eig (copies of the Gram stream IN with another K, of IN's dtype):
 craft.py gram-lowrank IN OUT N R SEED   K = X X^T / R, X [N, R] standard normal (PSD, rank R)
 craft.py gram-hidden IN OUT             IN's K with rows/columns 0 and 1 replaced by the block
@@ -51,6 +56,25 @@ def xxh3_64(b):
     lib.XXH3_64bits.restype = ctypes.c_uint64
     lib.XXH3_64bits.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
     return lib.XXH3_64bits(b, len(b))
+
+
+def xxh3_128(b, secret=None):
+    """XXH3-128 (canonical bytes) of b, keyed with secret if given, via the system libxxhash."""
+    class H(ctypes.Structure):
+        _fields_ = [("low64", ctypes.c_uint64), ("high64", ctypes.c_uint64)]
+    lib = ctypes.CDLL("libxxhash.so.0")
+    if secret is None:
+        lib.XXH3_128bits.restype = H
+        lib.XXH3_128bits.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
+        h = lib.XXH3_128bits(b, len(b))
+    else:
+        lib.XXH3_128bits_withSecret.restype = H
+        lib.XXH3_128bits_withSecret.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_char_p, ctypes.c_size_t]
+        h = lib.XXH3_128bits_withSecret(b, len(b), secret, len(secret))
+    return struct.pack(">QQ", h.high64, h.low64)
+
+
+CACHE_HDR = 8 + 32 + 8 + 8 + 16
 
 
 def replace_gram(src, dst, make, symmetric=True):
@@ -167,6 +191,18 @@ def main():
             w /= np.linalg.norm(w)
             return K - np.linalg.eigvalsh(K)[-1] / 2 * np.outer(w, w)
         replace_gram(sys.argv[2], sys.argv[3], dent)
+    elif cmd == "cache-forge":
+        raw = bytearray(open(sys.argv[2], "rb").read())
+        nd, n = struct.unpack("<QQ", raw[40:56])
+        raw[-1] ^= 1
+        raw[56:72] = xxh3_128(bytes(raw[CACHE_HDR + nd:]))
+        open(sys.argv[2], "wb").write(raw)
+    elif cmd == "cache-rekey":
+        raw = bytearray(open(sys.argv[2], "rb").read())
+        raw[8:40] = sys.argv[4].encode()
+        secret = open(sys.argv[5], "rb").read()
+        raw[56:72] = xxh3_128(bytes(raw[8:56]) + bytes(raw[CACHE_HDR:]), secret)
+        open(sys.argv[3], "wb").write(raw)
     elif cmd == "gram-asym":
         c, seed = float(sys.argv[4]), int(sys.argv[5])
         def skew(K, dt):
