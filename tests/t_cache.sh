@@ -98,3 +98,50 @@ for v in OMP_NUM_THREADS OPENBLAS_NUM_THREADS; do
             "cmp -s <(entk-show --values ev1.fr) <(entk-show --values ev2.fr) || [ \"\$(entk-show ev1.fr | head -n 1)\" != \"\$(entk-show ev2.fr | head -n 1)\" ]"
     done
 done
+
+# --- plumbing: entk-cache ls, fsck, gc
+export ENTK_CACHE_DIR=$T/p
+entk-jacobian -q -m $M d.fr | entk-gram -q > /dev/null
+entk-cache ls > ls.out 2> ls.err
+check "ls: one line per entry (2 blocks, a Gram, its hint)" test "$(wc -l < ls.out)" -eq 4
+check "ls: what made each entry and what its key came from" bash -c \
+    "grep -q \$'\tentk-jacobian\tjacobian block W1 rows 0..127 of 128, factored, f64, outputs all\tmodel [0-9a-f]*, data (content) [0-9a-f]*, code ' ls.out &&
+     grep -q \$'\tentk-gram\tgram trace W1,W2 f64\tjacobian stream (content) ' ls.out"
+check "ls: size and age" grep -Eq $'^[0-9a-f]{32}\t[0-9.]+[KMB]\t[0-9]+s ago\t[0-9]+s ago\t' ls.out
+check "ls: the total on stderr" grep -q '4 entries, .* in ' ls.err
+check "fsck: a sound cache passes" entk-cache -q fsck
+gram=$(grep -l 'gram trace' $(find p/objects -type f))
+printf 'X' | dd of="$gram" bs=1 seek=300 conv=notrunc status=none
+check_fails "fsck: a damaged entry fails (exit 3)" 3 '1 of 4 cache entries are bad' entk-cache -q fsck
+check "fsck: names the bad entry" grep -q "^bad $(basename "$(dirname "$gram")")$(basename "$gram") (gram trace W1,W2 f64): authenticator mismatch" "$T/stdout"
+check "fsck --repair removes it" bash -c "entk-cache -q fsck --repair | grep -q '^removed ' && test ! -e '$gram' && entk-cache -q fsck"
+# litter: temporary files of dead writers go, a live writer's stay; empty fan-out directories go
+sleep 0 & wait; dead=$!
+fan=$(dirname "$(find p/objects -type f | head -n 1)")
+echo partial > "$fan/0123456789abcdef0123456789abcd.tmp.$dead"
+echo partial > "$fan/0123456789abcdef0123456789abce.tmp.$$"
+mkdir p/objects/ee
+check "gc --dry-run removes nothing" bash -c "entk-cache gc --dry-run | grep -Eq '^would remove [2-9] pieces of litter' && test -e '$fan/0123456789abcdef0123456789abcd.tmp.$dead'"
+entk-cache gc > gc.out
+check "gc: a dead writer's temporary file is removed" test ! -e "$fan/0123456789abcdef0123456789abcd.tmp.$dead"
+check "gc: a live writer's temporary file is kept" test -e "$fan/0123456789abcdef0123456789abce.tmp.$$"
+check "gc: an empty fan-out directory is removed" test ! -e p/objects/ee
+check "gc: the entries stay" test "$(entk-cache -q ls | wc -l)" -eq 3
+rm -f "$fan/0123456789abcdef0123456789abce.tmp.$$"
+# trimming: by age, then least recently used first; a hit marks an entry used
+for f in $(find p/objects -type f); do touch -d '40 days ago' "$f"; done
+w2=$(grep -l 'block W2' $(find p/objects -type f))
+touch -d '10 days ago' "$w2"
+entk-cache gc --max-age 30d > age.out
+check "gc --max-age 30d: only the entry used within 30 days stays" bash -c "[ \"\$(entk-cache -q ls | cut -f1)\" = \"$(basename "$(dirname "$w2")")$(basename "$w2")\" ]"
+entk-jacobian -q -m $M d.fr > /dev/null   # W2 hit (touched now), W1 stored again
+w1=$(grep -l 'block W1' $(find p/objects -type f))
+touch -d '1 day ago' "$w1"
+entk-jacobian -q --params W2 -m $M d.fr > /dev/null   # a hit marks W2 used now
+size_w2=$(stat -c %s "$w2")
+entk-cache gc --max-size $((size_w2 + 10)) > size.out
+check "gc --max-size: the least recently used goes first" bash -c "test ! -e '$w1' && test -e '$w2'"
+check "gc says what it removed" grep -q '^removed 0 pieces of litter (0B) and 1 entries' size.out
+check_fails "gc: a malformed size is a usage error" 2 "--max-size needs a size such as 10G, not '10Q'" entk-cache gc --max-size 10Q
+check_fails "an unknown command is a usage error" 2 "unknown command 'frob'" entk-cache frob
+check "--help has examples" bash -c "entk-cache --help | grep -q 'entk-cache gc --max-age 30d --max-size 10G'"
