@@ -210,6 +210,10 @@ static void store(const entk_key *key, const cache_desc *d, const void *data, si
     put_u64(h + 48, n);
     entry_mac(cache_secret(dir), h, desc, nd, data, n, h + 56);
     FILE *f = fopen(tmp, "wb");
+    if (!f && errno == ENOENT) { /* a concurrent `entk-cache gc` removed the fan-out directory as empty */
+        free(entry_path(key, 1));
+        f = fopen(tmp, "wb");
+    }
     int ok = f && fwrite(h, 1, CACHE_HDR, f) == CACHE_HDR && fwrite(desc, 1, nd, f) == nd && fwrite(data, 1, n, f) == n;
     if (f && fclose(f) != 0) ok = 0;
     /* a cache that cannot be written is a lost speed-up, not a wrong result: warn and go on */

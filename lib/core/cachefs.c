@@ -137,7 +137,17 @@ static int dead_temp(const char *name) {
     char *end;
     long pid = strtol(t + 5, &end, 10);
     if (*end || pid <= 0) return 0;
-    return kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+    if (kill((pid_t)pid, 0) != 0) return errno == ESRCH;
+    /* a zombie (killed, not yet reaped) will not finish its write either */
+    char stat[64], buf[256];
+    snprintf(stat, sizeof stat, "/proc/%ld/stat", pid);
+    FILE *f = fopen(stat, "r");
+    if (!f) return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    const char *p = strrchr(buf, ')'); /* the state follows the command name, which may hold spaces */
+    return p && p[1] == ' ' && p[2] == 'Z';
 }
 
 static long litter_in(const char *path, int dry_run, uint64_t *bytes, int *empty) {
