@@ -30,6 +30,12 @@ for dt in f64 f32; do
     entk-eig -q --top 30 -o "E-$dt.fr" "K-$dt-trace-W1,W2.fr"
     check "top eigenvalues vs numpy on the functorch eNTK ($dt)" $REF --eig $M d.fr "E-$dt.fr" 30
 done
+# the benchmark's factored PyTorch route (tests/bench/mlp_modadd_torch.py: per layer (X X^T) . (G G^T),
+# functorch for G) gives entk's Grams, within ntk_ref.py's 2 u sqrt(m)
+for dt in f64 f32; do
+    check "the benchmark's factored PyTorch route = entk's Gram ($dt)" \
+        $PY "$ROOT/tests/bench/mlp_modadd_torch.py" --check $M d.fr "K-$dt-trace-W1,W2.fr"
+done
 check_fails "sum of different reductions" 3 'reduction mean differs' entk-gram --sum K-f64-trace-W1.fr K-f64-mean-W2.fr
 
 # the Jacobian of the summed logits (one backward pass): its Gram / C^2 is the class-mean eNTK
