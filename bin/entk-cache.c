@@ -122,6 +122,7 @@ int main(int argc, char **argv) {
         default: cli_bad_option(argv);
         }
     }
+    if (co.output) entk_die(ENTK_EXIT_USAGE, "-o: entk-cache writes no frames (its listing goes to stdout)");
     if (optind >= argc) entk_die(ENTK_EXIT_USAGE, "a command is required: ls, fsck or gc (see --help)");
     const char *cmd = argv[optind];
     if (argc - optind > 1) entk_die(ENTK_EXIT_USAGE, "%s takes no arguments, got '%s'", cmd, argv[optind + 1]);

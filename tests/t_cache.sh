@@ -144,4 +144,5 @@ check "gc --max-size: the least recently used goes first" bash -c "test ! -e '$w
 check "gc says what it removed" grep -q '^removed 0 pieces of litter (0B) and 1 entries' size.out
 check_fails "gc: a malformed size is a usage error" 2 "--max-size needs a size such as 10G, not '10Q'" entk-cache gc --max-size 10Q
 check_fails "an unknown command is a usage error" 2 "unknown command 'frob'" entk-cache frob
+check_fails "-o is refused, not ignored" 2 "-o: entk-cache writes no frames" entk-cache -o x ls
 check "--help has examples" bash -c "entk-cache --help | grep -q 'entk-cache gc --max-age 30d --max-size 10G'"
