@@ -33,11 +33,26 @@ build/text/tagger.o build/text/tagger_model.o: lib/text/tagger_impl.h
 # AdamW's loop vectorises only if sqrt need not set errno (it never sees a negative argument).
 build/modadd/adamw.o: CFLAGS += -fno-math-errno
 
+# Code identity (include/core/codeid.h): every cache and stream key names the code that computed it.
+# ENTK_LIB_ID hashes what decides what lib/ computes: its sources and headers, this Makefile (per-file
+# flags included), the compiler's version and CFLAGS. build/entk-codeid.h is rewritten only when the
+# hash changes, so that only codeid.o rebuilds; each program adds a hash of its own source
+# (ENTK_TOOL_ID, below). Changing a source changes the keys: no version string to bump by hand.
+CODE_SRC := $(sort $(wildcard lib/*/*.c lib/*/*.h include/*/*.h)) Makefile
+build/entk-codeid.h: FORCE
+	@mkdir -p build
+	@id=$$( { cat $(CODE_SRC); $(CC) --version; echo '$(CC) $(CFLAGS)'; } | sha256sum | cut -c1-32) && \
+	 printf '#define ENTK_LIB_ID "%s"\n' "$$id" > $@.tmp && \
+	 if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
+build/core/codeid.o: build/entk-codeid.h
+build/core/codeid.o: CFLAGS += -Ibuild
+FORCE:
+
 build/libentk.a: $(LIB_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
 bin/entk-%: bin/entk-%.c build/libentk.a $(HEADERS)
-	$(CC) $(CFLAGS) -o $@ $< build/libentk.a $(LDLIBS)
+	$(CC) $(CFLAGS) -DENTK_TOOL_ID=\"$$(sha256sum $< | cut -c1-32)\" -o $@ $< build/libentk.a $(LDLIBS)
 
 tests/tools/%: tests/tools/%.c build/libentk.a
 	$(CC) $(CFLAGS) -o $@ $< build/libentk.a $(LDLIBS)
@@ -70,4 +85,4 @@ paper: all
 clean:
 	rm -rf build $(BINS) $(TOOLS)
 
-.PHONY: all deps test clean mlp-modadd paper
+.PHONY: all deps test clean mlp-modadd paper FORCE

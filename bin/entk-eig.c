@@ -235,17 +235,21 @@ static void eig_stream(frame_reader *r, frame_writer *w, const char *output, lon
     int64_t n = K.shape[factored ? 1 : 0];
     if (top > n) entk_die(ENTK_EXIT_USAGE, "--top %ld exceeds the Gram size %lld", top, (long long)n);
     if (frame_read(r, &f)) frame_fail(r, &f, "unexpected frame after the Gram");
+    entk_key content = frame_reader_content(r); /* the eigenpairs follow what the stream holds */
 
-    char a[4][64];
+    char a[5][64];
     snprintf(a[0], 64, "top=%ld", top);
     snprintf(a[1], 64, "ridge=%.17g", ridge);
     snprintf(a[2], 64, "dtype=%s", dtype_name(K.dt));
-    snprintf(a[3], 64, "solver=full");
-    char *args[] = {a[0], a[1], a[2], a[3]};
+    /* the solvers' last bits depend on OpenBLAS's thread count (one unless OPENBLAS_NUM_THREADS
+     * says otherwise): the key names it */
+    snprintf(a[3], 64, "blas_threads=%d", openblas_get_num_threads());
+    snprintf(a[4], 64, "solver=full");
+    char *args[] = {a[0], a[1], a[2], a[3], a[4]};
     const char *iname[] = {r->src};
     frame_header h;
     /* solver=full only when asked for: the default keeps the key it had before there was a choice */
-    frame_header_make(&h, "entk-eig", solver == EIG_FULL ? 4 : 3, args, 1, iname, &r->h.key);
+    frame_header_make(&h, "entk-eig", solver == EIG_FULL ? 5 : 4, args, 1, iname, &content);
     double t0 = entk_now();
     eig_result e;
     if (factored && solver == EIG_FULL) {

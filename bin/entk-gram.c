@@ -1,11 +1,13 @@
 /* entk-gram: eNTK Gram matrices from Jacobian blocks, and exact sums of partial Grams. */
 #include "core/cache.h"
+#include "core/codeid.h"
 #include "core/cli.h"
 #include "ntk/eig.h"
 #include "core/err.h"
 #include "core/frame.h"
 #include "ntk/gram.h"
 #include "core/linalg.h"
+#include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +19,8 @@ static const char *help =
     "(trace: (1/C) sum_c K[n,m,c,c]; mean: (1/C^2) sum_cd K[n,m,c,d]; flat: (N*C)^2, class-major).\n"
     "Writes one tensor frame K. --params keeps only those parameters' blocks (a layerwise eNTK).\n"
     "--sum adds Gram streams of the same reduction and size (partial Grams from separate runs add\n"
-    "up to the full one). Results are cached by the key of their input stream.\n"
+    "up to the full one). Results are cached under a key of the content of their input stream (not\n"
+    "its header) and of the code (README, Cache).\n"
     "  --reduce R     trace (default), mean or flat\n"
     "  --params LIST  only these parameters (default: every parameter in the stream)\n"
     "  --dtype D      accumulation precision (default: the Jacobian's)\n"
@@ -27,6 +30,9 @@ static const char *help =
     "                 logits linear in it: W_U, W2; r = its input width), else when K has numerical\n"
     "                 rank r <= N/4 (checked: ||K - F^T F||_F at rounding level). N/r times smaller,\n"
     "                 and entk-eig solves it by one thin SVD; otherwise K as usual\n"
+    "  --spool-mb MB  when the cache has seen a stream with this header, hold up to MB MiB of its\n"
+    "                 blocks in memory until the stream's content key says hit or miss (default\n"
+    "                 1024; 0: never, accumulate as blocks come)\n"
     "Examples:\n"
     "  entk-jacobian -m model.safetensors data.frames | entk-gram --reduce trace > K.frames\n"
     "  entk-jacobian -m model.safetensors --params W1 data.frames | entk-gram -o K1.frames\n"
@@ -84,7 +90,6 @@ static int sum_main(char **files, int n, cli_common *co) {
     for (int i = 0; i < n; i++) {
         frame_reader r;
         frame_reader_open(&r, files[i]);
-        keys[i] = r.h.key;
         names[i] = files[i];
         frame f;
         if (!frame_read(&r, &f)) frame_fail(&r, NULL, "no Gram in the stream");
@@ -115,6 +120,7 @@ static int sum_main(char **files, int n, cli_common *co) {
             if (strlen(params) + strlen(pl) + 2 < sizeof params) { strcat(params, ","); strcat(params, pl); }
         }
         if (frame_read(&r, &f)) frame_fail(&r, &f, "unexpected frame after K");
+        keys[i] = frame_reader_content(&r); /* the sum follows what its parts hold */
         frame_reader_close(&r);
     }
     char a0[32];
@@ -133,13 +139,117 @@ static int sum_main(char **files, int n, cli_common *co) {
     return 0;
 }
 
+/* One block of a Jacobian stream (explicit J, or factored X, [A,] G), its tensors owned copies in
+ * the Gram's dtype; none when the block's parameter is not kept. */
+typedef struct {
+    tensor J, X, A, G;
+    size_t bytes;
+} jblock;
+
+static void jblock_free(jblock *b) {
+    tensor_free(&b->J);
+    tensor_free(&b->X);
+    tensor_free(&b->A);
+    tensor_free(&b->G);
+}
+
+/* Reads the block whose first frame f is, validating its frames and shapes; copies the tensors only
+ * if keep. Returns 1 for a block, 0 at the stream's end. */
+static int read_block(frame_reader *r, int64_t N, int64_t C, char **plist, int npl, dtype dt, jblock *b) {
+    memset(b, 0, sizeof *b);
+    frame f;
+    if (!frame_read(r, &f)) return 0;
+    char param[128], form[16];
+    if (!meta_get_str(&f.meta, "param", param, sizeof param) || !meta_get_str(&f.meta, "form", form, sizeof form))
+        frame_fail(r, &f, "block lacks param/form metadata");
+    int keep = in_list(param, plist, npl);
+    if (strcmp(f.name, "J") == 0) {
+        frame_expect_shape(r, &f, 3, (int64_t[]){N, C, -1});
+        if (keep) b->J = frame_take(r, &f, dt);
+    } else if (strcmp(f.name, "X") == 0) {
+        frame_expect_shape(r, &f, 3, (int64_t[]){N, -1, -1});
+        if (keep) b->X = frame_take(r, &f, dt);
+        int64_t T = f.t.shape[1], R = -1;
+        if (!frame_read(r, &f)) frame_fail(r, NULL, "stream ended inside a factored block");
+        int sep = strcmp(f.name, "A") == 0;
+        if (sep) {
+            frame_expect_shape(r, &f, 2, (int64_t[]){C, -1});
+            R = f.t.shape[1];
+            if (keep) b->A = frame_take(r, &f, dt);
+            frame_read_tensor(r, &f, "G");
+        } else if (strcmp(f.name, "G") != 0) {
+            frame_fail(r, &f, "expected tensor frame 'A' or 'G' after 'X'");
+        }
+        frame_expect_shape(r, &f, 4, (int64_t[]){N, T, sep ? 1 : C, R});
+        if (keep) b->G = frame_take(r, &f, dt);
+    } else {
+        frame_fail(r, &f, "unexpected frame in a Jacobian stream");
+    }
+    b->bytes = tensor_nbytes(&b->J) + tensor_nbytes(&b->X) + tensor_nbytes(&b->A) + tensor_nbytes(&b->G);
+    return 1;
+}
+
+/* Adds a kept block to the Gram and frees it. */
+static void add_block(gram *g, jblock *b) {
+    if (b->J.data) gram_add_explicit(g, &b->J);
+    else if (b->X.data) gram_add_factored(g, &b->X, &b->G, b->A.data ? &b->A : NULL);
+    jblock_free(b);
+}
+
+/* What a cached Gram must be for this request: one frame, K [side, side] or K_factor [r, N], in
+ * the Gram's dtype, with its reduce, params, N and C. */
+typedef struct {
+    const char *red, *params;
+    dtype dt;
+    int64_t N, C, side;
+} gram_spec;
+
+static int gram_ok(const void *bytes, size_t n, const void *arg, char *why, size_t nwhy) {
+    const gram_spec *g = arg;
+    const char *sk[] = {"reduce", "params", NULL}, *sv[] = {g->red, g->params}, *ik[] = {"N", "C", NULL};
+    int64_t iv[] = {g->N, g->C};
+    size_t off = 0;
+    packed_frame v;
+    int ok = frame_packed_next(bytes, n, &off, &v, why, nwhy);
+    if (ok && strcmp(v.name, "K_factor") == 0)
+        ok = packed_frame_is(&v, "K_factor", g->dt, 2, (int64_t[]){-1, g->N}, sk, sv, ik, iv, why, nwhy) && v.t.shape[0] <= g->N;
+    else if (ok)
+        ok = packed_frame_is(&v, "K", g->dt, 2, (int64_t[]){g->side, g->side}, sk, sv, ik, iv, why, nwhy);
+    packed_frame_free(&v);
+    if (ok && off != n) { snprintf(why, nwhy, "more than one frame"); ok = 0; }
+    return ok;
+}
+
+static int hint_ok(const void *bytes, size_t n, const void *arg, char *why, size_t nwhy) {
+    char hex[33];
+    if (n == 32) { memcpy(hex, bytes, 32); hex[32] = 0; }
+    if (n != 32 || !key_valid(hex)) { snprintf(why, nwhy, "not a key"); return 0; }
+    return 1;
+}
+
+/* A Gram's cache key follows the content of the Jacobian stream it is made from (the reader's
+ * digest, frame.h), which is known only once the whole stream has been read. Blocks are added as
+ * they arrive, so that on a miss the Gram is accumulated while entk-jacobian is still computing
+ * the next blocks (the two sides of the pipe overlap); a hit should skip that work. So a small
+ * hint entry, keyed by the stream's header key (a claim, never trusted for the result), says that
+ * a stream with that header was seen before: then the blocks are spooled in memory (up to
+ * --spool-mb) while the digest is computed, and only a miss adds them up. A wrong hint costs only
+ * time; what is served is decided by the content key alone. */
+typedef struct {
+    const char *output, *red_s, *params;
+    reduction red;
+    dtype dt;
+    int stats, factor;
+    size_t spool_max;
+} gram_opts;
+
 /* One Jacobian stream in, one Gram stream out. */
-static void gram_stream(frame_reader *r, frame_writer *w, const char *output, reduction red,
-                        const char *red_s, const char *params, dtype dt, int stats, int factor) {
+static void gram_stream(frame_reader *r, frame_writer *w, const gram_opts *op) {
     frame f;
     if (!frame_read(r, &f) || strcmp(f.name, "jacobian") != 0 || strcmp(f.kind, "record") != 0)
         frame_fail(r, &f, "not a Jacobian stream (expected a 'jacobian' record first)");
     int64_t N, C;
+    dtype dt = op->dt;
     char jparams[512], jdt[8];
     if (!meta_get_i64(&f.meta, "N", &N) || !meta_get_i64(&f.meta, "C", &C) || N < 1 || C < 1 ||
         !meta_get_str(&f.meta, "params", jparams, sizeof jparams) || !meta_get_str(&f.meta, "dtype", jdt, sizeof jdt))
@@ -149,12 +259,12 @@ static void gram_stream(frame_reader *r, frame_writer *w, const char *output, re
     int64_t summed = 0;
     if (meta_get_i64(&f.meta, "summed", &summed) && summed > 0) {
         if (C != 1) frame_fail(r, &f, "a summed-output Jacobian must have C = 1, not %lld", (long long)C);
-        if (red != RED_MEAN)
-            entk_die(ENTK_EXIT_USAGE, "%s: a Jacobian of summed outputs (--outputs sum) gives only --reduce mean, not %s", r->src, red_s);
+        if (op->red != RED_MEAN)
+            entk_die(ENTK_EXIT_USAGE, "%s: a Jacobian of summed outputs (--outputs sum) gives only --reduce mean, not %s", r->src, op->red_s);
     }
     int npl = 0;
-    char **plist = cli_split(params ? params : jparams, &npl);
-    if (params) {
+    char **plist = cli_split(op->params ? op->params : jparams, &npl);
+    if (op->params) {
         int nj;
         char **jl = cli_split(jparams, &nj);
         for (int i = 0; i < npl; i++)
@@ -165,114 +275,117 @@ static void gram_stream(frame_reader *r, frame_writer *w, const char *output, re
         strncat(used, i ? "," : "", sizeof used - strlen(used) - 1);
         strncat(used, plist[i], sizeof used - strlen(used) - 1);
     }
-    char a[4][600];
-    snprintf(a[0], sizeof a[0], "reduce=%s", red_s);
+    char a[5][600];
+    snprintf(a[0], sizeof a[0], "reduce=%s", op->red_s);
     snprintf(a[1], sizeof a[1], "params=%s", used);
     snprintf(a[2], sizeof a[2], "dtype=%s", dtype_name(dt));
-    snprintf(a[3], sizeof a[3], "factor=1");
-    char *args[] = {a[0], a[1], a[2], a[3]};
+    /* OpenBLAS's multithreaded gemm sums in another order than its single-threaded one: the
+     * factored Gram's last bits depend on the thread count, so the count is part of the key */
+    snprintf(a[3], sizeof a[3], "blas_threads=%d", openblas_get_num_threads());
+    snprintf(a[4], sizeof a[4], "factor=1");
+    char *args[] = {a[0], a[1], a[2], a[3], a[4]};
+    int nargs = op->factor ? 5 : 4; /* factor=1 only when asked for */
     const char *iname[] = {r->src};
-    frame_header h;
-    /* factor=1 only when asked for: plain Grams keep the keys they had before there was a choice */
-    frame_header_make(&h, "entk-gram", factor ? 4 : 3, args, 1, iname, &r->h.key);
-    frame_writer_stream(w, output, &h);
+    int cached = !op->stats && cache_enabled();
+    entk_key hint = frame_derive_key("entk-gram hint", nargs, args, 1, &r->h.key);
+    void *bytes;
+    size_t nbytes;
+    int spooling = cached && op->spool_max > 0 && cache_get_hint(&hint, hint_ok, NULL, &bytes, &nbytes);
+    if (spooling) free(bytes);
 
-    void *cached;
-    size_t ncached;
-    if (!stats && cache_get(&h.key, &cached, &ncached)) {
-        /* still read the whole input: a cut or corrupt upstream must fail here as it would otherwise */
-        while (frame_read(r, &f)) {}
-        frame_write_packed(w, cached, ncached, 1);
-        free(cached);
-    } else {
-        gram g;
-        gram_init(&g, red, dt, N, C);
-        if (summed > 0) g.classes = summed;
-        g.want_factor = factor;
-        long nblocks = 0;
-        while (frame_read(r, &f)) {
-            char param[128], form[16];
-            if (!meta_get_str(&f.meta, "param", param, sizeof param) || !meta_get_str(&f.meta, "form", form, sizeof form))
-                frame_fail(r, &f, "block lacks param/form metadata");
-            int keep = in_list(param, plist, npl);
-            if (strcmp(f.name, "J") == 0) {
-                frame_expect_shape(r, &f, 3, (int64_t[]){N, C, -1});
-                if (!keep) continue;
-                tensor J = frame_take(r, &f, dt);
-                gram_add_explicit(&g, &J);
-                tensor_free(&J);
-            } else if (strcmp(f.name, "X") == 0) {
-                frame_expect_shape(r, &f, 3, (int64_t[]){N, -1, -1});
-                tensor X = keep ? frame_take(r, &f, dt) : (tensor){0}, A = {0};
-                int64_t T = f.t.shape[1];
-                if (!frame_read(r, &f)) frame_fail(r, NULL, "stream ended inside a factored block");
-                int sep = strcmp(f.name, "A") == 0;
-                if (sep) {
-                    frame_expect_shape(r, &f, 2, (int64_t[]){C, -1});
-                    if (keep) A = frame_take(r, &f, dt);
-                    frame_read_tensor(r, &f, "G");
-                } else if (strcmp(f.name, "G") != 0) {
-                    frame_fail(r, &f, "expected tensor frame 'A' or 'G' after 'X'");
-                }
-                frame_expect_shape(r, &f, 4, (int64_t[]){N, T, sep ? 1 : C, sep ? A.shape[1] : -1});
-                if (keep) {
-                    tensor G = frame_take(r, &f, dt);
-                    gram_add_factored(&g, &X, &G, sep ? &A : NULL);
-                    tensor_free(&G);
-                    tensor_free(&X);
-                    tensor_free(&A);
-                }
-            } else {
-                frame_fail(r, &f, "unexpected frame in a Jacobian stream");
-            }
-            nblocks++;
-            entk_progress("blocks", nblocks, -1);
+    gram g;
+    gram_init(&g, op->red, dt, N, C);
+    if (summed > 0) g.classes = summed;
+    g.want_factor = op->factor;
+    jblock *spool = NULL;
+    long nspool = 0, nblocks = 0;
+    size_t spooled = 0;
+    jblock b;
+    while (read_block(r, N, C, plist, npl, dt, &b)) {
+        nblocks++;
+        entk_progress("blocks", nblocks, -1);
+        if (spooling && spooled + b.bytes > op->spool_max) { /* past the bound: add up what is spooled, then stream */
+            for (long i = 0; i < nspool; i++) add_block(&g, &spool[i]);
+            nspool = 0;
+            spooling = 0;
         }
-        entk_progress_end();
-        tensor *K = gram_finish(&g);
-        msgpack_sbuffer sb;
-        msgpack_sbuffer_init(&sb);
-        write_K(w, K, &g.F, red_s, used, N, summed > 0 ? summed : C, factor, &sb);
-        if (!stats) cache_put(&h.key, sb.data, sb.size);
-        msgpack_sbuffer_destroy(&sb);
-        entk_log("gram: %.3g GFLOP in %.3fs (%.1f GFLOP/s)", g.flops * 1e-9, g.seconds,
-                 g.seconds > 0 ? g.flops * 1e-9 / g.seconds : 0.0);
-        if (stats) {
-            meta mt = {0};
-            meta_f64(&mt, "flops", g.flops);
-            meta_f64(&mt, "seconds", g.seconds);
-            frame_write_record(w, "gram_stats", &mt);
+        if (spooling) {
+            spool = xrealloc(spool, (size_t)(nspool + 1) * sizeof *spool);
+            spool[nspool++] = b;
+            spooled += b.bytes;
+        } else {
+            add_block(&g, &b);
         }
-        gram_free(&g);
     }
+    entk_progress_end();
+    /* the result's key, and the output's header key, follow the content that was read */
+    entk_key content = frame_reader_content(r);
+    frame_header h;
+    frame_header_make(&h, "entk-gram", nargs, args, 1, iname, &content);
+    frame_writer_stream(w, op->output, &h);
+    gram_spec spec = {op->red_s, used, dt, N, summed > 0 ? summed : C, op->red == RED_FLAT ? N * C : N};
+    /* looked up also when the blocks were added up already: the bits are the same, and the counts
+     * in the report then say what was in the cache */
+    if (cached && cache_get(&h.key, gram_ok, &spec, &bytes, &nbytes)) {
+        for (long i = 0; i < nspool; i++) jblock_free(&spool[i]);
+        free(spool);
+        frame_write_packed(w, bytes, nbytes, 1);
+        free(bytes);
+        gram_free(&g);
+        return;
+    }
+    for (long i = 0; i < nspool; i++) add_block(&g, &spool[i]);
+    free(spool);
+    tensor *K = gram_finish(&g);
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    write_K(w, K, &g.F, op->red_s, used, N, summed > 0 ? summed : C, op->factor, &sb);
+    if (cached) {
+        char what[700], from[256];
+        snprintf(what, sizeof what, "gram %s %s %s%s", op->red_s, used, dtype_name(dt), op->factor ? " factor" : "");
+        snprintf(from, sizeof from, "jacobian stream (content) %s, code %.8s/%.8s", content.hex, codeid_lib(), codeid_tool());
+        cache_put(&h.key, &(cache_desc){what, from}, sb.data, sb.size);
+        snprintf(what, sizeof what, "hint: the Gram of a stream with header key %s", r->h.key.hex);
+        cache_put_hint(&hint, &(cache_desc){what, from}, h.key.hex, 32);
+    }
+    msgpack_sbuffer_destroy(&sb);
+    entk_log("gram: %.3g GFLOP in %.3fs (%.1f GFLOP/s)", g.flops * 1e-9, g.seconds, g.seconds > 0 ? g.flops * 1e-9 / g.seconds : 0.0);
+    if (op->stats) {
+        meta mt = {0};
+        meta_f64(&mt, "flops", g.flops);
+        meta_f64(&mt, "seconds", g.seconds);
+        frame_write_record(w, "gram_stats", &mt);
+    }
+    gram_free(&g);
 }
 
 int main(int argc, char **argv) {
     cli_start(argc, argv);
     cli_common co = {0};
-    const char *red_s = "trace", *params = NULL;
-    int sum = 0, stats = 0, factor = 0;
-    dtype dt = DT_NONE;
-    enum { O_REDUCE = OPT_FIRST_CUSTOM, O_PARAMS, O_SUM, O_STATS, O_FACTOR };
+    gram_opts op = {.red_s = "trace", .dt = DT_NONE, .spool_max = (size_t)1024 << 20};
+    int sum = 0;
+    enum { O_REDUCE = OPT_FIRST_CUSTOM, O_PARAMS, O_SUM, O_STATS, O_FACTOR, O_SPOOL };
     static struct option lo[] = {CLI_COMMON_LONGOPTS, {"reduce", required_argument, 0, O_REDUCE},
                                  {"params", required_argument, 0, O_PARAMS}, {"sum", no_argument, 0, O_SUM},
                                  {"stats", no_argument, 0, O_STATS}, {"dtype", required_argument, 0, OPT_DTYPE},
-                                 {"factor", no_argument, 0, O_FACTOR}, {0}};
+                                 {"factor", no_argument, 0, O_FACTOR}, {"spool-mb", required_argument, 0, O_SPOOL}, {0}};
     int c;
     while ((c = getopt_long(argc, argv, "o:qh", lo, NULL)) != -1) {
         if (cli_common_opt(c, &co, help)) continue;
         switch (c) {
-        case O_REDUCE: red_s = optarg; break;
-        case O_PARAMS: params = optarg; break;
+        case O_REDUCE: op.red_s = optarg; break;
+        case O_PARAMS: op.params = optarg; break;
         case O_SUM: sum = 1; break;
-        case O_STATS: stats = 1; break;
-        case O_FACTOR: factor = 1; break;
-        case OPT_DTYPE: dt = dtype_float_option(optarg); break;
+        case O_STATS: op.stats = 1; break;
+        case O_FACTOR: op.factor = 1; break;
+        case O_SPOOL: op.spool_max = (size_t)cli_long("--spool-mb", optarg, 0, 1L << 24) << 20; break;
+        case OPT_DTYPE: op.dt = dtype_float_option(optarg); break;
         default: cli_bad_option(argv);
         }
     }
     if (sum) return sum_main(argv + optind, argc - optind, &co);
-    reduction red = reduction_parse(red_s);
+    op.red = reduction_parse(op.red_s);
+    op.output = co.output;
     if (argc - optind > 1) entk_die(ENTK_EXIT_USAGE, "one Jacobian stream expected, got %d (use --sum to add Grams)", argc - optind);
     cache_init(co.cache_dir);
 
@@ -281,7 +394,7 @@ int main(int argc, char **argv) {
     frame_writer w = {0};
     /* several Jacobian streams (entk-jacobian -m A -m B ...) give as many Gram streams */
     do {
-        gram_stream(&r, &w, co.output, red, red_s, params, dt, stats, factor);
+        gram_stream(&r, &w, &op);
     } while (frame_reader_next_stream(&r));
     frame_writer_close(&w);
     cache_report();

@@ -20,7 +20,8 @@ static const char *help =
     "Streams the Jacobian of all logits on every input of DATA (an entk-modadd stream) w.r.t. the\n"
     "chosen parameter tensors of MODEL (an entk-train checkpoint), as blocks over rows of each\n"
     "parameter: factored blocks (X, G: the Gram never forms J) or explicit blocks (J [N, C, rows*in]).\n"
-    "Blocks come from the cache when present (see --cache-dir) and are stored there otherwise.\n"
+    "Blocks come from the cache when present (see --cache-dir) and are stored there otherwise, keyed\n"
+    "by the checkpoint's bytes, the data's content, the options and the code (README, Cache).\n"
     "Several -m give one stream per model, in order, one after another (as `cat` would join them):\n"
     "entk-gram, entk-eig and entk-align answer each stream with one of theirs, so a whole training\n"
     "run goes through one pipeline.\n"
@@ -73,8 +74,8 @@ static int select_params(const model *m, const char *path, const char *params, i
 }
 
 /* One model's Jacobian stream. */
-static void jacobian_stream(const char *path, frame_reader *r, const modadd *d, frame_writer *w, const char *output,
-                            const char *params, const char *form_s, const jac_options *o, dtype dt) {
+static void jacobian_stream(const char *path, frame_reader *r, const entk_key *data_key, const modadd *d, frame_writer *w,
+                            const char *output, const char *params, const char *form_s, const jac_options *o, dtype dt) {
     model m;
     model_load(&m, path, dt);
     int sel[MODEL_MAX_PARAMS], nsel = select_params(&m, path, params, sel);
@@ -92,7 +93,7 @@ static void jacobian_stream(const char *path, frame_reader *r, const modadd *d, 
     snprintf(a[4], sizeof a[4], "outputs=sum");
     char *args[] = {a[0], a[1], a[2], a[3], a[4]};
     const char *inames[] = {path, r->src};
-    entk_key ikeys[] = {m.key, r->h.key};
+    entk_key ikeys[] = {m.key, *data_key}; /* by content: the checkpoint's bytes, the data's frames */
     frame_header h;
     /* outputs=sum only when asked for: other streams keep the keys they had */
     frame_header_make(&h, "entk-jacobian", o->sum_outputs ? 5 : 4, args, 2, inames, ikeys);
@@ -105,7 +106,7 @@ static void jacobian_stream(const char *path, frame_reader *r, const modadd *d, 
     meta_str(&mt, "params", plist);
     meta_str(&mt, "dtype", dtype_name(dt));
     frame_write_record(w, "jacobian", &mt);
-    for (int i = 0; i < nsel; i++) jacobian_write_param(w, &m, &d->x, &r->h.key, sel[i], o);
+    for (int i = 0; i < nsel; i++) jacobian_write_param(w, &m, &d->x, data_key, sel[i], o);
     model_free(&m);
 }
 
@@ -316,6 +317,9 @@ int main(int argc, char **argv) {
     modadd_read(&r, &d);
     frame f;
     if (frame_read(&r, &f)) frame_fail(&r, &f, "unexpected frame after the data set");
+    /* blocks are keyed by what the data stream holds, not by what its header claims: a data set
+     * edited under its old header must not be served the old blocks */
+    entk_key data_key = frame_reader_content(&r);
     /* every model is checked before anything is written: a bad file late in a long list must not
      * leave downstream filters a shorter series that looks complete */
     for (int i = 0; i < nmodels; i++) {
@@ -325,7 +329,7 @@ int main(int argc, char **argv) {
         model_free(&m);
     }
     frame_writer w = {0};
-    for (int i = 0; i < nmodels; i++) jacobian_stream(models[i], &r, &d, &w, co.output, params, form_s, &o, dt);
+    for (int i = 0; i < nmodels; i++) jacobian_stream(models[i], &r, &data_key, &d, &w, co.output, params, form_s, &o, dt);
     frame_writer_close(&w);
     entk_progress_end();
     cache_report();

@@ -1,10 +1,10 @@
 # Included first by every pipeline Makefile (pipelines/<name>/Makefile, run with make -C, so the
 # path is ../common.mk): the shell, the paths, the OpenBLAS set-up, the stamp function, `clean`,
 # and `seeds` for pipelines that set SEED_COLUMNS. A pipeline sets its own variables after the
-# include; the default goal stays `all`.
+# include, and includes pipelines/runs.mk once OUT is set; the default goal stays `all`.
+# No .DELETE_ON_ERROR: see runs.mk.
 SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -ec
-.DELETE_ON_ERROR:
 .DEFAULT_GOAL := all
 
 ROOT    := $(abspath ../..)
@@ -41,10 +41,10 @@ SEEDS ?= 0 1 2
 seeds:
 	@[ -n "$(SEED_COLUMNS)" ] || { echo "this pipeline has no seeds target (no SEED_COLUMNS)" >&2; exit 2; }
 	for s in $(SEEDS); do $(MAKE) --no-print-directory OUT=$(OUT)/seed-$$s SEED=$$s all || exit 1; done
-	@{ echo -n seed; for k in $(SEED_COLUMNS); do echo -n "	$$k"; done; echo; } > $(OUT)/seeds.tsv.tmp
-	@for s in $(SEEDS); do echo -n "$$s" >> $(OUT)/seeds.tsv.tmp; \
-	  for k in $(SEED_COLUMNS); do echo -n "	$$(sed -n "s/^  \"$$k\": \(.*\),\?$$/\1/p" $(OUT)/seed-$$s/summary.json | sed 's/,$$//')" >> $(OUT)/seeds.tsv.tmp; done; \
-	  echo >> $(OUT)/seeds.tsv.tmp; done
-	@mv $(OUT)/seeds.tsv.tmp $(OUT)/seeds.tsv && cat $(OUT)/seeds.tsv
+	@{ echo -n seed; for k in $(SEED_COLUMNS); do echo -n "	$$k"; done; echo; } > $(OUT)/seeds.tsv.tmp.$(RUN)
+	@for s in $(SEEDS); do echo -n "$$s" >> $(OUT)/seeds.tsv.tmp.$(RUN); \
+	  for k in $(SEED_COLUMNS); do echo -n "	$$(sed -n "s/^  \"$$k\": \(.*\),\?$$/\1/p" $(OUT)/seed-$$s/summary.json | sed 's/,$$//')" >> $(OUT)/seeds.tsv.tmp.$(RUN); done; \
+	  echo >> $(OUT)/seeds.tsv.tmp.$(RUN); done
+	@mv $(OUT)/seeds.tsv.tmp.$(RUN) $(OUT)/seeds.tsv && cat $(OUT)/seeds.tsv
 
 .PHONY: all clean seeds

@@ -103,7 +103,7 @@ check "fan-out layout" bash -c "ls $T/c/objects | grep -Eq '^[0-9a-f]{2}$'"
 entry=$(find $T/c/objects -type f | head -n 1)
 printf '\x00\x01' | dd of="$entry" bs=1 seek=100 conv=notrunc status=none
 entk-jacobian -m $M d.fr 2>j3.err >j3.fr
-check "corrupt entry reported" grep -q 'corrupt entry .*checksum mismatch' j3.err
+check "corrupt entry reported" grep -q 'refused entry .*authenticator mismatch' j3.err
 check "corrupt entry recomputed" cmp j1.fr j3.fr
 entk-jacobian -m $M d.fr 2>j4.err >/dev/null
 check "recomputed entry stored again" grep -q '2 hits, 0 misses' j4.err
@@ -111,7 +111,7 @@ entk-jacobian -m $M --cache-dir off d.fr 2>j5.err >j5.fr
 check "cache off still computes" cmp j1.fr j5.fr
 entk-gram -q < j1.fr > k1.fr
 entk-gram < j1.fr 2>k2.err > k2.fr
-check "gram cached by input key" grep -q '1 hits' k2.err
+check "gram cached by its input's content" grep -q '1 hits' k2.err
 check "cached gram identical" cmp k1.fr k2.fr
 
 # --- devices are written in place, never replaced by a renamed temporary

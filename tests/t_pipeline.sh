@@ -18,7 +18,10 @@ rm -rf $O/eig $O/align
 make -s -C "$ROOT/pipelines/mlp-modadd" $ARGS Q= 2> rebuild.err >/dev/null
 check "rebuild hits the cache only" bash -c "grep -q 'cache: [0-9]* hits, 0 misses' rebuild.err && ! grep -q ' [1-9][0-9]* misses' rebuild.err"
 
-# the same computation as a shell pipeline gives the same frames (and the same keys)
+# the same computation as a shell pipeline gives the same frames (and the same keys), with the
+# pipelines' one OpenBLAS thread per program (pipelines/blas.mk): the factored Gram's last bits
+# depend on the thread count, which is therefore in its key
+export OPENBLAS_NUM_THREADS=1
 entk-jacobian -q -m $O/ckpt/epoch-00060.safetensors $O/data.frames | entk-gram -q --reduce trace | entk-eig -q --top 60 \
   | entk-align -q --range 22:41 - $O/features.frames > shell.fr
 check "shell pipeline = make pipeline (frames)" diff <(entk-show shell.fr | tail -n +2) <(entk-show $O/align/epoch-00060.frames | tail -n +2)

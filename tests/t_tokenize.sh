@@ -116,7 +116,7 @@ check gemma3-2316-stories test "$(wc -l < "$T/g.entk")" -eq 2316
 obj=$(find "$ENTK_CACHE_DIR/objects" -type f | head -n 1)
 printf 'X' | dd of="$obj" bs=1 seek=100000 conv=notrunc 2>/dev/null
 entk-tokenize -t "$GEMMA" --text --delim "$EOT" --drop-tail "$TS" > "$T/g.entk3" 2> "$T/g.log3"
-check gemma3-corrupt-cache-rebuilt grep -q "corrupt entry" "$T/g.log3"
+check gemma3-corrupt-cache-rebuilt grep -q "refused entry" "$T/g.log3"
 check gemma3-corrupt-cache-same-tokens cmp "$T/g.entk" "$T/g.entk3"
 
 # hard strings, one text per file: well-formed ones as they are; all of them with U+FFFD for

@@ -40,8 +40,14 @@ typedef struct {
 
 /* Handles a common option; returns 1 if c was one. help is printed for -h. */
 int cli_common_opt(int c, cli_common *co, const char *help);
-/* Call at the top of main: sets the program name and disables getopt's own messages. */
-void cli_start(int argc, char **argv);
+/* Call at the top of main: sets the program name, disables getopt's own messages and records the
+ * program's code identity (ENTK_TOOL_ID, which the Makefile defines for each bin/ program as a
+ * hash of its source: core/codeid.h). */
+void cli_start_tool(int argc, char **argv, const char *tool_id);
+#ifndef ENTK_TOOL_ID
+#define ENTK_TOOL_ID ""
+#endif
+#define cli_start(argc, argv) cli_start_tool(argc, argv, ENTK_TOOL_ID)
 noreturn void cli_bad_option(char **argv);
 long cli_long(const char *opt, const char *s, long min, long max);
 double cli_double(const char *opt, const char *s);

@@ -22,6 +22,8 @@ extern int entk_quiet;                       /* -q: silence entk_log and progres
  * and exits with code. */
 noreturn void entk_die(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void entk_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Like entk_log, but said also under -q: for what a pipeline must not miss (a repaired cache). */
+void entk_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* A progress line that rewrites itself on a terminal and is rate-limited to about 1/s otherwise;
  * total < 0 when the total is not known. */
 void entk_progress(const char *what, long done, long total);

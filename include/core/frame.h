@@ -14,7 +14,12 @@
  * [{name, key}], key}. `key` (xxh3-128 hex) is derived from the producer, its arguments and the
  * keys of what it consumed, so provenance and cache keys chain through a pipeline. The last frame
  * is "end" with meta {frames: number of frames before it}: a stream cut at a frame boundary is
- * detected too. README.md "Frame format" documents this for users. */
+ * detected too. README.md "Frame format" documents this for users.
+ * A header's key says where a stream came from, but a stream can be edited under its old header:
+ * what a result depends on is the stream's content. So the reader also keeps a content digest of
+ * every stream (frame_reader_content): kind, name, dtype, shape, meta and the data's checksum of
+ * each frame after the header, as git names an object by its content. The data enter through the
+ * xxh3-64 `check` that the reader verifies anyway, so the digest costs next to nothing. */
 #ifndef ENTK_FRAME_H
 #define ENTK_FRAME_H
 #include <msgpack.h>
@@ -75,6 +80,23 @@ void frame_write_record(frame_writer *w, const char *name, const meta *m);
 void frame_pack_tensor(msgpack_sbuffer *buf, const char *name, const tensor *t, const meta *m);
 /* Number of top-level msgpack objects in a packed buffer (-1 if it is not whole objects). */
 long frame_count_packed(const void *bytes, size_t n);
+/* One packed tensor frame (a cache entry's payload), parsed to be checked against a request. */
+typedef struct {
+    msgpack_unpacked u;     /* owns what name and meta point into */
+    char name[256];
+    tensor t;               /* dtype, ndim, shape; data points into u (unaligned), not owned */
+    msgpack_object meta;
+} packed_frame;
+/* Parses the next frame of bytes[*off..n) into v and advances *off: 1 if it is a well-formed tensor
+ * frame (kind, name, dtype, shape, data of exactly the size the shape needs, matching check), else
+ * 0 with why set. Release v with packed_frame_free either way. */
+int frame_packed_next(const void *bytes, size_t n, size_t *off, packed_frame *v, char *why, size_t nwhy);
+void packed_frame_free(packed_frame *v);
+/* Checks packed frame v: name, dtype, shape (dims -1 = any) and the string and integer meta
+ * entries given as NULL-terminated key lists with their values; 1, or 0 with why set. */
+int packed_frame_is(const packed_frame *v, const char *name, dtype dt, int ndim, const int64_t *dims,
+                    const char *const *skeys, const char *const *svals, const char *const *ikeys, const int64_t *ivals,
+                    char *why, size_t nwhy);
 /* Copies already-packed frames (from frame_pack_tensor) into the stream. */
 void frame_write_packed(frame_writer *w, const void *bytes, size_t n, long nframes);
 /* Starts a stream on the output. A writer not yet open (zero-initialised) opens path, as
@@ -105,6 +127,8 @@ typedef struct {
     void *buf;              /* reader-owned aligned copy of the current frame's data */
     size_t bufcap;
     char kind[16], name[256];
+    XXH3_state_t *content;  /* digest of the current stream's frames after its header */
+    msgpack_sbuffer metabuf;
 } frame_reader;
 
 /* Opens path ("-" = stdin), reads and validates the header. */
@@ -116,6 +140,10 @@ void frame_read_tensor(frame_reader *r, frame *f, const char *name);
 void frame_reader_close(frame_reader *r);
 /* After frame_read returned 0: 1 if another stream (header) follows, which is then opened. */
 int frame_reader_next_stream(frame_reader *r);
+/* The content digest of the current stream (see above), once frame_read has returned 0 at its end
+ * frame; dies (internal error) before. Streams with equal frames have equal digests whatever their
+ * headers say. */
+entk_key frame_reader_content(const frame_reader *r);
 
 /* Dies with "<src>: frame N (name): ..." */
 void frame_fail(const frame_reader *r, const frame *f, const char *fmt, ...) __attribute__((format(printf, 3, 4), __noreturn__));
@@ -132,7 +160,8 @@ void frame_expect_shape(const frame_reader *r, const frame *f, int ndim, const i
 /* An owned copy of the frame's tensor converted to dtype d (float<->float only). */
 tensor frame_take(const frame_reader *r, const frame *f, dtype d);
 
-/* Key of a stream made by producer from inputs, with args: the chaining rule for header keys. */
+/* Key of a stream made by producer from inputs, with args: the chaining rule for header keys. It
+ * also names the code (core/codeid.h: the library, the program's own source, the BLAS kernels). */
 entk_key frame_derive_key(const char *producer, int argc, char **argv, int ninputs, const entk_key *inputs);
 
 /* Fills a header for producer with canonical args and the keys of its inputs, and derives its key. */

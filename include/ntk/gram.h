@@ -35,7 +35,7 @@ void gram_init(gram *g, reduction red, dtype dt, int64_t N, int64_t C);
 void gram_add_factored(gram *g, const tensor *X, const tensor *G, const tensor *A);
 /* J [N, C, P] */
 void gram_add_explicit(gram *g, const tensor *J);
-/* Final K: for flat, permuted to class-major. With want_factor and every block kept as a factor,
+/* Final K, exactly symmetric (its upper triangle mirrored): for flat, permuted to class-major. With want_factor and every block kept as a factor,
  * K is not formed: returns NULL and the Gram is g->F^T g->F. */
 tensor *gram_finish(gram *g);
 void gram_free(gram *g);

@@ -1,5 +1,6 @@
 #include "core/cli.h"
 #include "core/blasenv.h"
+#include "core/codeid.h"
 #include "core/err.h"
 #include <errno.h>
 #include <malloc.h>
@@ -8,8 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-void cli_start(int argc, char **argv) {
+void cli_start_tool(int argc, char **argv, const char *tool_id) {
     (void)argc;
+    codeid_set_tool(tool_id);
     blasenv_native_kernels(argv);
     /* A filter given a series of streams allocates the same large buffers for each one. By default
      * glibc hands such blocks back to the kernel when they are freed (mmap above 128 KiB, heap

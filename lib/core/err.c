@@ -48,14 +48,25 @@ void entk_die(int code, const char *fmt, ...) {
     exit(code);
 }
 
-void entk_log(const char *fmt, ...) {
-    if (entk_quiet) return;
+static void vlog(const char *fmt, va_list ap) {
     if (progress_open) { fputc('\n', stderr); progress_open = 0; }
-    va_list ap;
-    va_start(ap, fmt);
     fprintf(stderr, "%s: ", prog);
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
+}
+
+void entk_log(const char *fmt, ...) {
+    if (entk_quiet) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vlog(fmt, ap);
+    va_end(ap);
+}
+
+void entk_warn(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vlog(fmt, ap);
     va_end(ap);
 }
 

@@ -1,4 +1,5 @@
 #include "core/frame.h"
+#include "core/codeid.h"
 #include "core/err.h"
 #include <errno.h>
 #include <stdarg.h>
@@ -166,6 +167,73 @@ long frame_count_packed(const void *bytes, size_t n) {
     return count;
 }
 
+static int obj_is_str(const msgpack_object *o, const char *s);
+
+int frame_packed_next(const void *bytes, size_t n, size_t *off, packed_frame *v, char *why, size_t nwhy) {
+    memset(v, 0, sizeof *v);
+    msgpack_unpacked_init(&v->u);
+    const char *bad = NULL;
+    if (*off >= n) bad = "fewer frames than expected";
+    else if (msgpack_unpack_next(&v->u, bytes, n, off) != MSGPACK_UNPACK_SUCCESS) bad = "not whole msgpack frames";
+    const msgpack_object *o = &v->u.data, *dt = NULL, *sh = NULL, *data = NULL, *ck = NULL, *nm = NULL;
+    if (!bad && (o->type != MSGPACK_OBJECT_MAP || !obj_is_str(meta_get(o, "kind"), "tensor"))) bad = "not a tensor frame";
+    if (!bad) {
+        nm = meta_get(o, "name"), dt = meta_get(o, "dtype"), sh = meta_get(o, "shape");
+        data = meta_get(o, "data"), ck = meta_get(o, "check");
+        const msgpack_object *m = meta_get(o, "meta");
+        if (m) v->meta = *m;
+        char dts[8] = "";
+        if (!nm || nm->type != MSGPACK_OBJECT_STR || nm->via.str.size >= sizeof v->name || !dt || dt->type != MSGPACK_OBJECT_STR ||
+            dt->via.str.size >= sizeof dts || !sh || sh->type != MSGPACK_OBJECT_ARRAY || sh->via.array.size > TENSOR_MAXDIM ||
+            !data || data->type != MSGPACK_OBJECT_BIN || !ck || ck->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+            bad = "malformed tensor frame";
+        else {
+            memcpy(v->name, nm->via.str.ptr, nm->via.str.size);
+            memcpy(dts, dt->via.str.ptr, dt->via.str.size);
+            if (!dtype_parse(dts, &v->t.dt)) bad = "unknown dtype";
+            v->t.ndim = (int)sh->via.array.size;
+            uint64_t numel = 1;
+            for (int i = 0; !bad && i < v->t.ndim; i++) {
+                const msgpack_object *d = &sh->via.array.ptr[i];
+                if (d->type != MSGPACK_OBJECT_POSITIVE_INTEGER || d->via.u64 > (1ull << 40)) bad = "bad shape";
+                else if ((numel *= d->via.u64) > (1ull << 40)) bad = "shape too large";
+                else v->t.shape[i] = (int64_t)d->via.u64;
+            }
+            if (!bad && data->via.bin.size != numel * dtype_size(v->t.dt)) bad = "data size does not match the shape";
+            else if (!bad && ck->via.u64 != hash64(data->via.bin.ptr, data->via.bin.size)) bad = "data checksum mismatch";
+            v->t.data = (void *)data->via.bin.ptr;
+        }
+    }
+    if (!bad) return 1;
+    snprintf(why, nwhy, "%s", bad);
+    return 0;
+}
+
+void packed_frame_free(packed_frame *v) { msgpack_unpacked_destroy(&v->u); }
+
+int packed_frame_is(const packed_frame *v, const char *name, dtype dt, int ndim, const int64_t *dims,
+                    const char *const *skeys, const char *const *svals, const char *const *ikeys, const int64_t *ivals,
+                    char *why, size_t nwhy) {
+    char d[128];
+    if (strcmp(v->name, name) != 0) { snprintf(why, nwhy, "frame '%s' where '%s' was expected", v->name, name); return 0; }
+    int ok = v->t.dt == dt && v->t.ndim == ndim;
+    for (int i = 0; ok && i < ndim; i++) ok = dims[i] < 0 || dims[i] == v->t.shape[i];
+    if (!ok) { snprintf(why, nwhy, "frame '%s' is %s, not of the shape and dtype expected", name, tensor_desc(&v->t, d, sizeof d)); return 0; }
+    for (int i = 0; skeys && skeys[i]; i++)
+        if (!obj_is_str(meta_get(&v->meta, skeys[i]), svals[i])) {
+            snprintf(why, nwhy, "frame '%s': meta %s is not '%s'", name, skeys[i], svals[i]);
+            return 0;
+        }
+    for (int i = 0; ikeys && ikeys[i]; i++) {
+        int64_t x;
+        if (!meta_get_i64(&v->meta, ikeys[i], &x) || x != ivals[i]) {
+            snprintf(why, nwhy, "frame '%s': meta %s is not %lld", name, ikeys[i], (long long)ivals[i]);
+            return 0;
+        }
+    }
+    return 1;
+}
+
 void frame_write_packed(frame_writer *w, const void *bytes, size_t n, long nframes) {
     if (nframes < 0) entk_die(ENTK_EXIT_FAIL, "internal: packed frames are not whole msgpack objects");
     if (n && fwrite(bytes, 1, n, w->out.fp) != n) entk_die(ENTK_EXIT_FAIL, "writing frames: %s", strerror(errno));
@@ -183,6 +251,7 @@ entk_key frame_derive_key(const char *producer, int argc, char **argv, int ninpu
     keybuilder_init(&kb, "stream");
     keybuilder_str(&kb, producer);
     keybuilder_str(&kb, ENTK_VERSION);
+    keybuilder_code(&kb, 1);
     keybuilder_i64(&kb, argc);
     for (int i = 0; i < argc; i++) keybuilder_str(&kb, argv[i]);
     keybuilder_i64(&kb, ninputs);
@@ -282,6 +351,41 @@ static void copy_str(const frame_reader *r, const msgpack_object *o, char *buf, 
     buf[o->via.str.size] = 0;
 }
 
+/* The content digest (frame.h) takes each frame after the header as kind, name and meta (packed
+ * again, so equal maps give equal bytes), and for a tensor its dtype, shape and data checksum. */
+static void digest_str(frame_reader *r, const char *s) {
+    uint64_t n = strlen(s);
+    XXH3_128bits_update(r->content, &n, sizeof n);
+    XXH3_128bits_update(r->content, s, n);
+}
+
+static void digest_frame(frame_reader *r, const frame *f, uint64_t check) {
+    digest_str(r, f->kind);
+    digest_str(r, f->name);
+    msgpack_sbuffer_clear(&r->metabuf);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &r->metabuf, msgpack_sbuffer_write);
+    msgpack_pack_object(&pk, f->meta);
+    uint64_t n = r->metabuf.size;
+    XXH3_128bits_update(r->content, &n, sizeof n);
+    XXH3_128bits_update(r->content, r->metabuf.data, n);
+    if (strcmp(f->kind, "tensor") != 0) return;
+    digest_str(r, dtype_name(f->t.dt));
+    int64_t dims[TENSOR_MAXDIM + 1] = {f->t.ndim};
+    for (int i = 0; i < f->t.ndim; i++) dims[i + 1] = f->t.shape[i];
+    XXH3_128bits_update(r->content, dims, (size_t)(f->t.ndim + 1) * sizeof dims[0]);
+    XXH3_128bits_update(r->content, &check, sizeof check);
+}
+
+entk_key frame_reader_content(const frame_reader *r) {
+    if (!r->done) entk_die(ENTK_EXIT_FAIL, "internal: %s: content digest asked for before the stream's end", r->src);
+    XXH128_canonical_t c;
+    XXH128_canonicalFromHash(&c, XXH3_128bits_digest(r->content));
+    entk_key k;
+    for (int i = 0; i < 16; i++) snprintf(k.hex + 2 * i, 3, "%02x", c.digest[i]);
+    return k;
+}
+
 static void read_header(frame_reader *r) {
     if (!next_object(r)) frame_fail(r, NULL, "empty input (expected an entk frame stream)");
     msgpack_object *o = &r->res.data;
@@ -322,6 +426,7 @@ static void read_header(frame_reader *r) {
     }
     r->nframes = 1;
     r->done = 0;
+    XXH3_128bits_reset(r->content);
 }
 
 static void reader_init(frame_reader *r, FILE *fp, const char *src) {
@@ -331,6 +436,8 @@ static void reader_init(frame_reader *r, FILE *fp, const char *src) {
     if (!msgpack_unpacker_init(&r->up, MSGPACK_UNPACKER_INIT_BUFFER_SIZE))
         entk_die(ENTK_EXIT_FAIL, "out of memory");
     msgpack_unpacked_init(&r->res);
+    msgpack_sbuffer_init(&r->metabuf);
+    if (!(r->content = XXH3_createState())) entk_die(ENTK_EXIT_FAIL, "out of memory");
     read_header(r);
 }
 
@@ -378,7 +485,10 @@ int frame_read(frame_reader *r, frame *f) {
         return 0;
     }
     r->nframes++;
-    if (strcmp(r->kind, "record") == 0) return 1;
+    if (strcmp(r->kind, "record") == 0) {
+        digest_frame(r, f, 0);
+        return 1;
+    }
     if (strcmp(r->kind, "header") == 0) frame_fail(r, f, "header frame inside a stream (missing end frame of the previous stream?)");
     if (strcmp(r->kind, "tensor") != 0) frame_fail(r, f, "unknown frame kind '%s'", r->kind);
     char dts[8];
@@ -407,6 +517,7 @@ int frame_read(frame_reader *r, frame *f) {
     const msgpack_object *ck = meta_get(o, "check");
     if (!ck || ck->type != MSGPACK_OBJECT_POSITIVE_INTEGER) frame_fail(r, f, "missing data checksum");
     if (ck->via.u64 != hash64(data->via.bin.ptr, need)) frame_fail(r, f, "data checksum mismatch (corrupt frame)");
+    digest_frame(r, f, ck->via.u64);
     if (need > r->bufcap) {
         free(r->buf);
         r->bufcap = (need + 63) / 64 * 64;
@@ -454,6 +565,8 @@ void frame_reader_close(frame_reader *r) {
     free(r->h.argv);
     free(r->buf);
     free(r->src);
+    XXH3_freeState(r->content);
+    msgpack_sbuffer_destroy(&r->metabuf);
     memset(r, 0, sizeof *r);
 }
 

@@ -1,6 +1,7 @@
 #include "lm/entk.h"
 #include "core/cache.h"
 #include "core/claim.h"
+#include "core/codeid.h"
 #include "core/blasenv.h"
 #include "core/err.h"
 #include "lm/block.h"
@@ -211,6 +212,7 @@ lm_entk *lm_entk_new(lm_model *m, dtype dt, int layer, lm_param param, int N, in
     for (int c = 0; c < op->nchunks; c++) {
         keybuilder kb;
         keybuilder_init(&kb, "entk-lm-entk-chunk");
+        keybuilder_code(&kb, 0); /* computed by lib code alone, whichever program asks */
         keybuilder_str(&kb, m->key.hex);
         keybuilder_i64(&kb, layer);
         keybuilder_str(&kb, lm_param_name(param));
@@ -337,30 +339,41 @@ static void chunk_store(const lm_entk *op, const entk_key *key, int c, const voi
     size_t es = dtype_size(op->dt), n = (size_t)(op->P + (int64_t)chunk_windows(op, c) * op->D) * es;
     chunk_hdr h = {CHUNK_MAGIC, (uint32_t)op->dt, (uint32_t)chunk_windows(op, c), (uint32_t)op->D, 0, (uint64_t)op->out,
                    (uint64_t)op->in};
-    char *buf = xmalloc(sizeof h + n);
+    char *buf = xmalloc(sizeof h + n), what[96];
     memcpy(buf, &h, sizeof h);
     memcpy(buf + sizeof h, res, n);
-    cache_put(key, buf, sizeof h + n);
+    snprintf(what, sizeof what, "lm eNTK product of chunk %d (%d windows), block %d %s", c, chunk_windows(op, c),
+             op->layer, lm_param_name(op->param));
+    cache_desc d = {what, "the chunk's operator key, the vector's content, code"};
+    cache_put(key, &d, buf, sizeof h + n);
     free(buf);
 }
 
-/* y += chunk c's grad (in f64), Ju rows of chunk c; from a cache entry, verified against what the
- * operator expects. 0: no (valid) entry. */
+typedef struct { const lm_entk *op; int c; } chunk_req;
+
+/* Is a hit the product of this chunk: its header and size? (the cache's check of a payload) */
+static int chunk_check(const void *payload, size_t n, const void *arg, char *why, size_t nwhy) {
+    const chunk_req *q = arg;
+    const lm_entk *op = q->op;
+    chunk_hdr h;
+    int nwin = chunk_windows(op, q->c);
+    size_t want = sizeof h + (size_t)(op->P + (int64_t)nwin * op->D) * dtype_size(op->dt);
+    if (n != want || (memcpy(&h, payload, sizeof h), memcmp(h.magic, CHUNK_MAGIC, 8) != 0) || h.dt != (uint32_t)op->dt ||
+        h.nwin != (uint32_t)nwin || h.D != (uint32_t)op->D || h.out != (uint64_t)op->out || h.in != (uint64_t)op->in) {
+        snprintf(why, nwhy, "not the product of chunk %d of this operator", q->c);
+        return 0;
+    }
+    return 1;
+}
+
+/* y += chunk c's grad (in f64), Ju rows of chunk c, from a verified cache entry; 0: none. */
 static int chunk_take(const lm_entk *op, const entk_key *key, int c, double *y, double *Ju) {
     void *data;
     size_t n, es = dtype_size(op->dt);
-    if (!cache_get(key, &data, &n)) return 0;
-    chunk_hdr h;
+    chunk_req q = {op, c};
+    if (!cache_get(key, chunk_check, &q, &data, &n)) return 0;
     int nwin = chunk_windows(op, c);
-    size_t want = sizeof h + (size_t)(op->P + (int64_t)nwin * op->D) * es;
-    if (n != want || (memcpy(&h, data, sizeof h), memcmp(h.magic, CHUNK_MAGIC, 8) != 0) || h.dt != (uint32_t)op->dt ||
-        h.nwin != (uint32_t)nwin || h.D != (uint32_t)op->D || h.out != (uint64_t)op->out || h.in != (uint64_t)op->in) {
-        entk_log("cache: entry %s is not chunk %d's product: removed, recomputing", key->hex, c);
-        cache_remove(key);
-        free(data);
-        return 0;
-    }
-    const char *g = (const char *)data + sizeof h, *j = g + (size_t)op->P * es;
+    const char *g = (const char *)data + sizeof(chunk_hdr), *j = g + (size_t)op->P * es;
     double *Jc = Ju + (size_t)c * op->chunk * op->D;
     for (int64_t i = 0; i < op->P; i++) y[i] += op->dt == DT_F32 ? ((const float *)g)[i] : ((const double *)g)[i];
     for (int64_t i = 0; i < (int64_t)nwin * op->D; i++) Jc[i] = op->dt == DT_F32 ? ((const float *)j)[i] : ((const double *)j)[i];
@@ -368,21 +381,24 @@ static int chunk_take(const lm_entk *op, const entk_key *key, int c, double *y, 
     return 1;
 }
 
-static int product_take(const lm_entk *op, const entk_key *key, double *y, double *Ju) {
-    void *data;
-    size_t n;
-    if (!cache_get(key, &data, &n)) return 0;
+static int product_check(const void *payload, size_t n, const void *arg, char *why, size_t nwhy) {
+    const lm_entk *op = arg;
     product_hdr h;
     size_t ny = (size_t)op->P, nj = (size_t)op->N * op->D;
-    if (n != sizeof h + (ny + nj) * sizeof(double) || (memcpy(&h, data, sizeof h), memcmp(h.magic, PRODUCT_MAGIC, 8)) ||
+    if (n != sizeof h + (ny + nj) * sizeof(double) || (memcpy(&h, payload, sizeof h), memcmp(h.magic, PRODUCT_MAGIC, 8)) ||
         h.N != (uint32_t)op->N || h.D != (uint32_t)op->D || h.P != (uint64_t)op->P) {
-        entk_log("cache: entry %s is not this operator's product: removed, recomputing", key->hex);
-        cache_remove(key);
-        free(data);
+        snprintf(why, nwhy, "not a product of this operator");
         return 0;
     }
-    memcpy(y, (char *)data + sizeof h, ny * sizeof(double));
-    memcpy(Ju, (char *)data + sizeof h + ny * sizeof(double), nj * sizeof(double));
+    return 1;
+}
+
+static int product_take(const lm_entk *op, const entk_key *key, double *y, double *Ju) {
+    void *data;
+    size_t n, ny = (size_t)op->P, nj = (size_t)op->N * op->D;
+    if (!cache_get(key, product_check, op, &data, &n)) return 0;
+    memcpy(y, (char *)data + sizeof(product_hdr), ny * sizeof(double));
+    memcpy(Ju, (char *)data + sizeof(product_hdr) + ny * sizeof(double), nj * sizeof(double));
     free(data);
     return 1;
 }
@@ -486,7 +502,10 @@ void lm_entk_product(lm_entk *op, const double *u, double *y, double *Ju, int ca
         memcpy(buf, &h, sizeof h);
         memcpy(buf + sizeof h, y, ny);
         memcpy(buf + sizeof h + ny, Ju, nj);
-        cache_put(&pkey, buf, sizeof h + ny + nj);
+        char what[96];
+        snprintf(what, sizeof what, "lm eNTK product (%d chunks), block %d %s", op->nchunks, op->layer, lm_param_name(op->param));
+        cache_desc d = {what, "the operator's key (its chunks' keys), the vector's content, code"};
+        cache_put(&pkey, &d, buf, sizeof h + ny + nj);
         free(buf);
         for (c = 0; c < op->nchunks; c++) cache_remove(&ck[c]);
     }

@@ -1,10 +1,12 @@
 #include "lm/linearize.h"
 #include "core/blasenv.h"
 #include "core/cache.h"
+#include "core/codeid.h"
 #include "core/err.h"
 #include "lm/block.h"
 #include "lm/forward.h"
 #include <cblas.h>
+#include <stdio.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,9 +51,18 @@ static void prefix_block(const lm_model *m, dtype dt, const int32_t *ids, int nw
     free(mem);
 }
 
+/* a hit holds exactly the block's residual */
+static int prefix_check(const void *payload, size_t n, const void *arg, char *why, size_t nwhy) {
+    (void)payload;
+    if (n == *(const size_t *)arg) return 1;
+    snprintf(why, nwhy, "%zu bytes, expected %zu", n, *(const size_t *)arg);
+    return 0;
+}
+
 static entk_key prefix_key(const lm_model *m, dtype dt, int layer, const int32_t *ids, int nw, int T) {
     keybuilder kb;
     keybuilder_init(&kb, "entk-lm-prefix");
+    keybuilder_code(&kb, 0);
     keybuilder_str(&kb, m->key.hex);
     keybuilder_str(&kb, dtype_name(dt));
     keybuilder_i64(&kb, layer);
@@ -99,8 +110,8 @@ void lm_prefix(lm_model *m, dtype dt, const int32_t *ids, int N, int T, const in
             size_t n;
             int hit;
 #pragma omp critical(entk_cache)
-            hit = cache_get(&k, &data, &n);
-            if (hit && n == bytes) memcpy(dst, data, bytes);
+            hit = cache_get(&k, prefix_check, &bytes, &data, &n);
+            if (hit) memcpy(dst, data, bytes);
             else missing = 1;
             if (hit) free(data);
         }
@@ -110,7 +121,8 @@ void lm_prefix(lm_model *m, dtype dt, const int32_t *ids, int N, int T, const in
             for (int l = 0; l <= top; l++) {
                 entk_key k = prefix_key(m, dt, l, bid, nw, T);
 #pragma omp critical(entk_cache)
-                cache_put(&k, out[l], bytes);
+                cache_put(&k, &(cache_desc){"lm residual entering a block, 64 windows", "model, dtype, block, the windows' ids, code"},
+                          out[l], bytes);
                 for (int i = 0; i < nl; i++)
                     if (layers[i] == l) memcpy((char *)x[i] + off, out[l], bytes);
                 free(out[l]);

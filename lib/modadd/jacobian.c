@@ -1,5 +1,6 @@
 #include "modadd/jacobian.h"
 #include "core/cache.h"
+#include "core/codeid.h"
 #include "core/err.h"
 #include "core/linalg.h"
 #include <stdlib.h>
@@ -43,10 +44,13 @@ tensor jacobian_expand(const factored_jac *fj, int64_t row0, int64_t rows) {
     return J;
 }
 
+/* A block's key names, by content, everything its bytes depend on: the weights (the checkpoint
+ * file's hash), the inputs (the content digest of the data stream, frame.h), the parameter, the
+ * row range, the form, the dtype, the outputs, and the code that computes it (core/codeid.h). */
 static entk_key block_key(const model *m, const entk_key *data_key, int k, const jac_options *o, int64_t row0, int64_t rows) {
     keybuilder kb;
-    keybuilder_init(&kb, "jacobian-block-v2"); /* v2: separable blocks (X, A, G) */
-    keybuilder_str(&kb, ENTK_VERSION);
+    keybuilder_init(&kb, "jacobian-block-v3"); /* v3: keyed by content and code */
+    keybuilder_code(&kb, 1);
     keybuilder_str(&kb, m->key.hex);
     keybuilder_str(&kb, data_key->hex);
     keybuilder_str(&kb, m->names[k]);
@@ -54,8 +58,44 @@ static entk_key block_key(const model *m, const entk_key *data_key, int k, const
     keybuilder_str(&kb, dtype_name(m->dt));
     keybuilder_i64(&kb, row0);
     keybuilder_i64(&kb, rows);
-    if (o->sum_outputs) keybuilder_str(&kb, "outputs=sum"); /* only then: other keys stay as they were */
+    keybuilder_str(&kb, o->sum_outputs ? "outputs=sum" : "outputs=all");
     return keybuilder_final(&kb);
+}
+
+/* What a cached block must be for this request: its frames (J; X, G; or X, A, G) with their names,
+ * the model's dtype, the shapes the plan gives and the block's meta. */
+typedef struct {
+    const model *m;
+    int k, sep;
+    const jac_options *o;
+    int64_t N, C, T, in, out, block, row0, rows;
+} block_spec;
+
+static int block_ok(const void *bytes, size_t n, const void *arg, char *why, size_t nwhy) {
+    const block_spec *b = arg;
+    const char *sk[] = {"param", "form", NULL}, *sv[] = {b->m->names[b->k], jac_form_name(b->o->form)};
+    const char *ik[] = {"block", "row0", "rows", "out", "in", NULL};
+    int64_t iv[] = {b->block, b->row0, b->rows, b->out, b->in};
+    const char *names[3] = {"J"};
+    int64_t dims[3][4] = {{b->N, b->C, b->rows * b->in}};
+    int ndim[3] = {3}, nf = 1;
+    if (b->o->form == JAC_FACTORED) {
+        names[0] = "X", ndim[0] = 3, memcpy(dims[0], (int64_t[]){b->N, b->T, b->in}, 3 * sizeof(int64_t));
+        if (b->sep) names[1] = "A", ndim[1] = 2, memcpy(dims[1], (int64_t[]){b->C, b->rows}, 2 * sizeof(int64_t));
+        nf = b->sep ? 3 : 2;
+        names[nf - 1] = "G", ndim[nf - 1] = 4;
+        memcpy(dims[nf - 1], (int64_t[]){b->N, b->T, b->sep ? 1 : b->C, b->rows}, 4 * sizeof(int64_t));
+    }
+    size_t off = 0;
+    for (int i = 0; i < nf; i++) {
+        packed_frame v;
+        int ok = frame_packed_next(bytes, n, &off, &v, why, nwhy) &&
+                 packed_frame_is(&v, names[i], b->m->dt, ndim[i], dims[i], sk, sv, ik, iv, why, nwhy);
+        packed_frame_free(&v);
+        if (!ok) return 0;
+    }
+    if (off != n) { snprintf(why, nwhy, "more frames than a block has"); return 0; }
+    return 1;
 }
 
 /* Copies G[..., row0:row0+rows] (last axis of length out) into a new tensor. */
@@ -86,7 +126,8 @@ void jacobian_write_param(frame_writer *w, const model *m, const tensor *x, cons
         entk_key key = block_key(m, data_key, k, o, row0, rows);
         void *bytes;
         size_t nbytes;
-        if (cache_get(&key, &bytes, &nbytes)) {
+        block_spec spec = {m, k, model_separable(m, k), o, N, o->sum_outputs ? 1 : m->n_out, T, in, out, b, row0, rows};
+        if (cache_get(&key, block_ok, &spec, &bytes, &nbytes)) {
             frame_write_packed(w, bytes, nbytes, frame_count_packed(bytes, nbytes));
             free(bytes);
             continue;
@@ -122,7 +163,11 @@ void jacobian_write_param(frame_writer *w, const model *m, const tensor *x, cons
             frame_pack_tensor(&sb, "J", &J, &mt);
             tensor_free(&J);
         }
-        cache_put(&key, sb.data, sb.size);
+        char what[256], from[256];
+        snprintf(what, sizeof what, "jacobian block %s rows %lld..%lld of %lld, %s, %s, outputs %s", m->names[k], (long long)row0,
+                 (long long)(row0 + rows - 1), (long long)out, jac_form_name(o->form), dtype_name(m->dt), o->sum_outputs ? "sum" : "all");
+        snprintf(from, sizeof from, "model %s, data (content) %s, code %.8s/%.8s", m->key.hex, data_key->hex, codeid_lib(), codeid_tool());
+        cache_put(&key, &(cache_desc){what, from}, sb.data, sb.size);
         frame_write_packed(w, sb.data, sb.size, nframes);
         msgpack_sbuffer_destroy(&sb);
         entk_progress(m->names[k], (long)(b + 1), (long)nblocks);

@@ -1,6 +1,7 @@
 #include "ntk/align.h"
 #include "core/err.h"
 #include "core/linalg.h"
+#include <float.h>
 #include <lapacke.h>
 #include <math.h>
 #include <stdlib.h>
@@ -25,8 +26,13 @@ tensor align_basis(const tensor *A, int center) {
     lapack_int info = LAPACKE_dgesvd(LAPACK_ROW_MAJOR, 'S', 'N', (lapack_int)N, (lapack_int)d, a, (lapack_int)d, s, u,
                                      (lapack_int)r, NULL, 1, superb);
     if (info != 0) entk_die(ENTK_EXIT_FAIL, "align: SVD failed (info %d)", (int)info);
+    /* Numerical rank. A direction that centring (or a coincidence of columns) removed comes out of
+     * the SVD as rounding noise, of order u sqrt(N) s_1 (u = DBL_EPSILON); numpy's matrix_rank cuts
+     * at u max(N, d) s_1. The cut here is 100 times numpy's: at N = 841 it is 2e-11 s_1, three
+     * thousand times the noise, and far below the real directions of every family (orthogonal
+     * Fourier columns, Gaussian controls, orthonormal eigenvectors lie within a small factor of s_1). */
     int64_t rank = 0;
-    double tol = (s[0] > 0 ? s[0] : 0) * (double)(N > d ? N : d) * 1e-13;
+    double tol = (s[0] > 0 ? s[0] : 0) * (double)(N > d ? N : d) * 100 * DBL_EPSILON;
     while (rank < r && s[rank] > tol) rank++;
     tensor B = tensor_2d(DT_F64, N, rank);
     for (int64_t i = 0; i < N; i++) memcpy((double *)B.data + i * rank, u + i * r, (size_t)rank * sizeof(double));

@@ -200,10 +200,25 @@ void gram_add_explicit(gram *g, const tensor *J) {
     g->seconds += entk_now() - t0;
 }
 
+/* K's lower triangle replaced by its upper one. A Gram is symmetric in exact arithmetic, but the
+ * factored path forms X_t X_s^T and G_t G_s^T with gemm, whose entries (i, j) and (j, i) are summed
+ * in different orders by some kernels (OpenBLAS's Haswell sgemm: K[569, 7] = -4.89622e-05 against
+ * K[7, 569] = -4.89609e-05 on an f32 W_U Gram, where SkylakeX happened to agree bit for bit). A
+ * Gram that is symmetric only to rounding would make its consumers' results depend on which
+ * triangle they read, and entk-eig would have to judge it; mirrored, it is symmetric exactly, on
+ * every kernel. */
+static void symmetric(gram *g) {
+    la_mirror_upper(g->dt, g->K.shape[0], g->K.data);
+}
+
 tensor *gram_finish(gram *g) {
     if (g->F.data && !g->has_dense) return NULL;
     dense(g);
-    if (g->red != RED_FLAT || g->finished) return &g->K;
+    if (g->red != RED_FLAT) {
+        symmetric(g);
+        return &g->K;
+    }
+    if (g->finished) return &g->K;
     int64_t N = g->N, C = g->C, n2 = N * C;
     tensor P = tensor_2d(g->dt, n2, n2);
     for (int64_t n = 0; n < N; n++)
@@ -214,6 +229,7 @@ tensor *gram_finish(gram *g) {
     tensor_free(&g->K);
     g->K = P;
     g->finished = 1;
+    symmetric(g);
     return &g->K;
 }
 

@@ -1,5 +1,6 @@
 #include "text/bpe.h"
 #include "core/cache.h"
+#include "core/codeid.h"
 #include "core/err.h"
 #include "core/heap.h"
 #include "core/fileio.h"
@@ -874,20 +875,24 @@ bpe *bpe_load(const char *path, bpe_load_info *info) {
     b->file_key = hash_file(path);
     keybuilder kb;
     keybuilder_init(&kb, "bpe-compiled");
+    keybuilder_code(&kb, 0); /* compiled by lib/ alone, the same whichever program asks */
     keybuilder_str(&kb, b->file_key.hex);
     keybuilder_i64(&kb, BPE_FORMAT_VERSION);
     keybuilder_i64(&kb, (int64_t)sizeof(blob_hdr));
     entk_key key = keybuilder_final(&kb);
-    int hit = cache_get(&key, &b->blob, &b->blob_n);
-    if (hit && !attach(b)) {
-        entk_log("cache: compiled tokenizer for %s is malformed: recompiling", path);
+    int hit = cache_get(&key, NULL, NULL, &b->blob, &b->blob_n);
+    if (hit && !attach(b)) { /* authentic but not what this code reads: a repair is never silent */
+        entk_warn("cache: compiled tokenizer for %s is malformed: recompiling", path);
         free(b->blob);
         hit = 0;
     }
     if (!hit) {
         b->blob = compile(path, &b->blob_n);
         if (!attach(b)) entk_die(ENTK_EXIT_FAIL, "internal error: compiled tokenizer for %s does not verify", path);
-        cache_put(&key, b->blob, b->blob_n);
+        char what[4200], from[128];
+        snprintf(what, sizeof what, "compiled tokenizer %s", path);
+        snprintf(from, sizeof from, "file (content) %s, code %.8s", b->file_key.hex, codeid_lib());
+        cache_put(&key, &(cache_desc){what, from}, b->blob, b->blob_n);
     }
     if (info) {
         info->seconds = entk_now() - t0;

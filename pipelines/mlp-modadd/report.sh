@@ -3,6 +3,10 @@
 # derivative over training). Called by the Makefile after summarize.sh.
 set -euo pipefail
 OUT=$1
+source "$(dirname "$0")/../values.sh"
+need_values report.sh "$OUT/summary.json" overlap_sum overlap_sum_percent overlap_diff overlap_diff_percent \
+    overlap_random_cliff2 cliff1_overlap_n cliff1_overlap_m layer1_cliff1_overlap_n layer1_cliff1_overlap_m cliff_ratios \
+    onset_epoch derivative_peak_epoch derivative_peak_percent_per_step final_test_accuracy lambda1_full lambda1_sum_of_layerwise
 "$BIN/entk-show" --name eigenvalues --values "$OUT/eig/epoch-$LAST.frames" | tr '\t' '\n' | awk 'NF{print NR "\t" $1}' > "$OUT/spectrum.tsv"
 "$BIN/entk-show" --name eigenvalues --values "$OUT/final/eig-W1.frames" | tr '\t' '\n' | awk 'NF{print NR "\t" $1}' > "$OUT/spectrum-W1.tsv"
 c1=${CLIFF1#*:}; c2=${CLIFF2#*:}
@@ -56,5 +60,5 @@ Made by \`pipelines/mlp-modadd\` (entk). Numbers from \`summary.json\`; series i
 
 ![overlap](overlap.png)
 MD
-} > "$OUT/report.md.tmp"
-mv "$OUT/report.md.tmp" "$OUT/report.md"
+} > "$OUT/report.md.tmp.$$"
+mv "$OUT/report.md.tmp.$$" "$OUT/report.md"

@@ -3,7 +3,8 @@
 # the cliff ratios as OUT/series.tsv, and OUT/summary.json on stdout. Called by the Makefile.
 set -euo pipefail
 OUT=$1
-show() { "$BIN/entk-show" "$@"; }
+source "$(dirname "$0")/../values.sh"
+show() { "$BIN/entk-show" "$@" 2>>"$VALUES_ERR"; }
 
 # epoch train_acc test_acc (logged epochs)
 show --name metrics --fields epoch,train_acc,test_acc,loss "$OUT/metrics.frames" > "$OUT/metrics.tsv"
@@ -36,7 +37,7 @@ fam() { show --name overlap --fields family,overlap "$1" | awk -v f="$2" '$1==f{
 sum_check=$(show --name eigenvalues --values "$OUT/final/eig-sum.frames" | tr "\t" "\n" | sed -n 1p)
 full_top=$(show --name eigenvalues --values "$OUT/eig/epoch-$LAST.frames" | tr "\t" "\n" | sed -n 1p)
 
-cat <<JSON
+json=$(cat <<JSON
 {
   "p": $P,
   "family_dim": $D,
@@ -60,3 +61,5 @@ cat <<JSON
   "lambda1_sum_of_layerwise": $sum_check
 }
 JSON
+)
+emit_json summarize.sh "$json"

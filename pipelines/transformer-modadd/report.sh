@@ -3,6 +3,9 @@
 # training, the per-tensor spectra and the Fourier spectrum of W_E. Called by the Makefile.
 set -euo pipefail
 OUT=$1
+source "$(dirname "$0")/../values.sh"
+need_values report.sh "$OUT/summary.json" key_frequencies overlap_sum_top5 overlap_sum_top5_percent overlap_axis_sum_6_9 \
+    overlap_random_top5 onset_epoch derivative_peak_epoch final_test_accuracy
 for p in $PARAMS; do
     "$BIN/entk-show" --name eigenvalues --values "$OUT/final/eig-$p.frames" | tr '\t' '\n' | awk 'NF{print NR "\t" $1}' > "$OUT/spectrum-$p.tsv"
 done
@@ -62,5 +65,5 @@ $(sed -n '/per_tensor_overlap_sum_top5/,/}/p' "$OUT/summary.json" | tail -n +2 |
 
 ![fourier](fourier.png)
 MD
-} > "$OUT/report.md.tmp"
-mv "$OUT/report.md.tmp" "$OUT/report.md"
+} > "$OUT/report.md.tmp.$$"
+mv "$OUT/report.md.tmp.$$" "$OUT/report.md"

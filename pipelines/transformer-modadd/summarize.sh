@@ -5,7 +5,8 @@
 # OUT/summary.json on stdout. Called by the Makefile.
 set -euo pipefail
 OUT=$1
-show() { "$BIN/entk-show" "$@"; }
+source "$(dirname "$0")/../values.sh"
+show() { "$BIN/entk-show" "$@" 2>>"$VALUES_ERR"; }
 fam() { show --name overlap --fields family,overlap "$1" | awk -v f="$2" '$1==f{print $2}'; }
 
 show --name metrics --fields epoch,train_acc,test_acc,loss "$OUT/metrics.frames" > "$OUT/metrics.tsv"
@@ -28,7 +29,7 @@ onset=$(awk -F'\t' -v a="$ONSET_ACC" '$3 >= a {print $1; exit}' "$OUT/metrics.ts
 peak=$(awk -F'\t' 'NR > 1 && $4 != "NA" && (best == "" || $4 > best) {best = $4; ep = $1} END {print ep "\t" best}' "$OUT/series.tsv")
 keys=$(show --name key_frequencies --fields freqs "$OUT/features.frames")
 final_acc=$(tail -n 1 "$OUT/metrics.tsv" | cut -f3)
-{
+json=$({
 echo "{"
 echo "  \"p\": $P,"
 echo "  \"key_frequencies\": $keys,"
@@ -52,4 +53,5 @@ for p in $PARAMS full; do
 done
 echo "  }"
 echo "}"
-}
+})
+emit_json summarize.sh "$json"

@@ -10,12 +10,20 @@ craft.py fr-dtype IN OUT NAME DT stream copy with frame NAME relabelled as dtype
 craft.py fr-shape IN OUT NAME    stream copy with frame NAME's data shortened by one row
 craft.py fr-drop IN OUT NAME     stream copy without frame NAME (the end frame's count adjusted), as
                                  a stream of an older format would be
+Cache entries (lib/core/cache.c's format: magic, key, descriptor and payload lengths, authenticator):
+craft.py cache-forge ENTRY              flips a payload byte and puts a checksum anyone can compute
+                                        (XXH3-128 of the payload, unkeyed) where the authenticator goes
+craft.py cache-rekey SRC DST KEY SECRET copies entry SRC to DST stored under KEY, authenticated with the
+                                        cache's SECRET file: authentic, but another request's payload
 Gram streams for entk-eig (copies of the Gram stream IN with another K, of IN's dtype):
 craft.py gram-lowrank IN OUT N R SEED   K = X X^T / R, X [N, R] standard normal (PSD, rank R)
 craft.py gram-hidden IN OUT             IN's K with rows/columns 0 and 1 replaced by the block
                                         [[0, a], [a, 0]], a = 2 lambda_1(K): indefinite, and its zero
                                         diagonal hides it from pivoted Cholesky
 craft.py gram-indefinite IN OUT SEED    K - (lambda_1(K) / 2) w w^T, w a random unit vector
+craft.py gram-asym IN OUT C SEED        IN's K with each entry below the diagonal moved by
+                                        C eps sqrt(K_ii K_jj) z (z standard normal, eps of K's dtype):
+                                        symmetric only to C units of rounding, as a gemm-made Gram is
 """
 import json
 import struct
@@ -28,14 +36,35 @@ from entkio import DT, array, checksum, frames, read_safetensors_raw, write_fram
 from entkio import write_safetensors_raw as st_write  # noqa: E402
 
 
-def replace_gram(src, dst, make):
-    """Copies Gram stream src to dst with its K replaced by make(K as f64), stored in K's dtype."""
+def xxh3_128(b, secret=None):
+    """XXH3-128 (canonical bytes) of b, keyed with secret if given, via the system libxxhash."""
+    class H(ctypes.Structure):
+        _fields_ = [("low64", ctypes.c_uint64), ("high64", ctypes.c_uint64)]
+    lib = ctypes.CDLL("libxxhash.so.0")
+    if secret is None:
+        lib.XXH3_128bits.restype = H
+        lib.XXH3_128bits.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
+        h = lib.XXH3_128bits(b, len(b))
+    else:
+        lib.XXH3_128bits_withSecret.restype = H
+        lib.XXH3_128bits_withSecret.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_char_p, ctypes.c_size_t]
+        h = lib.XXH3_128bits_withSecret(b, len(b), secret, len(secret))
+    return struct.pack(">QQ", h.high64, h.low64)
+
+
+CACHE_HDR = 8 + 32 + 8 + 8 + 16
+
+
+def replace_gram(src, dst, make, symmetric=True):
+    """Copies Gram stream src to dst with its K replaced by make(K as f64, dtype), stored in K's
+    dtype (with symmetric, its upper triangle mirrored)."""
     def fn(fr):
         if fr.get("kind") == "tensor" and fr["name"] == "K":
             K = array(fr).astype(np.float64)
-            new = np.ascontiguousarray(make(K), dtype=DT[fr["dtype"]])
+            new = np.ascontiguousarray(make(K, DT[fr["dtype"]]), dtype=DT[fr["dtype"]])
             assert new.ndim == 2 and new.shape[0] == new.shape[1]
-            new = np.triu(new) + np.triu(new, 1).T  # exactly symmetric after rounding to the dtype
+            if symmetric:
+                new = np.triu(new) + np.triu(new, 1).T  # exactly symmetric after rounding to the dtype
             fr["data"] = new.tobytes()
             fr["shape"] = list(new.shape)
             fr["check"] = checksum(fr["data"])
@@ -123,9 +152,9 @@ def main():
     elif cmd == "gram-lowrank":
         n, r, seed = int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
         X = np.random.default_rng(seed).standard_normal((n, r))
-        replace_gram(sys.argv[2], sys.argv[3], lambda K: X @ X.T / r)
+        replace_gram(sys.argv[2], sys.argv[3], lambda K, dt: X @ X.T / r)
     elif cmd == "gram-hidden":
-        def hide(K):
+        def hide(K, dt):
             a = 2 * np.linalg.eigvalsh(K)[-1]
             K = K.copy()
             K[:2, :] = 0
@@ -134,11 +163,30 @@ def main():
             return K
         replace_gram(sys.argv[2], sys.argv[3], hide)
     elif cmd == "gram-indefinite":
-        def dent(K):
+        def dent(K, dt):
             w = np.random.default_rng(int(sys.argv[4])).standard_normal(K.shape[0])
             w /= np.linalg.norm(w)
             return K - np.linalg.eigvalsh(K)[-1] / 2 * np.outer(w, w)
         replace_gram(sys.argv[2], sys.argv[3], dent)
+    elif cmd == "cache-forge":
+        raw = bytearray(open(sys.argv[2], "rb").read())
+        nd, n = struct.unpack("<QQ", raw[40:56])
+        raw[-1] ^= 1
+        raw[56:72] = xxh3_128(bytes(raw[CACHE_HDR + nd:]))
+        open(sys.argv[2], "wb").write(raw)
+    elif cmd == "cache-rekey":
+        raw = bytearray(open(sys.argv[2], "rb").read())
+        raw[8:40] = sys.argv[4].encode()
+        secret = open(sys.argv[5], "rb").read()
+        raw[56:72] = xxh3_128(bytes(raw[8:56]) + bytes(raw[CACHE_HDR:]), secret)
+        open(sys.argv[3], "wb").write(raw)
+    elif cmd == "gram-asym":
+        c, seed = float(sys.argv[4]), int(sys.argv[5])
+        def skew(K, dt):
+            d = np.sqrt(np.abs(np.diag(K)))
+            z = np.tril(np.random.default_rng(seed).standard_normal(K.shape), -1)
+            return K + c * np.finfo(dt).eps * np.outer(d, d) * z
+        replace_gram(sys.argv[2], sys.argv[3], skew, symmetric=False)
     else:
         raise SystemExit(f"unknown command {cmd}")
 

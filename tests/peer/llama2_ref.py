@@ -7,8 +7,12 @@ tok512.bin with a dummy-prefix space and byte fallback). The peer of entk-forwar
   llama2_ref.py encode TOK.bin TEXT             ids with BOS, as run.c's encode(text, bos=1)
   llama2_ref.py decode TOK.bin IDS              text, as run.c prints it (stops at BOS)
   llama2_ref.py generate CKPT.bin IDS N         greedy continuation (N ids), as run.c at temperature 0
-  llama2_ref.py compare CKPT.bin IDS OUT.frames [--tol 1e-4]
+  llama2_ref.py compare CKPT.bin IDS OUT.frames [--c C]
       compares logits / hidden / resid / mlp / generated frames written by entk-forward
+      Tolerance: C u sqrt(d) L (default C = 4), u = eps_f32 (entk computes in f32), d the model
+      width and L its number of layers: every layer's matrix products round over an inner length
+      of about d (a random walk: u sqrt(d) relative), and the layers' errors add. Measured:
+      at most 1.5e-6 (13 u) on the Gemma 3 peers (gemma3_ref.py); 7.6e-7 on stories260K (bound 1.9e-5).
 """
 import argparse
 import math
@@ -301,7 +305,7 @@ def main():
     d = sub.add_parser("decode"); d.add_argument("vocab"); d.add_argument("ids")
     g = sub.add_parser("generate"); g.add_argument("ckpt"); g.add_argument("ids"); g.add_argument("n", type=int)
     c = sub.add_parser("compare"); c.add_argument("ckpt"); c.add_argument("ids"); c.add_argument("frames")
-    c.add_argument("--tol", type=float, default=1e-4)
+    c.add_argument("--c", type=float, default=4.0)
     a = p.parse_args()
     torch.set_num_threads(1)
     if a.cmd == "encode":
@@ -343,8 +347,9 @@ def main():
         if checked == 0:
             print("FAIL nothing to compare")
             sys.exit(1)
-        print(f"max relative error {worst:.3e} over {checked} frames (tol {a.tol:g}); {bad} generations differ")
-        sys.exit(0 if worst <= a.tol and bad == 0 else 1)
+        tol = a.c * np.finfo(np.float32).eps * math.sqrt(model.params.dim) * model.params.n_layers
+        print(f"max relative error {worst:.3e} over {checked} frames (tol {tol:.2g} = {a.c:g} u sqrt(d) L); {bad} generations differ")
+        sys.exit(0 if worst <= tol and bad == 0 else 1)
 
 
 if __name__ == "__main__":

@@ -1,13 +1,18 @@
 """Peer check of entk-train: the same AdamW steps in PyTorch from the same initial weights.
 
-usage: train_ref.py INIT DATA RESULT STEPS LR WD [METRICS [TOL]]
+usage: train_ref.py INIT DATA RESULT STEPS LR WD [METRICS [C]]
 INIT/RESULT are entk checkpoints (RESULT = entk-train --init INIT --batch 0 after STEPS optimizer
 steps of full-batch training, so no shuffling order is involved).
-Exits 1 if any tensor differs by more than TOL (relative Frobenius; default 1e-6 f32, 1e-12 f64).
+Tolerance: tol = C u STEPS (default C = 16), u = eps of the checkpoints' dtype. Each step's forward,
+backward and update round at a few u relative (AdamW's update is normalised, so rounding in the
+gradient changes it by about as much relative), and the steps' errors add up; measured at most
+2.1 u after 3 MLP steps and 1.0 u after 5 Transformer steps, in f32 and f64.
+Exits 1 if any tensor differs by more than tol (relative Frobenius).
 With METRICS (entk-train's metrics stream, one record per epoch: --ckpt-every 1) also checks
-- the loss of every epoch (the loss its step started from; epoch 0: at INIT) to TOL relative,
+- the loss of every epoch (the loss its step started from; epoch 0: at INIT) to tol relative,
 - train_acc and test_acc of the last epoch against torch's predictions with RESULT's weights: they
-  must agree except on examples whose top two logits are within 1e-4 (f32) / 1e-9 (f64) relative."""
+  must agree except on examples whose top two logits are within 100 tol relative (weights off by
+  tol move the logits by up to that times the network's gain, 100 leaving room for it)."""
 import os
 import sys
 
@@ -26,7 +31,8 @@ def main():
     w0, meta = load_safetensors(init)
     w1, _ = load_safetensors(result)
     dtype = torch.float32 if next(iter(w0.values())).dtype == np.float32 else torch.float64
-    tol = float(sys.argv[8]) if len(sys.argv) > 8 else 1e-6 if dtype == torch.float32 else 1e-12
+    u = np.finfo(np.float32 if dtype == torch.float32 else np.float64).eps
+    tol = (float(sys.argv[8]) if len(sys.argv) > 8 else 16.0) * u * int(steps)
     params = {k: torch.tensor(v, dtype=dtype, requires_grad=True) for k, v in w0.items()}
     d = tensors(data)
     train = np.array(d["train"]["array"]).astype(bool)
@@ -57,7 +63,7 @@ def main():
         err = np.linalg.norm(got - ref) / np.linalg.norm(ref)
         ok = err <= tol
         bad += not ok
-        print(f"{'ok' if ok else 'FAIL'} {k}: rel err {err:.2e} after {steps} AdamW steps (tol {tol:g})")
+        print(f"{'ok' if ok else 'FAIL'} {k}: rel err {err:.2e} = {err / u:.2g} u after {steps} AdamW steps (tol {tol:.2g})")
     if metrics:
         recs = {int(fr["meta"]["epoch"]): fr["meta"] for fr in frames(metrics) if fr.get("name") == "metrics"}
         for ep in range(int(steps) + 1):
@@ -69,13 +75,14 @@ def main():
         with torch.no_grad():
             out = f({k: torch.tensor(v, dtype=dtype) for k, v in w1.items()}, xall)[:, :p]
         top2 = out.topk(2, dim=1).values
-        near = ((top2[:, 0] - top2[:, 1]) <= (1e-4 if dtype == torch.float32 else 1e-9) * top2[:, 0].abs()).numpy()
+        near = ((top2[:, 0] - top2[:, 1]) <= 100 * tol * top2[:, 0].abs()).numpy()
         right = (out.argmax(1) == yall).numpy()
         last = recs[max(recs)]
         for name, split in (("train_acc", train), ("test_acc", ~train)):
             n = int(split.sum())
             lo, hi = (right & split & ~near).sum() / n, (right & split | near & split).sum() / n
-            ok = lo - 1e-12 <= last[name] <= hi + 1e-12
+            r = 2 * np.finfo(np.float64).eps  # both sides are ratios of counts, each rounded once in f64
+            ok = lo - r <= last[name] <= hi + r
             bad += not ok
             print(f"{'ok' if ok else 'FAIL'} {name} at epoch {max(recs)}: {last[name]:.6f}, torch {lo:.6f}..{hi:.6f}")
     sys.exit(1 if bad else 0)
