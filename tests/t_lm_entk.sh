@@ -142,10 +142,10 @@ for k in 1 2 3; do
     kill -9 $pid 2>/dev/null
     wait $pid 2>/dev/null
 done
-# what the killed runs finished: whole products (each 8 chunks) and single chunk products, told
-# apart by their sizes (64-byte entry header + payload)
-prod=$(find "$T/c1/objects" -type f -size $((64 + 24 + 11008 * 8 + 32 * 64 * 8))c | wc -l)
-chunks=$(find "$T/c1/objects" -type f -size $((64 + 40 + (11008 + 4 * 64) * 4))c | wc -l)
+# what the killed runs finished, from the cache's own listing: whole products (of 8 chunks each)
+# and single chunks' products of the product in flight
+prod=$(entk-cache -q --cache-dir "$T/c1" ls | cut -f6 | grep -c '^lm eNTK product (')
+chunks=$(entk-cache -q --cache-dir "$T/c1" ls | cut -f6 | grep -c '^lm eNTK product of chunk')
 (run "$T/c1" resumed.fr resumed.log)
 computed=$(grep -o '[0-9]* chunks computed' resumed.log | tail -n 1 | cut -d' ' -f1)
 check "kill -9 three times, then finish: the same bits as one uninterrupted run" cmp ref.fr resumed.fr

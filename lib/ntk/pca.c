@@ -1,4 +1,5 @@
 #include "ntk/pca.h"
+#include "core/blasenv.h"
 #include "core/err.h"
 #include "ntk/score.h"
 #include <lapacke.h>
@@ -20,8 +21,10 @@ void pca_top(const tensor *X, int64_t k, pca_result *out) {
         for (int64_t j = 0; j < D; j++) a[i * D + j] = x[i * D + j] - mu[j];
     double *s = xmalloc((size_t)r * sizeof(double)), *u = xmalloc((size_t)(N * r) * sizeof(double)),
            *vt = xmalloc((size_t)(r * D) * sizeof(double));
+    int blas = blas_one_thread(); /* the scores' bits must not follow the thread count */
     lapack_int info = LAPACKE_dgesdd(LAPACK_ROW_MAJOR, 'S', (lapack_int)N, (lapack_int)D, a, (lapack_int)D, s, u,
                                      (lapack_int)r, vt, (lapack_int)D);
+    blas_threads_restore(blas);
     if (info != 0) entk_die(ENTK_EXIT_FAIL, "pca: SVD failed (info %d)", (int)info);
     out->scores = tensor_2d(DT_F64, k, N);
     out->components = tensor_2d(DT_F64, k, D);

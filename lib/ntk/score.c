@@ -1,4 +1,5 @@
 #include "ntk/score.h"
+#include "core/blasenv.h"
 #include "core/err.h"
 #include "core/linalg.h"
 #include "core/rng.h"
@@ -171,6 +172,7 @@ double score_rank1(const double *A, int64_t N, int64_t D, double *score) {
     int tall = N >= D;   /* Gram A^T A (D x D) when tall, else A A^T (N x N) */
     int64_t m = tall ? D : N;
     double *G = xcalloc((size_t)(m * m), sizeof(double)), w[1], *z = xmalloc((size_t)m * sizeof(double));
+    int blas = blas_one_thread(); /* a score's bits must not follow the thread count */
     la_syrk_upper(DT_F64, tall, m, tall ? N : D, 1.0, A, D, 0.0, G, m);
     lapack_int found, *isuppz = xmalloc(2 * sizeof(lapack_int));
     lapack_int info = LAPACKE_dsyevr(LAPACK_ROW_MAJOR, 'V', 'I', 'U', (lapack_int)m, G, (lapack_int)m, 0, 0, (lapack_int)m,
@@ -190,6 +192,7 @@ double score_rank1(const double *A, int64_t N, int64_t D, double *score) {
         for (int64_t i = 0; i < N; i++) score[i] = sigma * z[i];
         free(v);
     }
+    blas_threads_restore(blas);
     score_fix_sign(score, N);
     free(G); free(z); free(isuppz);
     return sigma;

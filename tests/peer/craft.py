@@ -25,6 +25,7 @@ craft.py gram-asym IN OUT C SEED        IN's K with each entry below the diagona
                                         C eps sqrt(K_ii K_jj) z (z standard normal, eps of K's dtype):
                                         symmetric only to C units of rounding, as a gemm-made Gram is
 """
+import ctypes
 import json
 import struct
 import sys
