@@ -93,6 +93,7 @@ void lm_prefix(lm_model *m, dtype dt, const int32_t *ids, int N, int T, const in
     int cw = cache_windows > 0 ? cache_windows : 64, nblocks = (N + cw - 1) / cw;
     int blas = blas_one_thread();
     long done = 0;
+    double t0 = entk_now();
     /* Blocks of windows are independent: the threads take them in turn, each on one BLAS thread.
      * Every layer the forward passes through is cached, not only those asked for: a later run for
      * a shallower layer (make -j over the layers) then reads it instead of running the blocks. */
@@ -134,6 +135,7 @@ void lm_prefix(lm_model *m, dtype dt, const int32_t *ids, int N, int T, const in
     }
     blas_threads_restore(blas);
     entk_progress_end();
+    entk_log("prefix: %d windows of %d tokens through blocks 0..%d in %.3f s", N, T, top - 1, entk_now() - t0);
     for (int l = 0; l < top; l++) free(rope[l]);
     free(rope);
 }
