@@ -59,9 +59,9 @@ typedef struct {
     lm_entk_priv *p;
 } lm_entk;
 
-/* Windows per chunk that a chunk's activations fit in about target_bytes (a power of two, 1..N):
- * the default chunking, a function of the model, the layer and T only, so every machine cuts the
- * same chunks. */
+/* Windows per chunk that a chunk's activations fit in about target_bytes (a power of two, at most
+ * N/2 so that the threads have chunks to share): the default chunking, a function of the model,
+ * the layer, N and T only, so every machine cuts the same chunks. */
 int lm_entk_default_chunk(const lm_model *m, dtype dt, int layer, int N, int T, size_t target_bytes);
 /* Bytes a chunk of nwin windows keeps (activations of blocks layer..last). */
 size_t lm_entk_chunk_bytes(const lm_model *m, dtype dt, int layer, int nwin, int T);

@@ -99,8 +99,11 @@ size_t lm_entk_chunk_bytes(const lm_model *m, dtype dt, int layer, int nwin, int
 }
 
 int lm_entk_default_chunk(const lm_model *m, dtype dt, int layer, int N, int T, size_t target_bytes) {
+    /* at least 2 chunks when there are 2 windows or more: chunks are what the threads share (and
+     * every chunk costs a partial gradient of the weight's size, so no more than that asks); the
+     * rule must not read the machine, since the chunking shapes the bits */
     int w = 1;
-    while (w * 2 <= N && lm_entk_chunk_bytes(m, dt, layer, w * 2, T) <= target_bytes) w *= 2;
+    while (w * 2 <= N / 2 && lm_entk_chunk_bytes(m, dt, layer, w * 2, T) <= target_bytes) w *= 2;
     return w;
 }
 
