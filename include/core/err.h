@@ -25,7 +25,8 @@ void entk_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Like entk_log, but said also under -q: for what a pipeline must not miss (a repaired cache). */
 void entk_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* A progress line that rewrites itself on a terminal and is rate-limited to about 1/s otherwise;
- * total < 0 when the total is not known. */
+ * total < 0 when the total is not known. With a total, after a couple of seconds it adds the time
+ * left at the pace so far ("about 3.5 min left"). */
 void entk_progress(const char *what, long done, long total);
 void entk_progress_end(void);
 

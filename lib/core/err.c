@@ -76,19 +76,40 @@ double entk_now(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* "12 s", "4.5 min", "2.1 h": an estimate needs no more digits */
+static void span(double s, char *buf, size_t n) {
+    if (s < 90) snprintf(buf, n, "%.0f s", s);
+    else if (s < 5400) snprintf(buf, n, "%.1f min", s / 60);
+    else snprintf(buf, n, "%.1f h", s / 3600);
+}
+
 void entk_progress(const char *what, long done, long total) {
-    static double last;
+    static double last, start;
+    static long first = -1;
+    static char current[96];
     if (entk_quiet) return;
     double t = entk_now();
+    /* a new piece of work (another `what`, or a count that starts again) starts the clock */
+    if (strncmp(current, what, sizeof current - 1) != 0 || done < first) {
+        snprintf(current, sizeof current, "%s", what);
+        start = t;
+        first = done;
+    }
     if (done != total && t - last < 1.0) return;
     last = t;
-    char of[32] = "";
+    char of[32] = "", eta[48] = "";
     if (total >= 0) snprintf(of, sizeof of, "/%ld", total);
+    /* the remaining time at the pace so far, once there is a pace to go by */
+    if (total > 0 && done > first && done < total && t - start > 2) {
+        char s[24];
+        span((t - start) / (double)(done - first) * (double)(total - done), s, sizeof s);
+        snprintf(eta, sizeof eta, ", about %s left", s);
+    }
     if (isatty(2)) {
-        fprintf(stderr, "\r%s: %s %ld%s", prog, what, done, of);
+        fprintf(stderr, "\r%s: %s %ld%s%s   ", prog, what, done, of, eta);
         progress_open = 1;
     } else {
-        fprintf(stderr, "%s: %s %ld%s\n", prog, what, done, of);
+        fprintf(stderr, "%s: %s %ld%s%s\n", prog, what, done, of, eta);
     }
 }
 
