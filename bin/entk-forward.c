@@ -354,30 +354,6 @@ static int run_lm(const fwd_opts *o) {
 
 /* ------------------------------------------------------------------ modular-addition models */
 
-/* 1 if path is a safetensors file with entk_model in its __metadata__ (an entk-train checkpoint);
- * 0 if it is a directory or not a safetensors file. A safetensors file without entk_model is refused
- * here: a Gemma 3 model is given as its directory, and the llama2.c reader would only say it is not
- * a llama2.c checkpoint. */
-static int is_modadd_checkpoint(const char *path) {
-    struct stat sb;
-    if (stat(path, &sb) != 0 || S_ISDIR(sb.st_mode)) return 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) return 0;
-    unsigned char h[9];
-    size_t got = fread(h, 1, sizeof h, f);
-    fclose(f);
-    uint64_t len = 0;
-    if (got == sizeof h) memcpy(&len, h, 8);
-    if (got < sizeof h || h[8] != '{' || len > (uint64_t)sb.st_size - 8) return 0;
-    safetensors st;
-    st_open(&st, path);
-    int entk = st_meta(&st, "entk_model") != NULL;
-    st_close(&st);
-    if (!entk)
-        entk_die(ENTK_EXIT_INPUT, "%s: a safetensors file without entk_model in its metadata: not an entk-train checkpoint "
-                                  "(a Gemma 3 model is given as its directory)", path);
-    return 1;
-}
 
 /* The logits [N, p] (and hidden states) of an entk-train checkpoint on every row of an entk-modadd
  * data stream. */
@@ -480,7 +456,7 @@ int main(int argc, char **argv) {
     o.output = spec.co.output ? spec.co.output : "-";
     o.dt = dtype_i == 0 ? DT_F32 : DT_F64;
     o.spec = &spec;
-    spec.kind = is_modadd_checkpoint(o.model) ? RUN_MODADD : RUN_LM;
+    spec.kind = model_is_checkpoint(o.model) ? RUN_MODADD : RUN_LM;
     const cli_opt *mis = cli_misplaced(&spec);
     char nm[80];
     if (mis && spec.kind == RUN_MODADD)

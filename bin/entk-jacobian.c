@@ -290,7 +290,7 @@ int main(int argc, char **argv) {
         }
     }
     if (!nmodels) entk_die(ENTK_EXIT_USAGE, "-m MODEL is required (see --help)");
-    if (lm_path_is_lm(models[0])) {
+    if (!model_is_checkpoint(models[0])) {
         if (nmodels > 1) entk_die(ENTK_EXIT_USAGE, "one language model at a time");
         if (!lo_.layers) entk_die(ENTK_EXIT_USAGE, "--layer is required for a language model (see --help)");
         if (lo_.jvp && lo_.vjp) entk_die(ENTK_EXIT_USAGE, "--jvp and --vjp exclude each other");

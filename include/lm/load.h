@@ -8,7 +8,4 @@
 lm_model *lm_load(const char *path);
 /* 1 if path names a model lm_load takes as Gemma 3 (a directory or a config.json). */
 int lm_path_is_hf(const char *path);
-/* 1 if path looks like a language model (a Gemma 3 directory, or a file that is not a safetensors
- * file: a llama2.c checkpoint), 0 for a safetensors file (an entk-train checkpoint). */
-int lm_path_is_lm(const char *path);
 #endif

@@ -82,4 +82,9 @@ void factored_free(factored_jac *fj);
 int model_separable(const model *m, int k);   /* does parameter k's factored G separate? */
 void model_linear_shape(const model *m, int k, int64_t *out, int64_t *in, int64_t *T);
 model_kind model_kind_parse(const char *s);
+/* 1 if path is an entk-train checkpoint (a safetensors file with entk_model in its __metadata__);
+ * 0 if it is a directory or no safetensors file (then perhaps a language model: lm/load.h). A
+ * safetensors file without entk_model dies naming it: one reader for it, entk-forward's, entk-jacobian's
+ * and entk-eig's, so the filters tell the kinds of model apart the same way. */
+int model_is_checkpoint(const char *path);
 #endif

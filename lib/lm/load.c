@@ -12,17 +12,6 @@ int lm_path_is_hf(const char *path) {
     return (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) || (n >= 11 && strcmp(path + n - 11, "config.json") == 0);
 }
 
-int lm_path_is_lm(const char *path) {
-    if (lm_path_is_hf(path)) return 1;
-    /* safetensors: an 8-byte little-endian header length, then the JSON header's '{' */
-    unsigned char b[9];
-    FILE *f = fopen(path, "rb");
-    if (!f) return 1; /* lm_load names the problem */
-    size_t n = fread(b, 1, sizeof b, f);
-    fclose(f);
-    return !(n == sizeof b && b[8] == '{' && b[6] == 0 && b[7] == 0);
-}
-
 lm_model *lm_load(const char *path) {
     struct stat sb;
     if (stat(path, &sb) != 0) entk_die(ENTK_EXIT_INPUT, "cannot open model %s: no such file or directory", path);

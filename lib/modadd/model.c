@@ -1,4 +1,5 @@
 #include "modadd/model.h"
+#include <sys/stat.h>
 #include "core/err.h"
 #include "core/linalg.h"
 #include "core/rng.h"
@@ -285,4 +286,25 @@ void model_factored_jacobian(const model *m, const tensor *x, int k, int sum_out
         for (int64_t i = 0; i < N * C; i++) la_set(dt, fj->G.data, i, 1.0);
     }
     free(X); free(h); free(a); free(f);
+}
+
+int model_is_checkpoint(const char *path) {
+    struct stat sb;
+    if (stat(path, &sb) != 0 || S_ISDIR(sb.st_mode)) return 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    unsigned char h[9];
+    size_t got = fread(h, 1, sizeof h, f);
+    fclose(f);
+    uint64_t len = 0;
+    if (got == sizeof h) memcpy(&len, h, 8);
+    if (got < sizeof h || h[8] != '{' || len > (uint64_t)sb.st_size - 8) return 0;
+    safetensors st;
+    st_open(&st, path);
+    int entk = st_meta(&st, "entk_model") != NULL;
+    st_close(&st);
+    if (!entk)
+        entk_die(ENTK_EXIT_INPUT, "%s: a safetensors file without entk_model in its metadata: not an entk-train checkpoint "
+                                  "(a Gemma 3 model is given as its directory)", path);
+    return 1;
 }
