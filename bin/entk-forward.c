@@ -233,27 +233,17 @@ static void windows_from_list(job *j, pending *p, const char *list, int batch) {
 static void windows_from_frames(job *j, pending *p, frame_reader *r, int batch) {
     const lm_model *m = j->m;
     frame f;
+    int64_t nwin, T;
+    int32_t *ids;
     do {
         while (frame_read(r, &f)) {
-            if (strcmp(f.kind, "tensor") != 0 || (strcmp(f.name, "ids") != 0 && strcmp(f.name, "windows") != 0)) continue;
-            if (f.t.dt != DT_I32 && f.t.dt != DT_I64) frame_fail(r, &f, "token ids must be i32 or i64, not %s", dtype_name(f.t.dt));
-            if (f.t.ndim != 1 && f.t.ndim != 2) frame_fail(r, &f, "token ids must be [T] or [N,T], not rank %d", f.t.ndim);
-            int64_t nwin = f.t.ndim == 1 ? 1 : f.t.shape[0], T = f.t.shape[f.t.ndim - 1];
-            if (T <= 0) {
-                if (nwin > 0) frame_fail(r, &f, "empty window");
-                continue;
-            }
-            if (T > m->max_pos) frame_fail(r, &f, "window of %lld tokens exceeds the model's %d positions", (long long)T, m->max_pos);
-            int32_t *ids = xmalloc((size_t)T * sizeof(int32_t));
-            for (int64_t b = 0; b < nwin; b++) {
-                for (int64_t t = 0; t < T; t++) {
-                    int64_t v = (int64_t)tensor_get(&f.t, b * T + t);
-                    if (v < 0 || v >= m->vocab)
-                        frame_fail(r, &f, "token id %lld outside the model's vocabulary [0, %d)", (long long)v, m->vocab);
-                    ids[t] = (int32_t)v;
-                }
-                add_window(j, p, ids, (int)T, batch);
-            }
+            if (!lm_ids_frame(r, &f, &nwin, &T, &ids)) continue;
+            if (nwin > 0 && T > m->max_pos)
+                frame_fail(r, &f, "window of %lld tokens exceeds the model's %d positions", (long long)T, m->max_pos);
+            for (int64_t i = 0; i < nwin * T; i++)
+                if (ids[i] >= m->vocab)
+                    frame_fail(r, &f, "token id %d outside the model's vocabulary [0, %d)", ids[i], m->vocab);
+            for (int64_t b = 0; b < nwin; b++) add_window(j, p, ids + b * T, (int)T, batch);
             free(ids);
         }
     } while (frame_reader_next_stream(r));

@@ -13,6 +13,7 @@
 #ifndef ENTK_LM_FORWARD_H
 #define ENTK_LM_FORWARD_H
 #include <stdint.h>
+#include "core/frame.h"
 #include "lm/block.h"
 #include "lm/model.h"
 
@@ -44,6 +45,11 @@ lm_acts *lm_acts_new(const lm_model *m, int B, int T, int keep_from);
 void lm_acts_free(lm_acts *a);
 size_t lm_acts_bytes(const lm_model *m, int B, int T, int keep_from);
 
+/* Token windows in frames: a tensor frame 'ids' or 'windows' holding int ids, [T] (one window) or
+ * [N, T] (entk-tokenize, entk-windows, --ids). 1 if f is one (nwin and T set; *ids, when given,
+ * gets the windows' ids as i32, malloc'd), 0 for any other frame (skipped). Dies (ENTK_EXIT_INPUT)
+ * on one of the wrong type or rank, an empty window, or an id < 0. */
+int lm_ids_frame(const frame_reader *r, const frame *f, int64_t *nwin, int64_t *T, int32_t **ids);
 /* Dies (ENTK_EXIT_INPUT) unless every id of ids [n] is in [0, vocab). */
 void lm_check_ids(const lm_model *m, const int32_t *ids, size_t n, int T);
 /* ids: [B, T] token ids (checked against vocab). out may be NULL. */

@@ -3,6 +3,7 @@
 #include <cblas.h>
 #include <math.h>
 #include <omp.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -117,6 +118,24 @@ static void logits_at(const lm_model *m, const lm_acts *a, const lm_outputs *out
                    dim * sizeof(float));
     lm_logits(m, hsel, (int)dim, (int)np, out->logits);
     free(hsel);
+}
+
+int lm_ids_frame(const frame_reader *r, const frame *f, int64_t *nwin, int64_t *T, int32_t **ids) {
+    if (strcmp(f->kind, "tensor") != 0 || (strcmp(f->name, "ids") != 0 && strcmp(f->name, "windows") != 0)) return 0;
+    if (f->t.dt != DT_I32 && f->t.dt != DT_I64) frame_fail(r, f, "token ids must be i32 or i64, not %s", dtype_name(f->t.dt));
+    if (f->t.ndim != 1 && f->t.ndim != 2) frame_fail(r, f, "token ids must be [T] or [N,T], not rank %d", f->t.ndim);
+    *nwin = f->t.ndim == 1 ? 1 : f->t.shape[0];
+    *T = f->t.shape[f->t.ndim - 1];
+    if (*nwin > 0 && *T <= 0) frame_fail(r, f, "empty window");
+    if (!ids) return 1;
+    int64_t n = *nwin * *T;
+    *ids = xmalloc((size_t)(n > 0 ? n : 1) * sizeof(int32_t));
+    for (int64_t i = 0; i < n; i++) {
+        int64_t v = (int64_t)tensor_get(&f->t, i);
+        if (v < 0 || v > INT32_MAX) frame_fail(r, f, "token id %lld is not a token id", (long long)v);
+        (*ids)[i] = (int32_t)v;
+    }
+    return 1;
 }
 
 void lm_check_ids(const lm_model *m, const int32_t *ids, size_t n, int T) {

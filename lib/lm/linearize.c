@@ -202,31 +202,23 @@ void lm_vjp_all(lm_entk *op, const double *z, double *grad) {
 }
 
 int32_t *lm_read_windows(frame_reader *r, int *N, int *T) {
-    int32_t *ids = NULL;
-    int64_t n = 0, cap = 0, len = -1;
+    int32_t *ids = NULL, *w;
+    int64_t n = 0, cap = 0, len = -1, nw, t;
     frame f;
     do {
         while (frame_read(r, &f)) {
-            if (strcmp(f.kind, "tensor") != 0 || (strcmp(f.name, "ids") != 0 && strcmp(f.name, "windows") != 0)) continue;
-            if (f.t.dt != DT_I32 && f.t.dt != DT_I64) frame_fail(r, &f, "token ids must be i32 or i64, not %s", dtype_name(f.t.dt));
-            if (f.t.ndim != 1 && f.t.ndim != 2) frame_fail(r, &f, "token ids must be [T] or [N,T], not rank %d", f.t.ndim);
-            int64_t nw = f.t.ndim == 1 ? 1 : f.t.shape[0], t = f.t.shape[f.t.ndim - 1];
-            if (nw == 0) continue;
-            if (t <= 0) frame_fail(r, &f, "empty window");
-            if (len >= 0 && t != len)
+            if (!lm_ids_frame(r, &f, &nw, &t, &w)) continue;
+            if (nw > 0 && len >= 0 && t != len)
                 frame_fail(r, &f, "windows of %lld tokens after windows of %lld: every window must have one length", (long long)t,
                            (long long)len);
-            len = t;
+            if (nw > 0) len = t;
             if ((n + nw) * t > cap) {
                 cap = 2 * (n + nw) * t;
                 ids = xrealloc(ids, (size_t)cap * sizeof(int32_t));
             }
-            for (int64_t i = 0; i < nw * t; i++) {
-                int64_t v = (int64_t)tensor_get(&f.t, i);
-                if (v < 0 || v > INT32_MAX) frame_fail(r, &f, "token id %lld is not a token id", (long long)v);
-                ids[n * t + i] = (int32_t)v;
-            }
+            memcpy(ids + n * t, w, (size_t)(nw * t) * sizeof(int32_t));
             n += nw;
+            free(w);
         }
     } while (frame_reader_next_stream(r));
     if (n == 0) entk_die(ENTK_EXIT_INPUT, "%s: no windows (tensor frames 'windows' or 'ids')", r->src);
