@@ -7,7 +7,6 @@
 #include "ntk/gram.h"
 #include "lm/linearize.h"
 #include "lm/load.h"
-#include "modadd/model.h"
 #include "lm/spectrum.h"
 #include "ntk/pca.h"
 #include "ntk/score.h"
@@ -329,7 +328,7 @@ int main(int argc, char **argv) {
     if (lanczos) {
         if (!lc.model) entk_die(ENTK_EXIT_USAGE, "--lanczos needs -m MODEL, the model of the linearisation");
         if (argc - optind > 1) entk_die(ENTK_EXIT_USAGE, "one linearisation stream expected, got %d", argc - optind);
-        if (model_is_checkpoint(lc.model)) entk_die(ENTK_EXIT_INPUT, "%s is not a language model (Gemma 3 directory or llama2.c checkpoint)", lc.model);
+        if (!lm_is_model(lc.model)) entk_die(ENTK_EXIT_INPUT, "%s is not a language model (a Gemma 3 directory or a llama2.c checkpoint)", lc.model);
         cache_init(co.cache_dir);
         lm_model *m = lm_load(lc.model);
         frame_reader r;

@@ -429,7 +429,7 @@ int main(int argc, char **argv) {
         {"vocab", 0, CLI_STR, &o.vocab, "FILE", CLI_INPUT, .only = RUN_LM,
          .help = "llama2.c tokenizer (tok512.bin): with --generate, also a record 'text'\n"
                  "per window holding the decoded window and continuation"},
-        {"describe", 0, CLI_FLAG, &o.describe, NULL, CLI_KEY_ARG, .only = RUN_LM,
+        {"describe", 0, CLI_FLAG, &o.describe, NULL, CLI_KEY_SET, .only = RUN_LM,
          .help = "instead: the model's shape as one record 'model' {kind, layers, dim, ffn, heads,\n"
                  "kv_heads, head_dim, vocab, max_positions, tied, key}; no input is read"},
         {"bf16-embed-scale", 0, CLI_FLAG, &o.bf16_scale, NULL, CLI_KEY_ARG, .only = RUN_LM,

@@ -136,7 +136,8 @@ typedef struct {
 
 /* The language-model path: one stream per requested layer. */
 static int lm_main(const char *path, const char *input, const lm_opts *o, const char *output) {
-    lm_model *m = lm_load(path);
+    lm_model *m = lm_load(path); /* first: a model that cannot be read says so (exit 3) */
+    if (!o->layers) entk_die(ENTK_EXIT_USAGE, "--layer is required for a language model (see --help)");
     entk_log("%s", m->desc);
     lm_param param;
     if (!lm_param_parse(o->param, &param))
@@ -290,9 +291,8 @@ int main(int argc, char **argv) {
         }
     }
     if (!nmodels) entk_die(ENTK_EXIT_USAGE, "-m MODEL is required (see --help)");
-    if (!model_is_checkpoint(models[0])) {
+    if (lm_is_model(models[0])) {
         if (nmodels > 1) entk_die(ENTK_EXIT_USAGE, "one language model at a time");
-        if (!lo_.layers) entk_die(ENTK_EXIT_USAGE, "--layer is required for a language model (see --help)");
         if (lo_.jvp && lo_.vjp) entk_die(ENTK_EXIT_USAGE, "--jvp and --vjp exclude each other");
         if (argc - optind > 1) entk_die(ENTK_EXIT_USAGE, "one window stream expected, got %d", argc - optind);
         lo_.param = params ? params : "down";

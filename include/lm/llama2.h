@@ -11,4 +11,6 @@
 #include "lm/model.h"
 
 lm_model *llama2_load(const char *path);
+/* 1 if path is a file whose llama2.c header describes its size exactly (a cheap look, no loading). */
+int llama2_probe(const char *path);
 #endif

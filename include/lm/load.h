@@ -8,4 +8,7 @@
 lm_model *lm_load(const char *path);
 /* 1 if path names a model lm_load takes as Gemma 3 (a directory or a config.json). */
 int lm_path_is_hf(const char *path);
+/* 1 if path is a language model lm_load takes: a Gemma 3 directory (or config.json), or a file
+ * that is a llama2.c checkpoint by its header and size. */
+int lm_is_model(const char *path);
 #endif

@@ -84,7 +84,6 @@ void model_linear_shape(const model *m, int k, int64_t *out, int64_t *in, int64_
 model_kind model_kind_parse(const char *s);
 /* 1 if path is an entk-train checkpoint (a safetensors file with entk_model in its __metadata__);
  * 0 if it is a directory or no safetensors file (then perhaps a language model: lm/load.h). A
- * safetensors file without entk_model dies naming it: one reader for it, entk-forward's, entk-jacobian's
- * and entk-eig's, so the filters tell the kinds of model apart the same way. */
+ * safetensors file without entk_model dies naming it (a Gemma 3 model is given as its directory). */
 int model_is_checkpoint(const char *path);
 #endif

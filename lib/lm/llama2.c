@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* Copies n floats from the checkpoint at *off, advancing it. */
 static float *take(const char *buf, size_t *off, size_t n) {
@@ -13,6 +14,31 @@ static float *take(const char *buf, size_t *off, size_t n) {
     memcpy(p, buf + *off, n * sizeof(float));
     *off += n * sizeof(float);
     return p;
+}
+
+/* The file size a llama2.c header h describes, or 0 if h is not one. */
+static size_t expected_size(const int32_t h[7]) {
+    int dim = h[0], hidden = h[1], layers = h[2], heads = h[3], kv_heads = h[4], vocab = h[5], seq = h[6];
+    int shared = vocab > 0;
+    if (vocab < 0) vocab = -vocab;
+    if (dim <= 0 || hidden <= 0 || layers <= 0 || heads <= 0 || kv_heads <= 0 || vocab <= 0 || seq <= 0 ||
+        dim > 65536 || hidden > 1 << 20 || layers > 4096 || heads > dim || kv_heads > heads || vocab > 1 << 24 ||
+        seq > 1 << 24 || dim % heads || heads % kv_heads)
+        return 0;
+    size_t D = (size_t)dim, F = (size_t)hidden, L = (size_t)layers, V = (size_t)vocab, hs = D / (size_t)heads;
+    size_t kvd = (size_t)kv_heads * hs;
+    size_t nw = V * D + L * D + L * D * D + 2 * L * D * kvd + L * D * D + L * D + 3 * L * D * F + D;
+    return 28 + 4 * (nw + (size_t)seq * hs + (shared ? 0 : V * D));
+}
+
+int llama2_probe(const char *path) {
+    struct stat sb;
+    int32_t h[7];
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    int ok = fstat(fileno(f), &sb) == 0 && S_ISREG(sb.st_mode) && fread(h, sizeof h, 1, f) == 1;
+    fclose(f);
+    return ok && expected_size(h) == (size_t)sb.st_size;
 }
 
 lm_model *llama2_load(const char *path) {
@@ -24,15 +50,12 @@ lm_model *llama2_load(const char *path) {
     int dim = h[0], hidden = h[1], layers = h[2], heads = h[3], kv_heads = h[4], vocab = h[5], seq = h[6];
     int shared = vocab > 0;
     if (vocab < 0) vocab = -vocab;
-    if (dim <= 0 || hidden <= 0 || layers <= 0 || heads <= 0 || kv_heads <= 0 || vocab <= 0 || seq <= 0 ||
-        dim > 65536 || hidden > 1 << 20 || layers > 4096 || heads > dim || kv_heads > heads || vocab > 1 << 24 ||
-        seq > 1 << 24 || dim % heads || heads % kv_heads)
+    size_t expect = expected_size(h);
+    if (!expect)
         entk_die(ENTK_EXIT_INPUT, "%s: not a llama2.c checkpoint (header dim %d hidden %d layers %d heads %d kv %d vocab %d seq %d)",
                  path, h[0], h[1], h[2], h[3], h[4], h[5], h[6]);
     size_t D = (size_t)dim, F = (size_t)hidden, L = (size_t)layers, V = (size_t)vocab, hs = D / (size_t)heads;
     size_t kvd = (size_t)kv_heads * hs;
-    size_t nw = V * D + L * D + L * D * D + 2 * L * D * kvd + L * D * D + L * D + 3 * L * D * F + D;
-    size_t expect = 28 + 4 * (nw + (size_t)seq * hs + (shared ? 0 : V * D));
     if (size != expect)
         entk_die(ENTK_EXIT_INPUT, "%s: %zu bytes, but its header (dim %d, %d layers, vocab %d, seq_len %d) needs %zu", path, size,
                  dim, layers, vocab, seq, expect);

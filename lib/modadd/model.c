@@ -296,9 +296,9 @@ int model_is_checkpoint(const char *path) {
     unsigned char h[9];
     size_t got = fread(h, 1, sizeof h, f);
     fclose(f);
-    uint64_t len = 0;
-    if (got == sizeof h) memcpy(&len, h, 8);
-    if (got < sizeof h || h[8] != '{' || len > (uint64_t)sb.st_size - 8) return 0;
+    uint64_t hl = 0;
+    if (got == sizeof h) memcpy(&hl, h, 8);
+    if (got < sizeof h || h[8] != '{' || hl > (uint64_t)sb.st_size - 8) return 0;
     safetensors st;
     st_open(&st, path);
     int entk = st_meta(&st, "entk_model") != NULL;
