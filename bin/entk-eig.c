@@ -119,7 +119,7 @@ int main(int argc, char **argv) {
     if (!getenv("OPENBLAS_NUM_THREADS")) openblas_set_num_threads(1);
     if (argc - optind > 1) entk_die(ENTK_EXIT_USAGE, "one Gram stream expected, got %d", argc - optind);
     frame_reader r;
-    frame_reader_open(&r, optind < argc ? argv[optind] : "-");
+    frame_reader_open_streams(&r, optind < argc ? argv[optind] : "-");
     frame_writer w = {0};
     /* several Gram streams (one per checkpoint, say) give as many eigenpair streams */
     do {

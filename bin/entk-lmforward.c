@@ -256,7 +256,7 @@ int main(int argc, char **argv) {
     frame_reader r;
     int have_reader = 0;
     if (!ids_opt) {
-        frame_reader_open(&r, optind < argc ? argv[optind] : "-");
+        frame_reader_open_streams(&r, optind < argc ? argv[optind] : "-");
         have_reader = 1;
     }
     lm_model *m = lm_load(model);

@@ -49,7 +49,7 @@ int main(int argc, char **argv) {
     int ninputs = argc - optind;
     for (int in = 0; in < (ninputs ? ninputs : 1); in++) {
         frame_reader r;
-        frame_reader_open(&r, ninputs ? argv[optind + in] : "-");
+        frame_reader_open_streams(&r, ninputs ? argv[optind + in] : "-");
         do {
             int plain = !values && !fields && !check;
             if (plain && (!name || strcmp(name, r.h.producer) == 0 || strcmp(name, "header") == 0)) {

@@ -2,6 +2,7 @@
 #include "core/err.h"
 #include "core/hash.h"
 #include "core/json.h"
+#include "core/tensor.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +37,18 @@ lm_model *llama2_load(const char *path) {
     if (size != expect)
         entk_die(ENTK_EXIT_INPUT, "%s: %zu bytes, but its header (dim %d, %d layers, vocab %d, seq_len %d) needs %zu", path, size,
                  dim, layers, vocab, seq, expect);
+    /* every weight finite (a NaN makes every output NaN), checked where it lies in the file */
+    struct { const char *name; size_t n; } parts[] = {
+        {"token_embedding_table", V * D}, {"rms_att_weight", L * D}, {"wq", L * D * D}, {"wk", L * kvd * D},
+        {"wv", L * kvd * D}, {"wo", L * D * D}, {"rms_ffn_weight", L * D}, {"w1", L * F * D}, {"w2", L * D * F},
+        {"w3", L * F * D}, {"rms_final_weight", D}, {"freq_cis", (size_t)seq * hs}, {"wcls", shared ? 0 : V * D}};
+    size_t at = 28;
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; at += 4 * parts[i].n, i++) {
+        if (i == 11) continue;   /* the legacy RoPE tables are not used */
+        int64_t bad = f32_nonfinite_at((const float *)(buf + at), parts[i].n);
+        if (bad >= 0)
+            entk_die(ENTK_EXIT_INPUT, "%s: tensor '%s' has a non-finite value at element %lld", path, parts[i].name, (long long)bad);
+    }
     lm_model *m = xcalloc(1, sizeof *m);
     m->arch = LM_LLAMA2;
     m->vocab = vocab;
