@@ -123,10 +123,10 @@ int main(int argc, char **argv) {
         case OPT_HD: ov.hd = cli_long("--head-dim", optarg, 2, 65536); break;
         case OPT_WINDOW: ov.window = cli_long("--window", optarg, 1, big); break;
         case OPT_PATTERN: ov.pattern = cli_long("--pattern", optarg, 1, 4096); break;
-        case OPT_QS: ov.qscalar = cli_double("--qscalar", optarg); break;
-        case OPT_ASOFT: ov.attn_softcap = cli_double("--attn-softcap", optarg); break;
-        case OPT_FSOFT: ov.final_softcap = cli_double("--final-softcap", optarg); break;
-        case OPT_ROPESC: ov.rope_scaling = cli_double("--rope-scaling", optarg); break;
+        case OPT_QS: ov.qscalar = cli_double_min("--qscalar", optarg, 0, 1); break;
+        case OPT_ASOFT: ov.attn_softcap = cli_double_min("--attn-softcap", optarg, 0, 1); break;
+        case OPT_FSOFT: ov.final_softcap = cli_double_min("--final-softcap", optarg, 0, 1); break;
+        case OPT_ROPESC: ov.rope_scaling = cli_double_min("--rope-scaling", optarg, 0, 1); break;
         case OPT_UNTIED: untied = 1; break;
         case OPT_DT:
             if (strcmp(optarg, "bf16") == 0) store = ST_BF16;
@@ -134,8 +134,8 @@ int main(int argc, char **argv) {
             else entk_die(ENTK_EXIT_USAGE, "--dtype must be bf16 or f32, not '%s'", optarg);
             break;
         case OPT_SEED: seed = cli_long("--seed", optarg, 0, 1L << 62); break;
-        case OPT_STD: std = cli_double("--std", optarg); break;
-        case OPT_NSTD: nstd = cli_double("--norm-std", optarg); break;
+        case OPT_STD: std = cli_double_min("--std", optarg, 0, 0); break;
+        case OPT_NSTD: nstd = cli_double_min("--norm-std", optarg, 0, 0); break;
         default: cli_bad_option(argv);
         }
     }

@@ -79,6 +79,18 @@ check_fails "NaN in a llama2.c checkpoint" 3 "tensor 'token_embedding_table' has
     entk-lmforward -q -m nan.bin --ids 1,2,3 --outputs hidden -o out.fr
 check "no output after bad weights" test ! -e out.fr
 
+# --- option ranges
+check_fails "entk-train --lr -1" 2 '\-\-lr must be > 0' entk-train --model mlp --lr -1 d.fr
+check_fails "entk-train --lr 0" 2 '\-\-lr must be > 0' entk-train --model mlp --lr 0 d.fr
+check_fails "entk-train --wd -0.5" 2 '\-\-wd must be >= 0' entk-train --model mlp --wd -0.5 d.fr
+check_fails "entk-train --epochs -1" 2 '\-\-epochs needs an integer' entk-train --model mlp --epochs -1 d.fr
+check_fails "entk-mkgemma --qscalar -1" 2 '\-\-qscalar must be > 0' entk-mkgemma -o gq --qscalar -1
+
+# --- entk-show -o FILE
+entk-show -o shown.txt d.fr > shown.stdout
+check "entk-show -o writes the file" bash -c "entk-show d.fr | cmp - shown.txt"
+check "entk-show -o leaves stdout empty" test ! -s shown.stdout
+
 # --- pipes: frames from one filter into another that also takes text (the reader owns stdin)
 for i in $(seq 300); do echo "Once upon a time there was a little girl who had $i red balls."; done > story.txt
 check "tokenize | tokenize --decode - (frames, $(stat -c %s story.txt) bytes)" \

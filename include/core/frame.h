@@ -157,6 +157,8 @@ entk_key frame_derive_key(const char *producer, int argc, char **argv, int ninpu
 /* Fills a header for producer with canonical args and the keys of its inputs, and derives its key. */
 void frame_header_make(frame_header *h, const char *producer, int argc, char **argv, int ninputs,
                        const char *const *input_names, const entk_key *input_keys);
+/* Prints s[0, n) as a JSON string literal (quoted and escaped) to fp. */
+void print_json_str(FILE *fp, const char *s, size_t n);
 /* Prints a msgpack object as JSON to fp. */
 void msgpack_print_json(FILE *fp, const msgpack_object *o);
 #endif

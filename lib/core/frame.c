@@ -537,7 +537,7 @@ void frame_header_make(frame_header *h, const char *producer, int argc, char **a
     h->key = frame_derive_key(producer, argc, argv, ninputs, input_keys);
 }
 
-static void print_json_str(FILE *fp, const char *s, size_t n) {
+void print_json_str(FILE *fp, const char *s, size_t n) {
     fputc('"', fp);
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
