@@ -98,3 +98,10 @@ check "tokenize | tokenize --decode - (frames, $(stat -c %s story.txt) bytes)" \
 check "tokenize --text | tokenize --decode - (lines of ids)" \
     bash -c "entk-tokenize -q -t $S/tok512.bin --lines --text story.txt | entk-tokenize -q -t $S/tok512.bin --lines --decode - | cmp - story.txt"
 
+# --- a terminal is not a pipe: binary frames are refused there, text is not
+tty_run() { script -qec "$1" /dev/null < /dev/null; }
+out=$(tty_run "entk-modadd -p 3" 2>&1); rc=$?
+[ $rc -eq 2 ] && echo "$out" | grep -q 'will not write binary frames to a terminal: pipe them into entk-show' \
+    && [ "$(echo "$out" | grep -c .)" -eq 1 ] && pass "frames refused on a terminal" || fail "frames refused on a terminal" "rc=$rc: $out"
+out=$(tty_run "entk-modadd -p 3 | entk-show --name pairs --fields p" 2>&1); rc=$?
+[ $rc -eq 0 ] && echo "$out" | grep -q '^3' && pass "a pipe to entk-show on a terminal works" || fail "a pipe to entk-show on a terminal works" "rc=$rc: $out"

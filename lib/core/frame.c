@@ -104,6 +104,9 @@ static void write_end(frame_writer *w) {
 void frame_writer_open(frame_writer *w, const char *path, const frame_header *h) {
     memset(w, 0, sizeof *w);
     outfile_open(&w->out, path);
+    /* as gzip does: binary on a terminal is noise to the reader and can upset the terminal */
+    if (isatty(fileno(w->out.fp)))
+        entk_die(ENTK_EXIT_USAGE, "will not write binary frames to a terminal: pipe them into entk-show, or use -o FILE");
     msgpack_sbuffer_init(&w->sb);
     msgpack_packer_init(&w->pk, &w->sb, msgpack_sbuffer_write);
     write_header(w, h);
