@@ -1,5 +1,6 @@
 #include "core/cache.h"
 #include "core/err.h"
+#include "core/tmpfiles.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -97,9 +98,17 @@ int cache_get(const entk_key *key, void **data, size_t *n) {
 void cache_put(const entk_key *key, const void *data, size_t n) {
     if (!dir) return;
     char *path = entry_path(key, 1);
-    size_t tl = strlen(path) + 32;
-    char *tmp = xmalloc(tl);
-    snprintf(tmp, tl, "%s.tmp.%ld", path, (long)getpid());
+    /* temporaries go to DIR/tmp, one directory to sweep for what killed runs left behind */
+    size_t tl = strlen(dir) + 64;
+    char *tdir = xmalloc(tl), *tpath = xmalloc(tl);
+    snprintf(tdir, tl, "%s/tmp", dir);
+    mkdirs(tdir);
+    tmp_sweep(tdir);
+    snprintf(tpath, tl, "%s/%s", tdir, key->hex);
+    char *tmp = tmp_name(tpath);
+    free(tdir);
+    free(tpath);
+    tmp_register(tmp);
     unsigned char h[HDR];
     memcpy(h, MAGIC, 8);
     memcpy(h + 8, key->hex, 32);
@@ -117,6 +126,7 @@ void cache_put(const entk_key *key, const void *data, size_t n) {
     } else {
         stored++;
     }
+    tmp_release(tmp);
     free(tmp);
     free(path);
 }
