@@ -72,11 +72,13 @@ void st_open(safetensors *st, const char *path) {
     int fd = open(path, O_RDONLY);
     if (fd < 0) entk_die(ENTK_EXIT_INPUT, "cannot open %s: %s", path, strerror(errno));
     struct stat sb;
-    if (fstat(fd, &sb) != 0) entk_die(ENTK_EXIT_FAIL, "stat %s: %s", path, strerror(errno));
-    st->size = (size_t)sb.st_size;
-    if (st->size < 8) bad(path, "file is shorter than its 8-byte header length%s%s", NULL, NULL);
-    st->map = mmap(NULL, st->size, PROT_READ, MAP_PRIVATE, fd, 0);
+    int ok = fstat(fd, &sb) == 0;
+    st->size = ok ? (size_t)sb.st_size : 0;
+    if (ok && S_ISREG(sb.st_mode) && st->size >= 8) st->map = mmap(NULL, st->size, PROT_READ, MAP_PRIVATE, fd, 0);
     close(fd);
+    if (!ok) entk_die(ENTK_EXIT_FAIL, "stat %s: %s", path, strerror(errno));
+    if (!S_ISREG(sb.st_mode)) entk_die(ENTK_EXIT_INPUT, "%s: not a regular file", path);
+    if (st->size < 8) bad(path, "file is shorter than its 8-byte header length%s%s", NULL, NULL);
     if (st->map == MAP_FAILED) entk_die(ENTK_EXIT_FAIL, "mmap %s: %s", path, strerror(errno));
     uint64_t hlen = 0;
     for (int i = 0; i < 8; i++) hlen |= (uint64_t)st->map[i] << (8 * i);

@@ -24,7 +24,7 @@ lm_model *llama2_load(const char *path) {
     memcpy(h, buf, sizeof h);
     int dim = h[0], hidden = h[1], layers = h[2], heads = h[3], kv_heads = h[4], vocab = h[5], seq = h[6];
     int shared = vocab > 0;
-    if (vocab < 0) vocab = -vocab;
+    if (vocab < 0 && vocab > INT32_MIN) vocab = -vocab;   /* -INT32_MIN does not exist: left negative, refused below */
     if (dim <= 0 || hidden <= 0 || layers <= 0 || heads <= 0 || kv_heads <= 0 || vocab <= 0 || seq <= 0 ||
         dim > 65536 || hidden > 1 << 20 || layers > 4096 || heads > dim || kv_heads > heads || vocab > 1 << 24 ||
         seq > 1 << 24 || dim % heads || heads % kv_heads)
