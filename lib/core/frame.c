@@ -211,7 +211,9 @@ static size_t fill(frame_reader *r, size_t need) {
         r->start = 0;
     }
     size_t want = need > r->end + 65536 ? need : r->end + 65536;
-    if (want > 2 * r->end + (1 << 20)) want = 2 * r->end + (1 << 20);
+    /* a file holds what it holds (next_object checked need against it); a pipe must send it */
+    size_t cap = r->file_left >= 0 ? r->end + (size_t)r->file_left + 1 : 2 * r->end + (1 << 20);
+    if (want > cap) want = cap;
     if (want > r->incap) {
         r->incap = want;
         r->in = xrealloc(r->in, r->incap);
