@@ -7,15 +7,15 @@ cd "$T"
 HOST=$(hostname)
 entk-modadd -p 29 -o d.fr
 
-# A long run with an output (-o) and a checkpoint directory: its temporary appears at once. Job
-# control on, or bash starts background jobs with SIGINT ignored (and entk keeps an ignored
-# signal ignored, as it should).
+# A long run with an output (-o) and a checkpoint directory: its temporary appears at once. entk
+# keeps a signal ignored if it was ignored when it started, as it should; but bash starts
+# background jobs with SIGINT ignored, and the suite itself may run under nohup: the run gets
+# the default dispositions back (env --default-signal) so that the signals reach it.
 start_long() {
-    set -m
-    entk-train -q --model mlp --epochs 1000000 --ckpt-every 1000000 --ckpt-dir "$1/ck" -o "$1/m.fr" d.fr &
+    env --default-signal=INT,HUP,TERM entk-train -q --model mlp --epochs 1000000 --ckpt-every 1000000 \
+        --ckpt-dir "$1/ck" -o "$1/m.fr" d.fr &
     pid=$!
-    set +m
-    for _ in $(seq 100); do ls "$1"/m.fr.tmp.* >/dev/null 2>&1 && return; sleep 0.05; done
+    for _ in $(seq 600); do ls "$1"/m.fr.tmp.* >/dev/null 2>&1 && return; sleep 0.05; done
 }
 # waits for the run to end, at most 10 s (then it is killed: the signal did not end it)
 end_long() {
@@ -36,6 +36,16 @@ for sig in TERM INT HUP; do
     [ "$(tmps $sig)" -eq 0 ] && pass "SIG$sig removes the temporary output" || fail "SIG$sig removes the temporary output" "$(find $sig -name '*.tmp.*')"
     check "SIG$sig leaves no output" test ! -e $sig/m.fr
 done
+
+# a signal the caller ignores (nohup) stays ignored: the run goes on
+mkdir -p nohup
+env --ignore-signal=HUP entk-train -q --model mlp --epochs 1000000 --ckpt-every 1000000 --ckpt-dir nohup/ck -o nohup/m.fr d.fr &
+pid=$!
+for _ in $(seq 600); do ls nohup/m.fr.tmp.* >/dev/null 2>&1 && break; sleep 0.05; done
+kill -HUP $pid; sleep 0.5
+check "an ignored SIGHUP (nohup) stays ignored" kill -0 $pid
+kill -TERM $pid
+end_long
 
 # kill -9: the temporary stays; the next run writing into that directory removes it, but not the
 # temporary of a live process (this shell) nor one of another host
