@@ -90,7 +90,10 @@ fuzz-long: fuzz all
 	for f in $(FUZZERS); do \
 	    mkdir -p build-fuzz/crashes/$$f; \
 	    nice -n 10 build-fuzz/fuzz_$$f -runs=$(FUZZ_RUNS) -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
-	        -artifact_prefix=build-fuzz/crashes/$$f/ build-fuzz/corpus/$$f 2>&1 | tail -n 12 || exit 1; \
+	        -artifact_prefix=build-fuzz/crashes/$$f/ build-fuzz/corpus/$$f > build-fuzz/fuzz_$$f.log 2>&1; rc=$$?; \
+	    echo "fuzz_$$f: $$(grep -E '^stat::(number_of_executed_units|average_exec_per_sec)' build-fuzz/fuzz_$$f.log | tr -s ' \n' ' ')"; \
+	    [ $$rc -eq 0 ] || { grep -E 'ERROR|SUMMARY' build-fuzz/fuzz_$$f.log; \
+	        echo "fuzz_$$f: crash kept in build-fuzz/crashes/$$f/, log build-fuzz/fuzz_$$f.log"; exit 1; }; \
 	done
 
 DEB_PACKAGES := build-essential pkg-config libopenblas-dev liblapacke-dev libmsgpack-dev libxxhash-dev \
