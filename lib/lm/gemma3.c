@@ -129,11 +129,31 @@ static float *load_new(const safetensors *st, const char *name, int ndim, const 
     return p;
 }
 
+/* Each layer's attention window and RoPE frequencies: after the weights have confirmed the sizes
+ * config.json claims, which alone could ask for gigabytes (4096 layers of head_dim 65536). */
+static void set_attention(lm_model *m, const gemma3_config *g);
+
 /* Sliding (1) or global (0) attention in layer l. */
 static int layer_sliding(const gemma3_config *g, int l) {
     const json *lt = g->layer_types;
     if (!lt) return (l + 1) % g->pattern != 0;
     return lt->items[l].type == JSON_STR && strcmp(lt->items[l].s, "sliding_attention") == 0;
+}
+
+static void set_attention(lm_model *m, const gemma3_config *g) {
+    for (int l = 0; l < m->n_layers; l++) {
+        int sliding = layer_sliding(g, l);
+        lm_layer *L = &m->layers[l];
+        L->window = sliding ? g->window : 0;
+        double base = sliding ? g->base_local : g->base_global, fac = sliding ? g->fac_local : g->fac_global;
+        L->inv_freq = lm_alloc((size_t)m->head_dim / 2);
+        for (int i = 0; i < m->head_dim / 2; i++) {
+            /* as torch: base ** (arange(0, hd, 2).float() / hd) in f32, then 1 / that, then / factor */
+            float e = (float)(2 * i) / (float)m->head_dim;
+            float p = powf((float)base, e);
+            L->inv_freq[i] = (1.0f / p) / (float)fac;
+        }
+    }
 }
 
 void gemma3_parse_config(const json *root, const char *cpath, lm_model *m, gemma3_config *g) {
@@ -224,19 +244,6 @@ lm_model *gemma3_load(const char *path) {
     int tied = g.tied;
 
     m->layers = xcalloc((size_t)m->n_layers, sizeof(lm_layer));
-    for (int l = 0; l < m->n_layers; l++) {
-        int sliding = layer_sliding(&g, l);
-        lm_layer *L = &m->layers[l];
-        L->window = sliding ? g.window : 0;
-        double base = sliding ? g.base_local : g.base_global, fac = sliding ? g.fac_local : g.fac_global;
-        L->inv_freq = lm_alloc((size_t)m->head_dim / 2);
-        for (int i = 0; i < m->head_dim / 2; i++) {
-            /* as torch: base ** (arange(0, hd, 2).float() / hd) in f32, then 1 / that, then / factor */
-            float e = (float)(2 * i) / (float)m->head_dim;
-            float p = powf((float)base, e);
-            L->inv_freq[i] = (1.0f / p) / (float)fac;
-        }
-    }
 
     struct stat sb;
     if (stat(wpath, &sb) != 0) {
@@ -310,6 +317,7 @@ lm_model *gemma3_load(const char *path) {
                          m->n_layers);
         }
     }
+    set_attention(m, &g);
     keybuilder kb;
     keybuilder_init(&kb, "entk-lm-model");
     keybuilder_str(&kb, "gemma3");
