@@ -44,6 +44,9 @@ check_fails "msgpack nested 40 deep" 3 'nested too deep' entk-show deep.fr
 { head -c $(( $(stat -c %s d.fr) - 33 )) d.fr; printf '\xdf\x7f\xff\xff\xff'; } > mid.fr
 check_fails "huge map header inside a stream" 3 'frame [0-9]+: corrupt data \(more msgpack items' limited entk-show mid.fr
 
+$CRAFT fr-input-key d.fr badkey.fr 0123456789abcdef0123456789abcdef0
+check_fails "header input key that is not 32 hex digits" 3 "header input key '0123456789abcdef0123456789abcdef0' is not 32 hex digits" entk-show badkey.fr
+
 # --- tokenizer.json ids index tables: an id beyond the file's entries is refused, fast
 printf '{"model": {"type": "BPE", "vocab": {"a": 0, "b": 1073741823}, "merges": []}}' > bigid.json
 printf 'ab' > ab.txt

@@ -328,6 +328,7 @@ static void read_header(frame_reader *r) {
         const msgpack_object *e = &in->via.array.ptr[i];
         copy_str(r, meta_get(e, "name"), h->input_name[i], sizeof h->input_name[i], "inputs.name");
         copy_str(r, meta_get(e, "key"), key, sizeof key, "inputs.key");
+        if (!key_valid(key)) frame_fail(r, NULL, "header input key '%s' is not 32 hex digits", key);
         memcpy(h->input_key[i].hex, key, 33);
     }
     const msgpack_object *args = meta_get(m, "args");

@@ -15,6 +15,7 @@ craft.py fr-dims IN OUT NAME D,D,..  stream copy with frame NAME's shape set to 
                                  shape whose product wraps around passes as a small tensor
 craft.py st-extra IN OUT NAME D,D,..  checkpoint copy with an extra F32 tensor NAME of those dims whose
                                  data_offsets cover (product x 4) mod 2^64 bytes
+craft.py fr-input-key IN OUT KEY     stream copy whose header lists one input, with key KEY
 craft.py st-set IN OUT NAME INDEX VALUE  checkpoint copy with element INDEX of tensor NAME := VALUE
                                  (nan, inf allowed; F32, F64, F16 or BF16)
 Gram streams for entk-eig (copies of the Gram stream IN with another K, of IN's dtype):
@@ -138,6 +139,12 @@ def main():
                 fr["shape"] = dims
                 fr["data"] = bytes(n)
                 fr["check"] = xxh3_64(fr["data"])
+            return fr
+        rewrite_frames(sys.argv[2], sys.argv[3], fn)
+    elif cmd == "fr-input-key":
+        def fn(fr):
+            if fr.get("kind") == "header":
+                fr["meta"]["inputs"] = [{"name": "x", "key": sys.argv[4]}]
             return fr
         rewrite_frames(sys.argv[2], sys.argv[3], fn)
     elif cmd == "st-extra":
