@@ -111,7 +111,7 @@ int main(int argc, char **argv) {
     if (nfam == 0) entk_die(ENTK_EXIT_INPUT, "%s: no feature families", fr.src);
 
     frame_reader er;
-    frame_reader_open(&er, argv[optind]);
+    frame_reader_open_streams(&er, argv[optind]);
     frame_writer w = {0};
     /* several eigenpair streams (one per checkpoint, say) give as many overlap streams */
     do {

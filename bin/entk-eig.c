@@ -332,7 +332,7 @@ int main(int argc, char **argv) {
         cache_init(co.cache_dir);
         lm_model *m = lm_load(lc.model);
         frame_reader r;
-        frame_reader_open(&r, optind < argc ? argv[optind] : "-");
+        frame_reader_open_streams(&r, optind < argc ? argv[optind] : "-");
         frame_writer w = {0};
         do {
             lanczos_stream(&r, &w, co.output, m, &lc);
@@ -353,7 +353,7 @@ int main(int argc, char **argv) {
     if (argc - optind > 1) entk_die(ENTK_EXIT_USAGE, "one input stream expected, got %d", argc - optind);
     if (pca && eig_opts) entk_die(ENTK_EXIT_USAGE, "--pca takes no --ridge, --dtype or --solver");
     frame_reader r;
-    frame_reader_open(&r, optind < argc ? argv[optind] : "-");
+    frame_reader_open_streams(&r, optind < argc ? argv[optind] : "-");
     frame_writer w = {0};
     if (pca) {
         pca_streams(&r, &w, co.output, top_given ? top : 25, top_given);

@@ -299,7 +299,7 @@ static int run_lm(const fwd_opts *o) {
     }
     l2tok *vocab = o->vocab ? l2tok_load(o->vocab) : NULL;
     frame_reader r;
-    if (!o->ids) frame_reader_open(&r, o->input);
+    if (!o->ids) frame_reader_open_streams(&r, o->input);
     lm_model *m = lm_load(o->model);
     if (o->bf16_scale) m->embed_scale64 = m->embed_scale = bf16_to_f32(f32_to_bf16(m->embed_scale));
     entk_log("%s", m->desc);

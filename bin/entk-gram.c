@@ -390,7 +390,7 @@ int main(int argc, char **argv) {
     cache_init(co.cache_dir);
 
     frame_reader r;
-    frame_reader_open(&r, optind < argc ? argv[optind] : "-");
+    frame_reader_open_streams(&r, optind < argc ? argv[optind] : "-");
     frame_writer w = {0};
     /* several Jacobian streams (entk-jacobian -m A -m B ...) give as many Gram streams */
     do {

@@ -162,7 +162,7 @@ static int lm_main(const char *path, const char *input, const lm_opts *o, const 
     }
     if ((o->jvp || o->vjp) && nl != 1) entk_die(ENTK_EXIT_USAGE, "--jvp and --vjp take one --layer");
     frame_reader r;
-    frame_reader_open(&r, input);
+    frame_reader_open_streams(&r, input);
     int N, T;
     int32_t *ids = lm_read_windows(&r, &N, &T);
     entk_key wkey = r.h.key; /* the windows stream, as entk-forward and entk-labels name it */

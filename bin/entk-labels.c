@@ -191,7 +191,7 @@ int main(int argc, char **argv) {
     label_group groups[2] = {class_group(&l), feature_group(&l)};
 
     frame_reader sr;
-    frame_reader_open(&sr, argv[optind + 1]);
+    frame_reader_open_streams(&sr, argv[optind + 1]);
     frame_writer w = {0};
     do {
         score_set s;

@@ -137,6 +137,13 @@ int main(int argc, char **argv) {
     if (first < argc) entk_die(ENTK_EXIT_USAGE, "unexpected argument '%s' (see --help)", argv[first]);
     st_dtype store = dtype_i == 0 ? ST_BF16 : ST_F32;
     s = preset == 0 ? tiny : g270;
+    /* sizes and scales that would make no model */
+    const char *positive[] = {"qscalar", "attn-softcap", "final-softcap", "rope-scaling"};
+    for (int i = 0; i < 4; i++) {
+        cli_opt *o = cli_find(&spec, positive[i]);
+        if (o->given && !(*(double *)o->dest > 0)) entk_die(ENTK_EXIT_USAGE, "--%s must be > 0", positive[i]);
+    }
+    if (std < 0 || nstd < 0) entk_die(ENTK_EXIT_USAGE, "--std and --norm-std must be >= 0");
 #define OV(f) if (ov.f >= 0) s.f = ov.f
     OV(vocab); OV(hidden); OV(layers); OV(ffn); OV(heads); OV(kv); OV(hd); OV(window); OV(pattern);
     if (ov.qscalar > 0) s.qscalar = ov.qscalar;

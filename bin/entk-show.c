@@ -9,7 +9,7 @@
 
 static const char *help =
     "Usage: entk-show [--name NAME] [--data | --values | --fields F1,F2,...] [FILE|-]...\n"
-    "Prints a frame stream as JSON lines (one per frame, the header first) on stdout.\n"
+    "Prints a frame stream as JSON lines (one per frame, the header first) on stdout (or -o FILE).\n"
     "  --name NAME      only frames called NAME\n"
     "  --data           include tensor values in the JSON (\"data\": [...], row-major)\n"
     "  --values         print tensor values as text, one row per line (last axis across), nothing else\n"
@@ -26,11 +26,11 @@ static const char *help =
 
 /* A string as one TSV field: tab, line break and backslash escaped as \\t, \\n, \\r and \\\\, so
  * every frame stays one line of its fields. */
-static void put_tsv(const char *p, size_t n) {
+static void put_tsv(FILE *out, const char *p, size_t n) {
     for (size_t i = 0; i < n; i++) {
         const char *e = p[i] == '\t' ? "\\t" : p[i] == '\n' ? "\\n" : p[i] == '\r' ? "\\r" : p[i] == '\\' ? "\\\\" : NULL;
-        if (e) fputs(e, stdout);
-        else putchar(p[i]);
+        if (e) fputs(e, out);
+        else fputc(p[i], out);
     }
 }
 
@@ -55,22 +55,37 @@ int main(int argc, char **argv) {
         default: cli_bad_option(argv);
         }
     }
+    outfile o;
+    outfile_open(&o, co.output);
+    FILE *out = o.fp;
     int nf = 0;
     char **fl = fields ? cli_split(fields, &nf) : NULL;
     int ninputs = argc - optind;
     for (int in = 0; in < (ninputs ? ninputs : 1); in++) {
         frame_reader r;
-        frame_reader_open(&r, ninputs ? argv[optind + in] : "-");
+        frame_reader_open_streams(&r, ninputs ? argv[optind + in] : "-");
         do {
             int plain = !values && !fields && !check;
             if (plain && (!name || strcmp(name, r.h.producer) == 0 || strcmp(name, "header") == 0)) {
-                printf("{\"kind\":\"header\",\"name\":\"%s\",\"version\":\"%s\",\"key\":\"%s\",\"args\":[", r.h.producer,
-                       r.h.version, r.h.key.hex);
-                for (int i = 0; i < r.h.argc; i++) printf("%s\"%s\"", i ? "," : "", r.h.argv[i]);
-                printf("],\"inputs\":[");
-                for (int i = 0; i < r.h.ninputs; i++)
-                    printf("%s{\"name\":\"%s\",\"key\":\"%s\"}", i ? "," : "", r.h.input_name[i], r.h.input_key[i].hex);
-                printf("]}\n");
+                /* strings from the input are escaped: the line must stay JSON whatever they hold */
+                fprintf(out, "{\"kind\":\"header\",\"name\":");
+                print_json_str(out, r.h.producer, strlen(r.h.producer));
+                fprintf(out, ",\"version\":");
+                print_json_str(out, r.h.version, strlen(r.h.version));
+                fprintf(out, ",\"key\":\"%s\",\"args\":[", r.h.key.hex);
+                for (int i = 0; i < r.h.argc; i++) {
+                    if (i) fputc(',', out);
+                    print_json_str(out, r.h.argv[i], strlen(r.h.argv[i]));
+                }
+                fprintf(out, "],\"inputs\":[");
+                for (int i = 0; i < r.h.ninputs; i++) {
+                    fprintf(out, "%s{\"name\":", i ? "," : "");
+                    print_json_str(out, r.h.input_name[i], strlen(r.h.input_name[i]));
+                    fprintf(out, ",\"key\":");
+                    print_json_str(out, r.h.input_key[i].hex, strlen(r.h.input_key[i].hex));
+                    fputc('}', out);
+                }
+                fprintf(out, "]}\n");
             }
             frame f;
             while (frame_read(&r, &f)) {
@@ -79,12 +94,12 @@ int main(int argc, char **argv) {
                 if (fields) {
                     for (int i = 0; i < nf; i++) {
                         const msgpack_object *o = meta_get(&f.meta, fl[i]);
-                        if (i) putchar('\t');
-                        if (!o) fputs("NA", stdout);
-                        else if (o->type == MSGPACK_OBJECT_STR) put_tsv(o->via.str.ptr, o->via.str.size);
-                        else msgpack_print_json(stdout, o);
+                        if (i) fputc('\t', out);
+                        if (!o) fputs("NA", out);
+                        else if (o->type == MSGPACK_OBJECT_STR) put_tsv(out, o->via.str.ptr, o->via.str.size);
+                        else msgpack_print_json(out, o);
                     }
-                    putchar('\n');
+                    fputc('\n', out);
                     continue;
                 }
                 if (values) {
@@ -92,30 +107,31 @@ int main(int argc, char **argv) {
                     int64_t n = tensor_numel(&f.t), w = f.t.ndim ? f.t.shape[f.t.ndim - 1] : 1;
                     for (int64_t i = 0; i < n; i++) {
                         double v = tensor_get(&f.t, i);
-                        if (dtype_is_float(f.t.dt)) printf("%.17g", v); else printf("%.0f", v);
-                        putchar(w && (i + 1) % w == 0 ? '\n' : '\t');
+                        if (dtype_is_float(f.t.dt)) fprintf(out, "%.17g", v); else fprintf(out, "%.0f", v);
+                        fputc(w && (i + 1) % w == 0 ? '\n' : '\t', out);
                     }
                     continue;
                 }
-                printf("{\"kind\":\"%s\",\"name\":\"%s\"", f.kind, f.name);
+                fprintf(out, "{\"kind\":\"%s\",\"name\":", f.kind);
+                print_json_str(out, f.name, strlen(f.name));
                 if (is_t) {
-                    printf(",\"dtype\":\"%s\",\"shape\":[", dtype_name(f.t.dt));
-                    for (int i = 0; i < f.t.ndim; i++) printf("%s%lld", i ? "," : "", (long long)f.t.shape[i]);
-                    putchar(']');
+                    fprintf(out, ",\"dtype\":\"%s\",\"shape\":[", dtype_name(f.t.dt));
+                    for (int i = 0; i < f.t.ndim; i++) fprintf(out, "%s%lld", i ? "," : "", (long long)f.t.shape[i]);
+                    fputc(']', out);
                 }
-                printf(",\"meta\":");
-                if (f.meta.type == MSGPACK_OBJECT_MAP) msgpack_print_json(stdout, &f.meta); else printf("{}");
+                fprintf(out, ",\"meta\":");
+                if (f.meta.type == MSGPACK_OBJECT_MAP) msgpack_print_json(out, &f.meta); else fprintf(out, "{}");
                 if (is_t && data) {
-                    printf(",\"data\":[");
+                    fprintf(out, ",\"data\":[");
                     int64_t n = tensor_numel(&f.t);
-                    for (int64_t i = 0; i < n; i++) printf(dtype_is_float(f.t.dt) ? "%s%.17g" : "%s%.0f", i ? "," : "", tensor_get(&f.t, i));
-                    putchar(']');
+                    for (int64_t i = 0; i < n; i++) fprintf(out, dtype_is_float(f.t.dt) ? "%s%.17g" : "%s%.0f", i ? "," : "", tensor_get(&f.t, i));
+                    fputc(']', out);
                 }
-                printf("}\n");
+                fprintf(out, "}\n");
             }
         } while (frame_reader_next_stream(&r));
         frame_reader_close(&r);
     }
-    if (fflush(stdout) != 0) entk_die(ENTK_EXIT_FAIL, "writing stdout failed");
+    outfile_commit(&o);
     return 0;
 }

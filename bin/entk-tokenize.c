@@ -117,15 +117,8 @@ static void emit_decoded(FILE *fp, const tok_run *tk, const int32_t *ids, size_t
 }
 
 static void decode_input(FILE *fp, const tok_run *tk, const char *path, int keep_special, const char *sep) {
-    FILE *in = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
-    if (!in) entk_die(ENTK_EXIT_INPUT, "cannot open %s: %s", path, strerror(errno));
-    int c = fgetc(in);
-    if (c == EOF) { if (in != stdin) fclose(in); return; }
-    if ((c >= 0x80 && c <= 0x8f) || c == 0xde || c == 0xdf) {   /* a msgpack map: a frame stream */
-        if (in == stdin) ungetc(c, in);
-        else fclose(in);
-        frame_reader r;
-        frame_reader_open(&r, path);
+    frame_reader r;
+    if (frame_reader_open_or_raw(&r, path)) {   /* a frame stream */
         frame f;
         long nids = 0;
         do {
@@ -149,36 +142,38 @@ static void decode_input(FILE *fp, const tok_run *tk, const char *path, int keep
         if (!nids) entk_log("%s: no 'ids' frames", path);
         return;
     }
-    ungetc(c, in);
     /* lines of ids */
-    char *line = NULL;
-    size_t cap = 0, lineno = 0;
-    ssize_t len;
+    size_t len;
+    char *text = frame_reader_slurp(&r, &len);
+    frame_reader_close(&r);
     int32_t *ids = NULL;
-    size_t idcap = 0;
-    while ((len = getline(&line, &cap, in)) >= 0) {
+    size_t idcap = 0, lineno = 0;
+    for (char *line = text; line < text + len;) {
+        char *nl = memchr(line, '\n', (size_t)(text + len - line));
+        char *eol = nl ? nl : text + len;
+        *eol = 0;
         lineno++;
+        if (memchr(line, 0, (size_t)(eol - line))) entk_die(ENTK_EXIT_INPUT, "%s: line %zu: NUL byte", path, lineno);
         size_t n = 0;
         char *p = line;
         for (;;) {
-            while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') p++;
+            while (*p == ' ' || *p == '\t' || *p == '\r') p++;
             if (!*p) break;
             char *e;
             errno = 0;
             long v = strtol(p, &e, 10);
-            if (e == p || errno || v < INT32_MIN || v > INT32_MAX || (*e && *e != ' ' && *e != '\t' && *e != '\n' && *e != '\r' && *e != ':'))
+            if (e == p || errno || v < INT32_MIN || v > INT32_MAX || (*e && *e != ' ' && *e != '\t' && *e != '\r' && *e != ':'))
                 entk_die(ENTK_EXIT_INPUT, "%s: line %zu: not a token id: '%.20s'", path, lineno, p);
-            while (*e && *e != ' ' && *e != '\t' && *e != '\n' && *e != '\r') e++;   /* id:start:end */
+            while (*e && *e != ' ' && *e != '\t' && *e != '\r') e++;   /* id:start:end */
             if (n == idcap) { idcap = 2 * idcap + 256; ids = xrealloc(ids, idcap * sizeof *ids); }
             ids[n++] = (int32_t)v;
             p = e;
         }
         emit_decoded(fp, tk, ids, n, keep_special, sep);
+        line = eol + 1;
     }
-    if (ferror(in)) entk_die(ENTK_EXIT_FAIL, "reading %s: %s", path, strerror(errno));
-    free(line);
+    free(text);
     free(ids);
-    if (in != stdin) fclose(in);
 }
 
 int main(int argc, char **argv) {

@@ -24,8 +24,8 @@ static const char *help =
     "  --model M         mlp (MSE, full batch) or transformer (cross-entropy, minibatches)\n"
     "  --hidden H        mlp hidden width (default 512)\n"
     "  --d-model D --heads H --d-mlp F   transformer sizes (default 64, 4, 256)\n"
-    "  --epochs E        (default mlp 500, transformer 4000)\n"
-    "  --lr LR --wd WD   (default mlp 0.05, 0.01; transformer 3e-4, 1.0)\n"
+    "  --epochs E        (default mlp 500, transformer 4000; 0 writes the initial checkpoint only)\n"
+    "  --lr LR --wd WD   LR > 0, WD >= 0 (default mlp 0.05, 0.01; transformer 3e-4, 1.0)\n"
     "  --batch B         minibatch size, 0 = full batch (default mlp 0, transformer 64)\n"
     "  --seed S          initialisation and shuffling seed (default 0)\n"
     "  --rng R           entk (default): entk's own generator; torch: torch.manual_seed(S), weights\n"
@@ -66,7 +66,7 @@ int main(int argc, char **argv) {
     const char *kind_s = NULL, *init = NULL, *ckpt_dir = "ckpt", *rng_name = "entk";
     int hidden = 512, d_model = 64, heads = 4, d_mlp = 256;
     long epochs = -1, batch = -1, every = -1, seed = 0;
-    double lr = -1, wd = -1;
+    double lr = -1, wd = -1;   /* -1: the model's default (the options refuse negative values) */
     dtype dt = DT_F32;
     enum { O_MODEL = OPT_FIRST_CUSTOM, O_HIDDEN, O_DMODEL, O_HEADS, O_DMLP, O_EPOCHS, O_LR, O_WD, O_BATCH, O_SEED, O_INIT,
            O_EVERY, O_DIR, O_RNG };
@@ -88,8 +88,8 @@ int main(int argc, char **argv) {
         case O_HEADS: heads = (int)cli_long("--heads", optarg, 1, 256); break;
         case O_DMLP: d_mlp = (int)cli_long("--d-mlp", optarg, 1, 1 << 20); break;
         case O_EPOCHS: epochs = cli_long("--epochs", optarg, 0, 100000000); break;
-        case O_LR: lr = cli_double("--lr", optarg); break;
-        case O_WD: wd = cli_double("--wd", optarg); break;
+        case O_LR: lr = cli_double_min("--lr", optarg, 0, 1); break;
+        case O_WD: wd = cli_double_min("--wd", optarg, 0, 0); break;
         case O_BATCH: batch = cli_long("--batch", optarg, 0, 1L << 30); break;
         case O_SEED: seed = cli_long("--seed", optarg, 0, 1L << 62); break;
         case O_INIT: init = optarg; break;

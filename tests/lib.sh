@@ -2,7 +2,10 @@
 # tests/run counts them.
 set -u
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-export PATH="$ROOT/bin:$ROOT/tests/tools:$PATH"
+# ENTK_BIN / ENTK_TOOLS: run the suite on other builds of the same sources (make asan-test)
+BIN=${ENTK_BIN:-$ROOT/bin}
+TOOLS=${ENTK_TOOLS:-$ROOT/tests/tools}
+export PATH="$BIN:$TOOLS:$PATH"
 SHARED=${ENTK_SHARED:-$ROOT/../shared}
 PY=/usr/bin/python3
 T=$(mktemp -d "${TMPDIR:-/tmp}/entk-test.XXXXXX")

@@ -5,7 +5,7 @@ source "$(dirname "$0")/lib.sh"
 cd "$T"
 export ENTK_CACHE_DIR=$T/cache
 O=$T/out
-ARGS="P=11 HIDDEN=64 EPOCHS=60 EVERY=20 TOP=60 OUT=$O BIN=$ROOT/bin"
+ARGS="P=11 HIDDEN=64 EPOCHS=60 EVERY=20 TOP=60 OUT=$O BIN=$BIN"
 check "make pipeline runs" make -s -C "$ROOT/pipelines/mlp-modadd" -j2 $ARGS
 check "summary.json written" test -s $O/summary.json
 for k in overlap_sum overlap_diff onset_epoch derivative_peak_epoch final_test_accuracy cliff_ratios; do
@@ -30,7 +30,7 @@ check "shell pipeline = make pipeline (key)" test "$(entk-show shell.fr | head -
 
 # pipelines/transformer-modadd on a toy setting: runs, writes its summary and report, and is idempotent
 O2=$T/out2
-ARGS2="P=11 D_MODEL=16 HEADS=2 D_MLP=32 EPOCHS=60 EVERY=20 TOP=10 NKEYS=1 OUT=$O2 BIN=$ROOT/bin"
+ARGS2="P=11 D_MODEL=16 HEADS=2 D_MLP=32 EPOCHS=60 EVERY=20 TOP=10 NKEYS=1 OUT=$O2 BIN=$BIN"
 check "transformer pipeline runs" make -s -C "$ROOT/pipelines/transformer-modadd" -j2 $ARGS2
 for k in key_frequencies overlap_sum_top5 overlap_axis_sum_6_9 onset_epoch derivative_peak_epoch final_test_accuracy; do
     check "transformer summary has $k" grep -q "\"$k\":" $O2/summary.json

@@ -23,9 +23,9 @@ fi
 
 # ---- the pipeline: tagger, tags, windows (stories260K)
 t0=$(date +%s.%N)
-check "make pipelines/lm-windows runs (stories260K)" make -s -C "$ROOT/pipelines/lm-windows" OUT="$O" BIN="$ROOT/bin"
+check "make pipelines/lm-windows runs (stories260K)" make -s -C "$ROOT/pipelines/lm-windows" OUT="$O" BIN="$BIN"
 echo "INFO pipeline took $(echo "$(date +%s.%N) - $t0" | bc) s"
-check "second make has nothing to do" make -q -C "$ROOT/pipelines/lm-windows" OUT="$O" BIN="$ROOT/bin"
+check "second make has nothing to do" make -q -C "$ROOT/pipelines/lm-windows" OUT="$O" BIN="$BIN"
 check "stats.tsv has the 8 classes and a total" test "$(grep -cE '^(PUNCT|PRON|PROPN|DET|ADV|CCONJ|NOUN|VERB|all)\b' "$W/stats.tsv")" = 9
 check "stats on stderr (windows.log): per-class table and the filter summary" \
     bash -c "grep -qE 'entk-windows: VERB +[0-9]+' '$W/windows.log' && grep -q 'agreement filter: kept' '$W/windows.log'"
@@ -404,7 +404,7 @@ if GEMMA_TOK=$("$PEER/fetch-gemma-tokenizer.sh" --offline 2>"$T/fetch.err"); the
     check "Gemma 3: windows = the 64 tokens before the word (no <bos>), counts, labels (no filter)" \
         $PY "$T/wcheck.py" check "$T/t8.frames" "$T/gtok.frames" "$GEMMA_TOK" "$T/s8.txt" 64 40 30 "$T/gn.frames"
     check "make pipelines/lm-windows MODEL=<Gemma 3 dir> (tokenizer.json inside; tagger and tags reused)" \
-        make -s -C "$ROOT/pipelines/lm-windows" OUT="$O" BIN="$ROOT/bin" MODEL="$G" PER_CLASS=2 GEN_TOKENS=2 CLASSES=NOUN,PUNCT
+        make -s -C "$ROOT/pipelines/lm-windows" OUT="$O" BIN="$BIN" MODEL="$G" PER_CLASS=2 GEN_TOKENS=2 CLASSES=NOUN,PUNCT
     check "... its stats.tsv: NOUN and PUNCT, at most 2 kept each, tags not rebuilt" bash -c "
         awk -F'\t' '\$1 == \"NOUN\" || \$1 == \"PUNCT\" { n++; if (\$9 > 2) bad = 1 } END { exit !(n == 2 && !bad) }' '$O/gemma/stats.tsv' &&
         test '$O/tags.frames' -ot '$O/stories260K/windows.frames' && test -s '$O/gemma/windows.frames'"

@@ -51,6 +51,9 @@ void cli_start_tool(int argc, char **argv, const char *tool_id);
 noreturn void cli_bad_option(char **argv);
 long cli_long(const char *opt, const char *s, long min, long max);
 double cli_double(const char *opt, const char *s);
+/* A number > min (strict) or >= min, else a usage error saying so: a learning rate of -1 is not
+ * a request for the default. */
+double cli_double_min(const char *opt, const char *s, double min, int strict);
 /* Splits "a,b,c" into a NULL-terminated malloc'd array of strings. */
 char **cli_split(const char *s, int *n);
 /* Parses "1,12" into ints; returns count. */

@@ -30,6 +30,14 @@ void entk_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void entk_progress(const char *what, long done, long total);
 void entk_progress_end(void);
 
+#ifdef ENTK_FUZZ
+#include <setjmp.h>
+/* Fuzz builds only (make fuzz, tests/fuzz): entk_die runs its hooks and then longjmps to jb with
+ * the exit code instead of exiting, so a harness survives bad input; quiet drops the message.
+ * NULL restores exiting. The normal build has no way to continue after entk_die. */
+void entk_die_jump(jmp_buf *jb, int quiet);
+#endif
+
 /* Called by entk_die before exiting, most recent first (at most 16). */
 void entk_on_die(void (*fn)(void *), void *arg);
 void entk_off_die(void (*fn)(void *), void *arg);

@@ -25,6 +25,7 @@
 #include <msgpack.h>
 #include <stdint.h>
 #include "core/hash.h"
+#include "core/mpscan.h"
 #include "core/outfile.h"
 #include "core/tensor.h"
 
@@ -117,12 +118,18 @@ typedef struct {
 } frame;
 
 typedef struct {
-    FILE *fp;
+    int fd, close_fd;
     char *src;              /* for messages: the path, or "<stdin>" */
-    msgpack_unpacker up;
+    unsigned char *in;      /* input bytes; in[start, end) are not consumed yet */
+    size_t incap, start, end;
+    size_t used;            /* length of the current object at in[start]: consumed by the next read */
+    int64_t file_left;      /* a regular file: bytes not read yet; -1 for a pipe or terminal */
+    mp_scan scan;
     msgpack_unpacked res;
     long nframes;
     int done;
+    int streams;            /* several streams may follow one another (frame_reader_open_streams) */
+    int after_end;          /* reading past an end frame: messages say so */
     frame_header h;
     void *buf;              /* reader-owned aligned copy of the current frame's data */
     size_t bufcap;
@@ -131,8 +138,20 @@ typedef struct {
     msgpack_sbuffer metabuf;
 } frame_reader;
 
-/* Opens path ("-" = stdin), reads and validates the header. */
+/* Opens path ("-" = stdin) and reads and validates the header of its one stream: anything after
+ * that stream's end frame (a second stream, stray bytes) is an error, reported when the end frame
+ * is read. */
 void frame_reader_open(frame_reader *r, const char *path);
+/* The same for filters that answer each of several concatenated streams (frame_reader_next_stream);
+ * bytes after an end frame must still be another stream. */
+void frame_reader_open_streams(frame_reader *r, const char *path);
+/* For inputs that are frames or something else (entk-tokenize --decode: frames or lines of ids):
+ * 1 and the reader open as frame_reader_open_streams if the first byte starts a msgpack map, else
+ * 0 and the input stays in the reader, whole, for frame_reader_slurp. One reader owns the input
+ * either way, so no byte is read ahead by one mechanism and lost to another. */
+int frame_reader_open_or_raw(frame_reader *r, const char *path);
+/* After frame_reader_open_or_raw returned 0: all the input's bytes (NUL-terminated; free them). */
+char *frame_reader_slurp(frame_reader *r, size_t *n);
 /* Next tensor or record frame: 1, or 0 after a valid end frame. Dies on any malformed input. */
 int frame_read(frame_reader *r, frame *f);
 /* Like frame_read but dies unless a tensor frame called name follows. */
@@ -167,6 +186,8 @@ entk_key frame_derive_key(const char *producer, int argc, char **argv, int ninpu
 /* Fills a header for producer with canonical args and the keys of its inputs, and derives its key. */
 void frame_header_make(frame_header *h, const char *producer, int argc, char **argv, int ninputs,
                        const char *const *input_names, const entk_key *input_keys);
+/* Prints s[0, n) as a JSON string literal (quoted and escaped) to fp. */
+void print_json_str(FILE *fp, const char *s, size_t n);
 /* Prints a msgpack object as JSON to fp. */
 void msgpack_print_json(FILE *fp, const msgpack_object *o);
 #endif

@@ -1,8 +1,8 @@
 /* outfile: outputs that appear complete or not at all.
  *
- * A named output is written to "<path>.tmp.<pid>" and renamed over <path> only by outfile_commit;
- * if the program dies first, the temporary is removed (err.h exit hooks), so make never sees a
- * half-written target. "-" or NULL means stdout; an existing non-regular file (/dev/null, a fifo)
+ * A named output is written to "<path>.tmp.<host>.<pid>" and renamed over <path> only by
+ * outfile_commit; if the program dies first or is ended by a signal, the temporary is removed
+ * (tmpfiles.h), so make never sees a half-written target. "-" or NULL means stdout; an existing non-regular file (/dev/null, a fifo)
  * is written in place. */
 #ifndef ENTK_OUTFILE_H
 #define ENTK_OUTFILE_H

@@ -32,6 +32,12 @@ void tensor_free(tensor *t);
 tensor tensor_as(const tensor *t, dtype d);
 /* Element i as a double, whatever the dtype. */
 double tensor_get(const tensor *t, int64_t i);
+/* Index of the first NaN or infinity in p[0, n), or -1. One pass over the bits in blocks whose
+ * test vectorises: loaders check every weight with it at the cost of a memory read. */
+int64_t f32_nonfinite_at(const float *p, size_t n);
+int64_t f64_nonfinite_at(const double *p, size_t n);
+/* The same for a tensor (-1 for integer dtypes). */
+int64_t tensor_nonfinite_at(const tensor *t);
 /* "[841,841] f64" into buf. */
 const char *tensor_desc(const tensor *t, char *buf, size_t n);
 #endif

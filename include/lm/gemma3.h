@@ -12,6 +12,19 @@
 #define ENTK_GEMMA3_H
 #include "lm/model.h"
 
+#include "core/json.h"
+
 /* path: the model directory or its config.json. */
 lm_model *gemma3_load(const char *path);
+
+/* What config.json says beyond lm_model's fields. */
+typedef struct {
+    int tied, window;
+    int64_t pattern;
+    const json *layer_types;   /* validated, or NULL: then the pattern decides */
+    double base_local, fac_local, base_global, fac_global;
+} gemma3_config;
+/* Parses and checks a config.json (root) into m's scalar fields and g, allocating nothing; dies
+ * naming the key. Separate from loading the weights so the fuzz harness can reach it alone. */
+void gemma3_parse_config(const json *root, const char *cpath, lm_model *m, gemma3_config *g);
 #endif

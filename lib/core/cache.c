@@ -1,5 +1,6 @@
 #include "core/cache.h"
 #include "core/err.h"
+#include "core/tmpfiles.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -198,9 +199,17 @@ static char *make_desc(const cache_desc *d, size_t *nd) {
 static void store(const entk_key *key, const cache_desc *d, const void *data, size_t n, long *count) {
     if (!dir) return;
     char *path = entry_path(key, 1);
-    size_t tl = strlen(path) + 32;
-    char *tmp = xmalloc(tl);
-    snprintf(tmp, tl, "%s.tmp.%ld", path, (long)getpid());
+    /* temporaries go to DIR/tmp, one directory to sweep for what killed runs left behind */
+    size_t tl = strlen(dir) + 64;
+    char *tdir = xmalloc(tl), *tpath = xmalloc(tl);
+    snprintf(tdir, tl, "%s/tmp", dir);
+    mkdirs(tdir);
+    tmp_sweep(tdir);
+    snprintf(tpath, tl, "%s/%s", tdir, key->hex);
+    char *tmp = tmp_name(tpath);
+    free(tdir);
+    free(tpath);
+    tmp_register(tmp);
     size_t nd;
     char *desc = make_desc(d, &nd);
     unsigned char h[CACHE_HDR];
@@ -210,20 +219,20 @@ static void store(const entk_key *key, const cache_desc *d, const void *data, si
     put_u64(h + 48, n);
     entry_mac(cache_secret(dir), h, desc, nd, data, n, h + 56);
     FILE *f = fopen(tmp, "wb");
-    if (!f && errno == ENOENT) { /* a concurrent `entk-cache gc` removed the fan-out directory as empty */
-        free(entry_path(key, 1));
-        f = fopen(tmp, "wb");
-    }
     int ok = f && fwrite(h, 1, CACHE_HDR, f) == CACHE_HDR && fwrite(desc, 1, nd, f) == nd && fwrite(data, 1, n, f) == n;
     if (f && fclose(f) != 0) ok = 0;
+    if (ok && rename(tmp, path) != 0 && errno == ENOENT) /* a concurrent `entk-cache gc` removed the fan-out directory */
+        free(entry_path(key, 1)), ok = rename(tmp, path) == 0;
+    else if (ok && access(path, F_OK) != 0) ok = 0;
     /* a cache that cannot be written is a lost speed-up, not a wrong result: warn and go on */
-    if (!ok || rename(tmp, path) != 0) {
+    if (!ok) {
         entk_log("cache: cannot store %s: %s", path, strerror(errno));
         unlink(tmp);
     } else {
         (*count)++;
     }
     free(desc);
+    tmp_release(tmp);
     free(tmp);
     free(path);
 }

@@ -1,4 +1,5 @@
 #include "core/cachefs.h"
+#include "core/tmpfiles.h"
 #include "core/cache.h"
 #include "core/err.h"
 #include "core/frame.h"
@@ -129,27 +130,6 @@ cachefs_entry *cachefs_list(const char *dir, int verify_all, long *n) {
 
 int cachefs_remove(const cachefs_entry *e) { return unlink(e->path); }
 
-/* NAME.tmp.PID whose process is gone: 1. (A live writer, or a PID taken over by another process,
- * keeps its file: litter stays rather than a write in progress being lost.) */
-static int dead_temp(const char *name) {
-    const char *t = strstr(name, ".tmp.");
-    if (!t) return 0;
-    char *end;
-    long pid = strtol(t + 5, &end, 10);
-    if (*end || pid <= 0) return 0;
-    if (kill((pid_t)pid, 0) != 0) return errno == ESRCH;
-    /* a zombie (killed, not yet reaped) will not finish its write either */
-    char stat[64], buf[256];
-    snprintf(stat, sizeof stat, "/proc/%ld/stat", pid);
-    FILE *f = fopen(stat, "r");
-    if (!f) return 0;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    const char *p = strrchr(buf, ')'); /* the state follows the command name, which may hold spaces */
-    return p && p[1] == ' ' && p[2] == 'Z';
-}
-
 static long litter_in(const char *path, int dry_run, uint64_t *bytes, int *empty) {
     DIR *d = opendir(path);
     long found = 0, left = 0;
@@ -160,7 +140,7 @@ static long litter_in(const char *path, int dry_run, uint64_t *bytes, int *empty
         char f[4200];
         snprintf(f, sizeof f, "%s/%s", path, de->d_name);
         struct stat sb;
-        if (dead_temp(de->d_name) && lstat(f, &sb) == 0 && S_ISREG(sb.st_mode)) {
+        if (tmp_dead(de->d_name) && lstat(f, &sb) == 0 && S_ISREG(sb.st_mode)) {
             found++;
             *bytes += (uint64_t)sb.st_size;
             if (dry_run || unlink(f) == 0) continue; /* gone, or would be: not left in the directory */
@@ -173,9 +153,11 @@ static long litter_in(const char *path, int dry_run, uint64_t *bytes, int *empty
 }
 
 long cachefs_litter(const char *dir, int dry_run, uint64_t *bytes) {
-    long found = litter_in(dir, dry_run, bytes, NULL); /* secret.tmp.PID */
+    long found = litter_in(dir, dry_run, bytes, NULL); /* the secret's temporary */
     size_t nb = strlen(dir) + 64;
     char *obj = xmalloc(nb);
+    snprintf(obj, nb, "%s/tmp", dir); /* entries' temporaries (cache.c) */
+    found += litter_in(obj, dry_run, bytes, NULL);
     snprintf(obj, nb, "%s/objects", dir);
     DIR *top = opendir(obj);
     struct dirent *d1;

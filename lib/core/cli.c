@@ -60,6 +60,13 @@ double cli_double(const char *opt, const char *s) {
     return v;
 }
 
+double cli_double_min(const char *opt, const char *s, double min, int strict) {
+    double v = cli_double(opt, s);
+    if (strict ? !(v > min) : !(v >= min))
+        entk_die(ENTK_EXIT_USAGE, "%s must be %s %g, not '%s'", opt, strict ? ">" : ">=", min, s);
+    return v;
+}
+
 char **cli_split(const char *s, int *n) {
     int k = 1;
     for (const char *p = s; *p; p++) k += *p == ',';

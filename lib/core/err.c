@@ -34,7 +34,22 @@ void entk_off_die(void (*fn)(void *), void *arg) {
 
 static int progress_open;
 
+#ifdef ENTK_FUZZ
+static jmp_buf *die_jump;
+static int die_quiet;
+void entk_die_jump(jmp_buf *jb, int quiet) {
+    die_jump = jb;
+    die_quiet = quiet;
+}
+#endif
+
 void entk_die(int code, const char *fmt, ...) {
+#ifdef ENTK_FUZZ
+    if (die_jump && die_quiet) {
+        while (nhooks > 0) { nhooks--; hooks[nhooks].fn(hooks[nhooks].arg); }
+        longjmp(*die_jump, code ? code : 1);
+    }
+#endif
     if (progress_open) fputc('\n', stderr);
     char msg[1024];
     va_list ap;
@@ -45,6 +60,9 @@ void entk_die(int code, const char *fmt, ...) {
     for (char *p = msg; *p; p++) if (*p == '\n' || *p == '\r') *p = ' ';
     fprintf(stderr, "%s: error: %s\n", prog, msg);
     while (nhooks > 0) { nhooks--; hooks[nhooks].fn(hooks[nhooks].arg); }
+#ifdef ENTK_FUZZ
+    if (die_jump) longjmp(*die_jump, code ? code : 1);
+#endif
     exit(code);
 }
 

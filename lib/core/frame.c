@@ -2,10 +2,12 @@
 #include "core/codeid.h"
 #include "core/err.h"
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <math.h>
 
@@ -103,6 +105,9 @@ static void write_end(frame_writer *w) {
 void frame_writer_open(frame_writer *w, const char *path, const frame_header *h) {
     memset(w, 0, sizeof *w);
     outfile_open(&w->out, path);
+    /* as gzip does: binary on a terminal is noise to the reader and can upset the terminal */
+    if (isatty(fileno(w->out.fp)))
+        entk_die(ENTK_EXIT_USAGE, "will not write binary frames to a terminal: pipe them into entk-show, or use -o FILE");
     msgpack_sbuffer_init(&w->sb);
     msgpack_packer_init(&w->pk, &w->sb, msgpack_sbuffer_write);
     write_header(w, h);
@@ -154,18 +159,7 @@ void frame_write_record(frame_writer *w, const char *name, const meta *m) {
     w->nframes++;
 }
 
-long frame_count_packed(const void *bytes, size_t n) {
-    msgpack_unpacked u;
-    msgpack_unpacked_init(&u);
-    size_t off = 0;
-    long count = 0;
-    while (off < n) {
-        if (msgpack_unpack_next(&u, bytes, n, &off) != MSGPACK_UNPACK_SUCCESS) { count = -1; break; }
-        count++;
-    }
-    msgpack_unpacked_destroy(&u);
-    return count;
-}
+long frame_count_packed(const void *bytes, size_t n) { return mp_count_objects(bytes, n); }
 
 static int obj_is_str(const msgpack_object *o, const char *s);
 
@@ -267,41 +261,68 @@ void frame_fail(const frame_reader *r, const frame *f, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    if (r->after_end) entk_die(ENTK_EXIT_INPUT, "%s: trailing data after the end frame: %s", r->src, msg);
     if (f && f->name)
         entk_die(ENTK_EXIT_INPUT, "%s: frame %ld (%s): %s", r->src, f->index, f->name, msg);
     entk_die(ENTK_EXIT_INPUT, "%s: frame %ld: %s", r->src, r->nframes, msg);
 }
 
-/* Reads what the input has now (0 only at its end) into the unpacker. Not fread: fread waits for
- * its whole 1 MiB, so a filter would not see a frame until the ones after it had been written,
- * and the stages of a pipeline would take turns instead of running side by side (the
- * Transformer's W_U series: 5.0 s with fread, 3.9 s with read). */
-static size_t fill(frame_reader *r) {
-    if (!msgpack_unpacker_reserve_buffer(&r->up, 1 << 20)) entk_die(ENTK_EXIT_FAIL, "%s: out of memory reading frames", r->src);
+/* Reads what the input has now (0 only at its end) after the unconsumed bytes, making room for an
+ * object of need bytes. Not fread: fread waits for its whole buffer, so a filter would not see a
+ * frame until the ones after it had been written, and the stages of a pipeline would take turns
+ * instead of running side by side (the Transformer's W_U series: 5.0 s with fread, 3.9 s with
+ * read). Lengths claimed by the input are not trusted: the buffer grows to at most twice what has
+ * arrived (plus 1 MiB), so a header claiming 4 GiB costs nothing until 4 GiB come. */
+static size_t fill(frame_reader *r, size_t need) {
+    if (r->start > 0) {
+        memmove(r->in, r->in + r->start, r->end - r->start);
+        r->end -= r->start;
+        r->start = 0;
+    }
+    size_t want = need > r->end + 65536 ? need : r->end + 65536;
+    /* a file holds what it holds (next_object checked need against it); a pipe must send it */
+    size_t cap = r->file_left >= 0 ? r->end + (size_t)r->file_left + 1 : 2 * r->end + (1 << 20);
+    if (want > cap) want = cap;
+    if (want > r->incap) {
+        r->incap = want;
+        r->in = xrealloc(r->in, r->incap);
+    }
     for (;;) {
-        ssize_t got = read(fileno(r->fp), msgpack_unpacker_buffer(&r->up), msgpack_unpacker_buffer_capacity(&r->up));
+        ssize_t got = read(r->fd, r->in + r->end, r->incap - r->end);
         if (got < 0 && errno == EINTR) continue;
         if (got < 0) entk_die(ENTK_EXIT_FAIL, "%s: read error: %s", r->src, strerror(errno));
-        msgpack_unpacker_buffer_consumed(&r->up, (size_t)got);
+        r->end += (size_t)got;
+        if (r->file_left >= 0) r->file_left -= got < r->file_left ? got : r->file_left;
         return (size_t)got;
     }
 }
 
-/* Next top-level msgpack object, or 0 at a clean end of input. */
+/* Next top-level msgpack object into r->res, or 0 at a clean end of input. The object is scanned
+ * whole (mpscan.h) before msgpack-c sees it, so msgpack-c allocates only for items that exist. */
 static int next_object(frame_reader *r) {
+    r->start += r->used;
+    r->used = 0;
+    memset(&r->scan, 0, sizeof r->scan);
     for (;;) {
-        msgpack_unpack_return ret = msgpack_unpacker_next(&r->up, &r->res);
-        if (ret == MSGPACK_UNPACK_SUCCESS) return 1;
-        if (ret == MSGPACK_UNPACK_PARSE_ERROR)
-            frame_fail(r, NULL, "corrupt data (not a msgpack frame)");
-        if (ret == MSGPACK_UNPACK_NOMEM_ERROR) entk_die(ENTK_EXIT_FAIL, "%s: out of memory reading frames", r->src);
-        /* need more bytes */
-        if (fill(r) == 0) {
-            if (msgpack_unpacker_message_size(&r->up) > 0) /* bytes of an unfinished object */
-                frame_fail(r, NULL, "truncated frame (input ended inside a frame)");
-            return 0;
+        size_t have = r->end - r->start, need = 1;
+        if (have > 0) {
+            int st = mp_scan_step(&r->scan, r->in + r->start, have, &need);
+            if (st == MP_WHOLE) break;
+            if (st == MP_BAD) frame_fail(r, NULL, "corrupt data (%s)", r->scan.why);
+        }
+        /* a file cannot grow the bytes a length claims: say so now instead of reading to its end */
+        int short_file = r->file_left >= 0 && need - have > (uint64_t)r->file_left;
+        if (short_file || fill(r, need) == 0) {
+            if (have == 0 && r->end == r->start) return 0;
+            frame_fail(r, NULL, "truncated frame (input ended inside a frame)");
         }
     }
+    size_t len = r->scan.pos, off = 0;
+    msgpack_unpack_return ret = msgpack_unpack_next(&r->res, (const char *)r->in + r->start, len, &off);
+    if (ret == MSGPACK_UNPACK_NOMEM_ERROR) entk_die(ENTK_EXIT_FAIL, "%s: out of memory reading frames", r->src);
+    if (ret != MSGPACK_UNPACK_SUCCESS || off != len) frame_fail(r, NULL, "corrupt data (not a msgpack frame)");
+    r->used = len;
+    return 1;
 }
 
 static int obj_is_str(const msgpack_object *o, const char *s) {
@@ -411,6 +432,7 @@ static void read_header(frame_reader *r) {
         const msgpack_object *e = &in->via.array.ptr[i];
         copy_str(r, meta_get(e, "name"), h->input_name[i], sizeof h->input_name[i], "inputs.name");
         copy_str(r, meta_get(e, "key"), key, sizeof key, "inputs.key");
+        if (!key_valid(key)) frame_fail(r, NULL, "header input key '%s' is not 32 hex digits", key);
         memcpy(h->input_key[i].hex, key, 33);
     }
     const msgpack_object *args = meta_get(m, "args");
@@ -427,39 +449,85 @@ static void read_header(frame_reader *r) {
     r->nframes = 1;
     r->done = 0;
     XXH3_128bits_reset(r->content);
+    r->after_end = 0;
 }
 
-static void reader_init(frame_reader *r, FILE *fp, const char *src) {
+static int starts_map(const frame_reader *r) {
+    unsigned c = r->end > r->start ? r->in[r->start] : 0;
+    return (c >= 0x80 && c <= 0x8f) || c == 0xde || c == 0xdf;
+}
+
+/* Opens the input; 0 if it is not a frame stream and raw is allowed (its bytes stay buffered). */
+static int reader_start(frame_reader *r, const char *path, int streams, int raw) {
     memset(r, 0, sizeof *r);
-    r->fp = fp;
-    r->src = xstrdup(src);
-    if (!msgpack_unpacker_init(&r->up, MSGPACK_UNPACKER_INIT_BUFFER_SIZE))
-        entk_die(ENTK_EXIT_FAIL, "out of memory");
+    r->streams = streams;
+    r->file_left = -1;
+    if (!path || strcmp(path, "-") == 0) {
+        r->fd = 0;
+        path = "<stdin>";
+    } else {
+        r->fd = open(path, O_RDONLY);
+        if (r->fd < 0) entk_die(ENTK_EXIT_INPUT, "cannot open %s: %s", path, strerror(errno));
+        r->close_fd = 1;
+    }
+    r->src = xstrdup(path);
+    struct stat sb;
+    off_t at;
+    if (fstat(r->fd, &sb) == 0 && S_ISREG(sb.st_mode) && (at = lseek(r->fd, 0, SEEK_CUR)) >= 0)
+        r->file_left = sb.st_size > at ? (int64_t)(sb.st_size - at) : 0;
     msgpack_unpacked_init(&r->res);
     msgpack_sbuffer_init(&r->metabuf);
     if (!(r->content = XXH3_createState())) entk_die(ENTK_EXIT_FAIL, "out of memory");
+    if (raw) {
+        if (r->end == r->start) fill(r, 1);
+        if (!starts_map(r)) return 0;
+    }
     read_header(r);
+    return 1;
 }
 
-void frame_reader_open(frame_reader *r, const char *path) {
-    FILE *fp;
-    if (!path || strcmp(path, "-") == 0) {
-        fp = stdin;
-        path = "<stdin>";
-    } else if (!(fp = fopen(path, "rb"))) {
-        entk_die(ENTK_EXIT_INPUT, "cannot open %s: %s", path, strerror(errno));
-    }
-    reader_init(r, fp, path);
+void frame_reader_open(frame_reader *r, const char *path) { reader_start(r, path, 0, 0); }
+void frame_reader_open_streams(frame_reader *r, const char *path) { reader_start(r, path, 1, 0); }
+int frame_reader_open_or_raw(frame_reader *r, const char *path) { return reader_start(r, path, 1, 1); }
+
+char *frame_reader_slurp(frame_reader *r, size_t *n) {
+    r->start += r->used;
+    r->used = 0;
+    while (fill(r, r->end - r->start + (1 << 20)) > 0) {}
+    size_t len = r->end - r->start;
+    char *out = xmalloc(len + 1);
+    memcpy(out, r->in + r->start, len);
+    out[len] = 0;
+    r->start = r->end;
+    *n = len;
+    return out;
 }
 
 int frame_reader_next_stream(frame_reader *r) {
     if (!r->done) return 0;
     /* any further bytes mean another stream must follow */
-    if (r->up.used == r->up.off && fill(r) == 0) return 0;
+    r->start += r->used;
+    r->used = 0;
+    if (r->end == r->start && fill(r, 1) == 0) return 0;
     for (int i = 0; i < r->h.argc; i++) free(r->h.argv[i]);
     free(r->h.argv);
+    r->h.argv = NULL;
+    r->h.argc = 0;
+    r->after_end = 1;
     read_header(r);
     return 1;
+}
+
+/* After the end frame of a reader of one stream: the input must end there. */
+static void expect_end(frame_reader *r) {
+    r->start += r->used;
+    r->used = 0;
+    if (r->end == r->start && fill(r, 1) == 0) return;
+    r->after_end = 1;
+    char kind[16];
+    if (starts_map(r) && next_object(r) && meta_get_str(&r->res.data, "kind", kind, sizeof kind) && strcmp(kind, "header") == 0)
+        frame_fail(r, NULL, "a second stream follows (%s reads one stream)", entk_prog());
+    frame_fail(r, NULL, "not a frame stream");
 }
 
 int frame_read(frame_reader *r, frame *f) {
@@ -482,6 +550,7 @@ int frame_read(frame_reader *r, frame *f) {
         if (n != r->nframes - 1)
             frame_fail(r, f, "stream has %ld frames but its end frame says %lld (frames lost or spliced)", r->nframes - 1, (long long)n);
         r->done = 1;
+        if (!r->streams) expect_end(r);
         return 0;
     }
     r->nframes++;
@@ -498,21 +567,23 @@ int frame_read(frame_reader *r, frame *f) {
     if (!sh || sh->type != MSGPACK_OBJECT_ARRAY) frame_fail(r, f, "missing shape");
     if (sh->via.array.size > TENSOR_MAXDIM) frame_fail(r, f, "rank %u exceeds %d", sh->via.array.size, TENSOR_MAXDIM);
     f->t.ndim = (int)sh->via.array.size;
-    uint64_t numel = 1;
+    const msgpack_object *data = meta_get(o, "data");
+    if (!data || data->type != MSGPACK_OBJECT_BIN) frame_fail(r, f, "missing data (bin)");
+    /* the product is checked before it can wrap: [2^40, 2^24] must not pass as 0 elements */
+    uint64_t numel = 1, need;
     for (int i = 0; i < f->t.ndim; i++) {
         const msgpack_object *d = &sh->via.array.ptr[i];
         if (d->type != MSGPACK_OBJECT_POSITIVE_INTEGER || d->via.u64 > (1ull << 40))
             frame_fail(r, f, "shape entry %d is not a non-negative integer", i);
         f->t.shape[i] = (int64_t)d->via.u64;
-        numel *= d->via.u64;
-        if (numel > (1ull << 40)) frame_fail(r, f, "shape too large");
+        if (__builtin_mul_overflow(numel, d->via.u64, &numel) || numel > (1ull << 40))
+            frame_fail(r, f, "shape too large");
     }
-    const msgpack_object *data = meta_get(o, "data");
-    if (!data || data->type != MSGPACK_OBJECT_BIN) frame_fail(r, f, "missing data (bin)");
-    size_t need = numel * dtype_size(f->t.dt);
+    if (__builtin_mul_overflow(numel, (uint64_t)dtype_size(f->t.dt), &need)) frame_fail(r, f, "shape too large");
     if (data->via.bin.size != need) {
         char d[128];
-        frame_fail(r, f, "data is %u bytes but shape %s needs %zu", data->via.bin.size, tensor_desc(&f->t, d, sizeof d), need);
+        frame_fail(r, f, "data is %u bytes but shape %s needs %llu", data->via.bin.size, tensor_desc(&f->t, d, sizeof d),
+                   (unsigned long long)need);
     }
     const msgpack_object *ck = meta_get(o, "check");
     if (!ck || ck->type != MSGPACK_OBJECT_POSITIVE_INTEGER) frame_fail(r, f, "missing data checksum");
@@ -558,9 +629,9 @@ tensor frame_take(const frame_reader *r, const frame *f, dtype d) {
 }
 
 void frame_reader_close(frame_reader *r) {
-    if (r->fp && r->fp != stdin) fclose(r->fp);
+    if (r->close_fd) close(r->fd);
     msgpack_unpacked_destroy(&r->res);
-    msgpack_unpacker_destroy(&r->up);
+    free(r->in);
     for (int i = 0; i < r->h.argc; i++) free(r->h.argv[i]);
     free(r->h.argv);
     free(r->buf);
@@ -585,7 +656,7 @@ void frame_header_make(frame_header *h, const char *producer, int argc, char **a
     h->key = frame_derive_key(producer, argc, argv, ninputs, input_keys);
 }
 
-static void print_json_str(FILE *fp, const char *s, size_t n) {
+void print_json_str(FILE *fp, const char *s, size_t n) {
     fputc('"', fp);
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];

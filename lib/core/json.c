@@ -193,12 +193,16 @@ static void parse_container(parser *ps, json *out, int is_obj) {
     out->type = is_obj ? JSON_OBJ : JSON_ARR;
     out->len = n;
     out->items = arena_alloc(&ps->a, n * sizeof(json) + 1);
-    memcpy(out->items, ps->stack + base, n * sizeof(json));
     if (is_obj) {
         out->keys = arena_alloc(&ps->a, n * sizeof(char *) + 1);
         out->keylens = arena_alloc(&ps->a, n * sizeof(size_t) + 1);
-        memcpy(out->keys, ps->kstack + base, n * sizeof(char *));
-        memcpy(out->keylens, ps->klstack + base, n * sizeof(size_t));
+    }
+    if (n > 0) {   /* the stacks are NULL until something was pushed: no arithmetic on them before */
+        memcpy(out->items, ps->stack + base, n * sizeof(json));
+        if (is_obj) {
+            memcpy(out->keys, ps->kstack + base, n * sizeof(char *));
+            memcpy(out->keylens, ps->klstack + base, n * sizeof(size_t));
+        }
     }
     ps->sp = base;
     ps->depth--;

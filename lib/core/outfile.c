@@ -1,15 +1,11 @@
 #include "core/outfile.h"
 #include "core/err.h"
+#include "core/tmpfiles.h"
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-static void remove_tmp(void *arg) {
-    outfile *o = arg;
-    if (o->tmp) unlink(o->tmp);
-}
 
 void outfile_open(outfile *o, const char *path) {
     memset(o, 0, sizeof *o);
@@ -27,12 +23,11 @@ void outfile_open(outfile *o, const char *path) {
         return;
     }
     o->path = xstrdup(path);
-    size_t n = strlen(path) + 32;
-    o->tmp = xmalloc(n);
-    snprintf(o->tmp, n, "%s.tmp.%ld", path, (long)getpid());
+    o->tmp = tmp_name(path);
+    tmp_sweep_dir_of(path);       /* what killed runs (kill -9) left here */
+    tmp_register(o->tmp);         /* before it exists: no moment when a signal would leave it */
     o->fp = fopen(o->tmp, "wb");
     if (!o->fp) entk_die(ENTK_EXIT_FAIL, "cannot create %s: %s", o->tmp, strerror(errno));
-    entk_on_die(remove_tmp, o);
 }
 
 void outfile_commit(outfile *o) {
@@ -52,7 +47,7 @@ void outfile_commit(outfile *o) {
     o->fp = NULL;
     if (rename(o->tmp, o->path) != 0)
         entk_die(ENTK_EXIT_FAIL, "renaming %s to %s: %s", o->tmp, o->path, strerror(errno));
-    entk_off_die(remove_tmp, o);
+    tmp_release(o->tmp);
     free(o->tmp);
     free(o->path);
     o->tmp = o->path = NULL;

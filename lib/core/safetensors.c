@@ -72,11 +72,13 @@ void st_open(safetensors *st, const char *path) {
     int fd = open(path, O_RDONLY);
     if (fd < 0) entk_die(ENTK_EXIT_INPUT, "cannot open %s: %s", path, strerror(errno));
     struct stat sb;
-    if (fstat(fd, &sb) != 0) entk_die(ENTK_EXIT_FAIL, "stat %s: %s", path, strerror(errno));
-    st->size = (size_t)sb.st_size;
-    if (st->size < 8) bad(path, "file is shorter than its 8-byte header length%s%s", NULL, NULL);
-    st->map = mmap(NULL, st->size, PROT_READ, MAP_PRIVATE, fd, 0);
+    int ok = fstat(fd, &sb) == 0;
+    st->size = ok ? (size_t)sb.st_size : 0;
+    if (ok && S_ISREG(sb.st_mode) && st->size >= 8) st->map = mmap(NULL, st->size, PROT_READ, MAP_PRIVATE, fd, 0);
     close(fd);
+    if (!ok) entk_die(ENTK_EXIT_FAIL, "stat %s: %s", path, strerror(errno));
+    if (!S_ISREG(sb.st_mode)) entk_die(ENTK_EXIT_INPUT, "%s: not a regular file", path);
+    if (st->size < 8) bad(path, "file is shorter than its 8-byte header length%s%s", NULL, NULL);
     if (st->map == MAP_FAILED) entk_die(ENTK_EXIT_FAIL, "mmap %s: %s", path, strerror(errno));
     uint64_t hlen = 0;
     for (int i = 0; i < 8; i++) hlen |= (uint64_t)st->map[i] << (8 * i);
@@ -110,19 +112,23 @@ void st_open(safetensors *st, const char *path) {
         const json *sh = json_get(v, "shape");
         if (!sh || sh->type != JSON_ARR || sh->len > TENSOR_MAXDIM) bad(path, "tensor '%s' has a bad shape%s", name, NULL);
         t->ndim = (int)sh->len;
-        uint64_t numel = 1;
+        /* checked before the product can wrap: a shape must not pass as fewer bytes than it needs */
+        uint64_t numel = 1, nbytes;
         for (int d = 0; d < t->ndim; d++) {
-            if (sh->items[d].type != JSON_NUM || !sh->items[d].is_int || sh->items[d].i < 0)
+            if (sh->items[d].type != JSON_NUM || !sh->items[d].is_int || sh->items[d].i < 0 || sh->items[d].i > (1ll << 40))
                 bad(path, "tensor '%s' has a bad shape%s", name, NULL);
             t->shape[d] = sh->items[d].i;
-            numel *= (uint64_t)t->shape[d];
+            if (__builtin_mul_overflow(numel, (uint64_t)t->shape[d], &numel))
+                bad(path, "tensor '%s' has a shape too large for any file%s", name, NULL);
         }
+        if (__builtin_mul_overflow(numel, (uint64_t)st_sizes[t->dt], &nbytes) || nbytes > datalen)
+            bad(path, "tensor '%s' has a shape larger than the file's data%s", name, NULL);
         const json *off = json_get(v, "data_offsets");
         if (!off || off->type != JSON_ARR || off->len != 2 || !off->items[0].is_int || !off->items[1].is_int)
             bad(path, "tensor '%s' has bad data_offsets%s", name, NULL);
         int64_t b = off->items[0].i, e = off->items[1].i;
         if (b < 0 || e < b || (uint64_t)e > datalen) bad(path, "tensor '%s' data_offsets point outside the file%s", name, NULL);
-        if ((uint64_t)(e - b) != numel * st_sizes[t->dt])
+        if ((uint64_t)(e - b) != nbytes)
             bad(path, "tensor '%s' data_offsets do not match its shape and dtype%s", name, NULL);
         t->ptr = base + b;
         t->nbytes = (size_t)(e - b);

@@ -96,3 +96,34 @@ const char *tensor_desc(const tensor *t, char *buf, size_t n) {
     return buf;
 }
 
+
+/* Block by block: the OR over a block has no early exit, so it vectorises; only a block that has a
+ * non-finite value is searched again for its index. */
+#define NONFINITE_AT(name, T, U, EXP)                                                   \
+    int64_t name(const T *p, size_t n) {                                                \
+        for (size_t b = 0; b < n; b += 4096) {                                          \
+            size_t e = n - b < 4096 ? n : b + 4096;                                     \
+            U any = 0;                                                                  \
+            for (size_t i = b; i < e; i++) {                                            \
+                U u;                                                                    \
+                memcpy(&u, p + i, sizeof u);                                            \
+                any |= (U)((u & EXP) == EXP);                                           \
+            }                                                                           \
+            if (any)                                                                    \
+                for (size_t i = b; i < e; i++) {                                        \
+                    U u;                                                                \
+                    memcpy(&u, p + i, sizeof u);                                        \
+                    if ((u & EXP) == EXP) return (int64_t)i;                            \
+                }                                                                       \
+        }                                                                               \
+        return -1;                                                                      \
+    }
+NONFINITE_AT(f32_nonfinite_at, float, uint32_t, 0x7f800000u)
+NONFINITE_AT(f64_nonfinite_at, double, uint64_t, 0x7ff0000000000000ull)
+
+int64_t tensor_nonfinite_at(const tensor *t) {
+    size_t n = (size_t)tensor_numel(t);
+    if (t->dt == DT_F32) return f32_nonfinite_at(t->data, n);
+    if (t->dt == DT_F64) return f64_nonfinite_at(t->data, n);
+    return -1;
+}

@@ -4,6 +4,7 @@
 #include "core/fileio.h"
 #include "core/json.h"
 #include "core/safetensors.h"
+#include "core/tensor.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,9 +26,10 @@ static int64_t cfg_int(const cfg *c, const char *key, int64_t def, int required)
     return v->i;
 }
 
-static int64_t cfg_pos_int(const cfg *c, const char *key, int64_t def, int required) {
+static int64_t cfg_pos_int(const cfg *c, const char *key, int64_t def, int required, int64_t max) {
     int64_t v = cfg_int(c, key, def, required);
-    if (v <= 0 || v > (1 << 30)) entk_die(ENTK_EXIT_INPUT, "%s: '%s' must be a positive integer, not %lld", c->path, key, (long long)v);
+    if (v <= 0 || v > max)
+        entk_die(ENTK_EXIT_INPUT, "%s: '%s' must be a positive integer up to %lld, not %lld", c->path, key, (long long)max, (long long)v);
     return v;
 }
 
@@ -73,8 +75,8 @@ static void rope_params(const cfg *c, const char *layer_type, int global, double
     if (!(*base > 1)) entk_die(ENTK_EXIT_INPUT, "%s: RoPE base of %s layers must be > 1", c->path, layer_type);
 }
 
-/* Converts one safetensors tensor into dst after checking its shape; messages name the tensor. */
-static void load_into(const safetensors *st, const char *name, int ndim, const int64_t *dims, float *dst) {
+/* The tensor called name after checking that it has the shape config.json implies. */
+static const st_tensor *find_checked(const safetensors *st, const char *name, int ndim, const int64_t *dims) {
     const st_tensor *s = st_find(st, name);
     if (!s) entk_die(ENTK_EXIT_INPUT, "%s: tensor '%s' is missing", st->path, name);
     int ok = s->ndim == ndim;
@@ -85,6 +87,13 @@ static void load_into(const safetensors *st, const char *name, int ndim, const i
         for (int i = 0; i < ndim; i++) snprintf(want + strlen(want), sizeof want - strlen(want), "%s%lld", i ? "," : "", (long long)dims[i]);
         entk_die(ENTK_EXIT_INPUT, "%s: tensor '%s' has shape %s], expected %s] (config.json)", st->path, name, got, want);
     }
+    return s;
+}
+
+/* Converts one safetensors tensor into dst after checking its shape and, once converted, that
+ * every value is finite (a NaN weight makes every output NaN); messages name the tensor. */
+static void load_into(const safetensors *st, const char *name, int ndim, const int64_t *dims, float *dst) {
+    const st_tensor *s = find_checked(st, name, ndim, dims);
     size_t n = 1;
     for (int i = 0; i < ndim; i++) n *= (size_t)dims[i];
     const unsigned char *p = s->ptr;
@@ -105,9 +114,14 @@ static void load_into(const safetensors *st, const char *name, int ndim, const i
     default:
         entk_die(ENTK_EXIT_INPUT, "%s: tensor '%s' is %s, expected a float tensor", st->path, name, st_dtype_name(s->dt));
     }
+    int64_t at = f32_nonfinite_at(dst, n);
+    if (at >= 0)
+        entk_die(ENTK_EXIT_INPUT, "%s: tensor '%s' has a non-finite value (%g) at element %lld", st->path, name, (double)dst[at],
+                 (long long)at);
 }
 
 static float *load_new(const safetensors *st, const char *name, int ndim, const int64_t *dims, int *used) {
+    find_checked(st, name, ndim, dims);   /* before allocating what config.json claims */
     size_t n = 1;
     for (int i = 0; i < ndim; i++) n *= (size_t)dims[i];
     float *p = lm_alloc(n);
@@ -116,21 +130,35 @@ static float *load_new(const safetensors *st, const char *name, int ndim, const 
     return p;
 }
 
-lm_model *gemma3_load(const char *path) {
-    char *dir = xstrdup(path);
-    size_t dl = strlen(dir);
-    if (dl >= 11 && strcmp(dir + dl - 11, "config.json") == 0) {
-        dir[dl - 11] = 0;
-        if (!*dir) strcpy(dir, ".");
+/* Each layer's attention window and RoPE frequencies: after the weights have confirmed the sizes
+ * config.json claims, which alone could ask for gigabytes (4096 layers of head_dim 65536). */
+static void set_attention(lm_model *m, const gemma3_config *g);
+
+/* Sliding (1) or global (0) attention in layer l. */
+static int layer_sliding(const gemma3_config *g, int l) {
+    const json *lt = g->layer_types;
+    if (!lt) return (l + 1) % g->pattern != 0;
+    return lt->items[l].type == JSON_STR && strcmp(lt->items[l].s, "sliding_attention") == 0;
+}
+
+static void set_attention(lm_model *m, const gemma3_config *g) {
+    for (int l = 0; l < m->n_layers; l++) {
+        int sliding = layer_sliding(g, l);
+        lm_layer *L = &m->layers[l];
+        L->window = sliding ? g->window : 0;
+        double base = sliding ? g->base_local : g->base_global, fac = sliding ? g->fac_local : g->fac_global;
+        L->inv_freq = lm_alloc((size_t)m->head_dim / 2);
+        for (int i = 0; i < m->head_dim / 2; i++) {
+            /* as torch: base ** (arange(0, hd, 2).float() / hd) in f32, then 1 / that, then / factor */
+            float e = (float)(2 * i) / (float)m->head_dim;
+            float p = powf((float)base, e);
+            L->inv_freq[i] = (1.0f / p) / (float)fac;
+        }
     }
-    char cpath[4096], wpath[4096];
-    snprintf(cpath, sizeof cpath, "%s/config.json", dir);
-    snprintf(wpath, sizeof wpath, "%s/model.safetensors", dir);
-    size_t n;
-    char *text = read_file(cpath, &n);
-    char err[256];
-    json *root = json_parse(text, n, err, sizeof err);
-    if (!root) entk_die(ENTK_EXIT_INPUT, "%s: malformed JSON (%s)", cpath, err);
+}
+
+void gemma3_parse_config(const json *root, const char *cpath, lm_model *m, gemma3_config *g) {
+    memset(g, 0, sizeof *g);
     if (root->type != JSON_OBJ) entk_die(ENTK_EXIT_INPUT, "%s: not a JSON object", cpath);
     cfg c = {cpath, root};
     const char *mt = json_get_str(root, "model_type");
@@ -149,18 +177,22 @@ lm_model *gemma3_load(const char *path) {
     if (cfg_bool(&c, "use_bidirectional_attention", 0))
         entk_die(ENTK_EXIT_INPUT, "%s: use_bidirectional_attention is not supported (causal models only)", cpath);
 
-    lm_model *m = xcalloc(1, sizeof *m);
+    memset(m, 0, sizeof *m);
     m->arch = LM_GEMMA3;
-    m->vocab = (int)cfg_pos_int(&c, "vocab_size", 0, 1);
-    m->dim = (int)cfg_pos_int(&c, "hidden_size", 0, 1);
-    m->ffn = (int)cfg_pos_int(&c, "intermediate_size", 0, 1);
-    m->n_layers = (int)cfg_pos_int(&c, "num_hidden_layers", 0, 1);
-    m->n_heads = (int)cfg_pos_int(&c, "num_attention_heads", 0, 1);
-    m->n_kv_heads = (int)cfg_pos_int(&c, "num_key_value_heads", m->n_heads, 0);
-    m->head_dim = (int)cfg_pos_int(&c, "head_dim", 256, 0);
-    m->max_pos = (int)cfg_pos_int(&c, "max_position_embeddings", 131072, 0);
-    m->eps64 = cfg_num(&c, c.obj, "rms_norm_eps", 1e-6);
-    m->eps = (float)m->eps64;
+    /* the limits are far above any Gemma (262144, 640..5376, 62 layers) and keep every size
+     * product within what the weights file must then hold */
+    m->vocab = (int)cfg_pos_int(&c, "vocab_size", 0, 1, 1 << 24);
+    m->dim = (int)cfg_pos_int(&c, "hidden_size", 0, 1, 1 << 16);
+    m->ffn = (int)cfg_pos_int(&c, "intermediate_size", 0, 1, 1 << 20);
+    m->n_layers = (int)cfg_pos_int(&c, "num_hidden_layers", 0, 1, 4096);
+    m->n_heads = (int)cfg_pos_int(&c, "num_attention_heads", 0, 1, 4096);
+    m->n_kv_heads = (int)cfg_pos_int(&c, "num_key_value_heads", m->n_heads, 0, 4096);
+    m->head_dim = (int)cfg_pos_int(&c, "head_dim", 256, 0, 1 << 16);
+    m->max_pos = (int)cfg_pos_int(&c, "max_position_embeddings", 131072, 0, 1 << 30);
+    double eps = cfg_num(&c, c.obj, "rms_norm_eps", 1e-6);
+    if (!(eps > 0) || !((float)eps > 0)) entk_die(ENTK_EXIT_INPUT, "%s: 'rms_norm_eps' must be positive, not %g", cpath, eps);
+    m->eps64 = eps;
+    m->eps = (float)eps;
     m->norm_plus_one = 1;
     m->rope_adjacent = 0;
     m->act = LM_ACT_GELU_TANH;
@@ -171,45 +203,52 @@ lm_model *gemma3_load(const char *path) {
     m->attn_softcap64 = cfg_num(&c, c.obj, "attn_logit_softcapping", 0);
     m->attn_softcap = (float)m->attn_softcap64;
     m->final_softcap = (float)cfg_num(&c, c.obj, "final_logit_softcapping", 0);
-    if (m->attn_softcap < 0 || m->final_softcap < 0) entk_die(ENTK_EXIT_INPUT, "%s: softcapping must be positive", cpath);
+    if (!(m->attn_softcap >= 0 && m->final_softcap >= 0 && isfinite(m->attn_softcap) && isfinite(m->final_softcap)))
+        entk_die(ENTK_EXIT_INPUT, "%s: softcapping must be positive", cpath);
     m->embed_scale64 = sqrt((double)m->dim);
     m->embed_scale = (float)m->embed_scale64;
     m->bos = (int)cfg_int(&c, "bos_token_id", 2, 0);
     const json *eos = json_get(c.obj, "eos_token_id");
     m->eos = eos && eos->type == JSON_NUM && eos->is_int ? (int)eos->i : 1;
-    int tied = cfg_bool(&c, "tie_word_embeddings", cfg_bool(&(cfg){cpath, root}, "tie_word_embeddings", 1));
-    int window = (int)cfg_pos_int(&c, "sliding_window", 4096, 0);
-    int64_t pattern = cfg_int(&c, "sliding_window_pattern", cfg_int(&c, "_sliding_window_pattern", 6, 0), 0);
-    if (pattern <= 0) entk_die(ENTK_EXIT_INPUT, "%s: sliding_window_pattern must be positive", cpath);
+    g->tied = cfg_bool(&c, "tie_word_embeddings", cfg_bool(&(cfg){cpath, root}, "tie_word_embeddings", 1));
+    g->window = (int)cfg_pos_int(&c, "sliding_window", 4096, 0, 1 << 30);
+    g->pattern = cfg_int(&c, "sliding_window_pattern", cfg_int(&c, "_sliding_window_pattern", 6, 0), 0);
+    if (g->pattern <= 0) entk_die(ENTK_EXIT_INPUT, "%s: sliding_window_pattern must be positive", cpath);
     const json *lt = json_get(c.obj, "layer_types");
     if (lt && lt->type != JSON_NULL && (lt->type != JSON_ARR || (int64_t)lt->len != m->n_layers))
         entk_die(ENTK_EXIT_INPUT, "%s: layer_types is not a list of num_hidden_layers (%d) entries", cpath, m->n_layers);
+    g->layer_types = lt && lt->type == JSON_ARR ? lt : NULL;
+    for (int l = 0; g->layer_types && l < m->n_layers; l++) {
+        const json *e = &lt->items[l];
+        if (e->type != JSON_STR || (strcmp(e->s, "sliding_attention") != 0 && strcmp(e->s, "full_attention") != 0))
+            entk_die(ENTK_EXIT_INPUT, "%s: layer_types[%d] is not sliding_attention or full_attention", cpath, l);
+    }
+    rope_params(&c, "sliding_attention", 0, &g->base_local, &g->fac_local);
+    rope_params(&c, "full_attention", 1, &g->base_global, &g->fac_global);
+    lm_finish(m);
+}
 
-    double base_local, fac_local, base_global, fac_global;
-    rope_params(&c, "sliding_attention", 0, &base_local, &fac_local);
-    rope_params(&c, "full_attention", 1, &base_global, &fac_global);
+lm_model *gemma3_load(const char *path) {
+    char *dir = xstrdup(path);
+    size_t dl = strlen(dir);
+    if (dl >= 11 && strcmp(dir + dl - 11, "config.json") == 0) {
+        dir[dl - 11] = 0;
+        if (!*dir) strcpy(dir, ".");
+    }
+    char cpath[4096], wpath[4096];
+    snprintf(cpath, sizeof cpath, "%s/config.json", dir);
+    snprintf(wpath, sizeof wpath, "%s/model.safetensors", dir);
+    size_t n;
+    char *text = read_file(cpath, &n);
+    char err[256];
+    json *root = json_parse(text, n, err, sizeof err);
+    if (!root) entk_die(ENTK_EXIT_INPUT, "%s: malformed JSON (%s)", cpath, err);
+    lm_model *m = xcalloc(1, sizeof *m);
+    gemma3_config g;
+    gemma3_parse_config(root, cpath, m, &g);
+    int tied = g.tied;
 
     m->layers = xcalloc((size_t)m->n_layers, sizeof(lm_layer));
-    for (int l = 0; l < m->n_layers; l++) {
-        int sliding = (l + 1) % pattern != 0;
-        if (lt && lt->type == JSON_ARR) {
-            const json *e = &lt->items[l];
-            if (e->type == JSON_STR && strcmp(e->s, "sliding_attention") == 0) sliding = 1;
-            else if (e->type == JSON_STR && strcmp(e->s, "full_attention") == 0) sliding = 0;
-            else entk_die(ENTK_EXIT_INPUT, "%s: layer_types[%d] is not sliding_attention or full_attention", cpath, l);
-        }
-        lm_layer *L = &m->layers[l];
-        L->window = sliding ? window : 0;
-        double base = sliding ? base_local : base_global, fac = sliding ? fac_local : fac_global;
-        L->inv_freq = lm_alloc((size_t)m->head_dim / 2);
-        for (int i = 0; i < m->head_dim / 2; i++) {
-            /* as torch: base ** (arange(0, hd, 2).float() / hd) in f32, then 1 / that, then / factor */
-            float e = (float)(2 * i) / (float)m->head_dim;
-            float p = powf((float)base, e);
-            L->inv_freq[i] = (1.0f / p) / (float)fac;
-        }
-    }
-    lm_finish(m);
 
     struct stat sb;
     if (stat(wpath, &sb) != 0) {
@@ -248,11 +287,16 @@ lm_model *gemma3_load(const char *path) {
         L->post_ffn_norm = load_new(&st, NAME("post_feedforward_layernorm.weight"), 1, (int64_t[]){D}, &used);
         L->q_norm = load_new(&st, NAME("self_attn.q_norm.weight"), 1, (int64_t[]){hd}, &used);
         L->k_norm = load_new(&st, NAME("self_attn.k_norm.weight"), 1, (int64_t[]){hd}, &used);
+        find_checked(&st, NAME("self_attn.q_proj.weight"), 2, (int64_t[]){nq, D});
+        find_checked(&st, NAME("self_attn.k_proj.weight"), 2, (int64_t[]){nkv, D});
+        find_checked(&st, NAME("self_attn.v_proj.weight"), 2, (int64_t[]){nkv, D});
         L->qkv = lm_alloc((size_t)(nq + 2 * nkv) * (size_t)D);
         load_into(&st, NAME("self_attn.q_proj.weight"), 2, (int64_t[]){nq, D}, L->qkv);
         load_into(&st, NAME("self_attn.k_proj.weight"), 2, (int64_t[]){nkv, D}, L->qkv + nq * D);
         load_into(&st, NAME("self_attn.v_proj.weight"), 2, (int64_t[]){nkv, D}, L->qkv + (nq + nkv) * D);
         L->o = load_new(&st, NAME("self_attn.o_proj.weight"), 2, (int64_t[]){D, nq}, &used);
+        find_checked(&st, NAME("mlp.gate_proj.weight"), 2, (int64_t[]){F, D});
+        find_checked(&st, NAME("mlp.up_proj.weight"), 2, (int64_t[]){F, D});
         L->gate_up = lm_alloc((size_t)(2 * F * D));
         load_into(&st, NAME("mlp.gate_proj.weight"), 2, (int64_t[]){F, D}, L->gate_up);
         load_into(&st, NAME("mlp.up_proj.weight"), 2, (int64_t[]){F, D}, L->gate_up + F * D);
@@ -278,6 +322,7 @@ lm_model *gemma3_load(const char *path) {
                          m->n_layers);
         }
     }
+    set_attention(m, &g);
     keybuilder kb;
     keybuilder_init(&kb, "entk-lm-model");
     keybuilder_str(&kb, "gemma3");

@@ -2,6 +2,7 @@
 #include "core/err.h"
 #include "core/hash.h"
 #include "core/fileio.h"
+#include "core/tensor.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,7 +21,7 @@ static float *take(const char *buf, size_t *off, size_t n) {
 static size_t expected_size(const int32_t h[7]) {
     int dim = h[0], hidden = h[1], layers = h[2], heads = h[3], kv_heads = h[4], vocab = h[5], seq = h[6];
     int shared = vocab > 0;
-    if (vocab < 0) vocab = -vocab;
+    if (vocab < 0 && vocab > INT32_MIN) vocab = -vocab;   /* -INT32_MIN does not exist: left negative, refused below */
     if (dim <= 0 || hidden <= 0 || layers <= 0 || heads <= 0 || kv_heads <= 0 || vocab <= 0 || seq <= 0 ||
         dim > 65536 || hidden > 1 << 20 || layers > 4096 || heads > dim || kv_heads > heads || vocab > 1 << 24 ||
         seq > 1 << 24 || dim % heads || heads % kv_heads)
@@ -49,7 +50,7 @@ lm_model *llama2_load(const char *path) {
     memcpy(h, buf, sizeof h);
     int dim = h[0], hidden = h[1], layers = h[2], heads = h[3], kv_heads = h[4], vocab = h[5], seq = h[6];
     int shared = vocab > 0;
-    if (vocab < 0) vocab = -vocab;
+    if (vocab < 0 && vocab > INT32_MIN) vocab = -vocab;
     size_t expect = expected_size(h);
     if (!expect)
         entk_die(ENTK_EXIT_INPUT, "%s: not a llama2.c checkpoint (header dim %d hidden %d layers %d heads %d kv %d vocab %d seq %d)",
@@ -59,6 +60,18 @@ lm_model *llama2_load(const char *path) {
     if (size != expect)
         entk_die(ENTK_EXIT_INPUT, "%s: %zu bytes, but its header (dim %d, %d layers, vocab %d, seq_len %d) needs %zu", path, size,
                  dim, layers, vocab, seq, expect);
+    /* every weight finite (a NaN makes every output NaN), checked where it lies in the file */
+    struct { const char *name; size_t n; } parts[] = {
+        {"token_embedding_table", V * D}, {"rms_att_weight", L * D}, {"wq", L * D * D}, {"wk", L * kvd * D},
+        {"wv", L * kvd * D}, {"wo", L * D * D}, {"rms_ffn_weight", L * D}, {"w1", L * F * D}, {"w2", L * D * F},
+        {"w3", L * F * D}, {"rms_final_weight", D}, {"freq_cis", (size_t)seq * hs}, {"wcls", shared ? 0 : V * D}};
+    size_t at = 28;
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; at += 4 * parts[i].n, i++) {
+        if (i == 11) continue;   /* the legacy RoPE tables are not used */
+        int64_t bad = f32_nonfinite_at((const float *)(buf + at), parts[i].n);
+        if (bad >= 0)
+            entk_die(ENTK_EXIT_INPUT, "%s: tensor '%s' has a non-finite value at element %lld", path, parts[i].name, (long long)bad);
+    }
     lm_model *m = xcalloc(1, sizeof *m);
     m->arch = LM_LLAMA2;
     m->vocab = vocab;

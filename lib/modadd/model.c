@@ -108,6 +108,13 @@ void model_load(model *m, const char *path, dtype dt) {
         entk_die(ENTK_EXIT_INPUT, "%s: bad model file: unknown entk_model '%s'", path, kind);
     }
     st_close(&st);
+    /* a NaN or infinite weight makes every output and Gram NaN: refuse it here, naming it */
+    for (int k = 0; k < m->nparams; k++) {
+        int64_t at = tensor_nonfinite_at(&m->w[k]);
+        if (at >= 0)
+            entk_die(ENTK_EXIT_INPUT, "%s: tensor '%s' has a non-finite value (%g) at element %lld", path, m->names[k],
+                     tensor_get(&m->w[k], at), (long long)at);
+    }
     m->key = hash_file(path);
 }
 

@@ -100,7 +100,9 @@ static int meta_dim(const safetensors *st, const char *key) {
 }
 
 void transformer_load(model *m, const safetensors *st) {
-    set_dims(m, meta_dim(st, "d_model"), meta_dim(st, "n_heads"), meta_dim(st, "d_mlp"));
+    int d_model = meta_dim(st, "d_model"), heads = meta_dim(st, "n_heads");
+    if (d_model % heads) entk_die(ENTK_EXIT_INPUT, "%s: bad model file: d_model %d is not a multiple of %d heads", st->path, d_model, heads);
+    set_dims(m, d_model, heads, meta_dim(st, "d_mlp"));
     int64_t sh[TF_NPARAMS][3];
     int nd[TF_NPARAMS];
     shapes(m, sh, nd);

@@ -595,12 +595,16 @@ static void *compile(const char *path, size_t *blob_n) {
     size_t nadded = added_j && added_j->type == JSON_ARR ? added_j->len : 0;
 
     ht_rebuild(bd, 20);
-    /* vocabulary */
-    int64_t maxid = -1;
+    /* vocabulary: ids index tables of (largest id + 1) entries, so an id must be below the number
+     * of entries that can name one (a 1 KB file claiming id 2^30 - 1 would cost gigabytes) */
+    int64_t maxid = -1, idcap = (int64_t)vocab->len + (int64_t)nadded;
     for (size_t i = 0; i < vocab->len; i++) {
         const json *v = &vocab->items[i];
-        if (v->type != JSON_NUM || !v->is_int || v->i < 0 || v->i >= (1 << 30))
+        if (v->type != JSON_NUM || !v->is_int || v->i < 0)
             bad(bd, "vocab entry \"%.40s\" has no valid id", vocab->keys[i]);
+        if (v->i >= idcap)
+            bad(bd, "vocab entry \"%.40s\" has id %lld, beyond the %lld ids the file's entries can name", vocab->keys[i],
+                (long long)v->i, (long long)idcap);
         int32_t s = sym_intern(bd, vocab->keys[i], vocab->keylens[i]);
         bd->sym_tok[s] = (int32_t)v->i;
         if (v->i > maxid) maxid = v->i;
@@ -617,8 +621,10 @@ static void *compile(const char *path, size_t *blob_n) {
         const json *a = &added_j->items[i];
         const json *c = json_get(a, "content");
         int64_t id;
-        if (!c || c->type != JSON_STR || !json_get_int(a, "id", &id) || id < 0 || id >= (1 << 30))
+        if (!c || c->type != JSON_STR || !json_get_int(a, "id", &id) || id < 0)
             bad(bd, "added_tokens[%zu] needs a string content and an id", i);
+        if (id >= idcap)
+            bad(bd, "added_tokens[%zu] has id %lld, beyond the %lld ids the file's entries can name", i, (long long)id, (long long)idcap);
         added[i].tok = (int32_t)id;
         added[i].off = bd->sym_off[sym_intern(bd, c->s, c->len)];
         added[i].len = (uint32_t)c->len;

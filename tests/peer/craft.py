@@ -15,6 +15,14 @@ craft.py cache-forge ENTRY              flips a payload byte and puts a checksum
                                         (XXH3-128 of the payload, unkeyed) where the authenticator goes
 craft.py cache-rekey SRC DST KEY SECRET copies entry SRC to DST stored under KEY, authenticated with the
                                         cache's SECRET file: authentic, but another request's payload
+craft.py fr-dims IN OUT NAME D,D,..  stream copy with frame NAME's shape set to the dims and its data to
+                                 (product x element size) mod 2^64 zero bytes, checksum valid: a
+                                 shape whose product wraps around passes as a small tensor
+craft.py st-extra IN OUT NAME D,D,..  checkpoint copy with an extra F32 tensor NAME of those dims whose
+                                 data_offsets cover (product x 4) mod 2^64 bytes
+craft.py fr-input-key IN OUT KEY     stream copy whose header lists one input, with key KEY
+craft.py st-set IN OUT NAME INDEX VALUE  checkpoint copy with element INDEX of tensor NAME := VALUE
+                                 (nan, inf allowed; F32, F64, F16 or BF16)
 Gram streams for entk-eig (copies of the Gram stream IN with another K, of IN's dtype):
 craft.py gram-lowrank IN OUT N R SEED   K = X X^T / R, X [N, R] standard normal (PSD, rank R)
 craft.py gram-hidden IN OUT             IN's K with rows/columns 0 and 1 replaced by the block
@@ -126,6 +134,46 @@ def main():
                     fr["meta"]["frames"] -= 1
                 yield fr
         write_frames(sys.argv[3], kept())
+    elif cmd == "fr-dims":
+        name, dims = sys.argv[4], [int(d) for d in sys.argv[5].split(",")]
+
+        def fn(fr):
+            if fr.get("kind") == "tensor" and fr["name"] == name:
+                n = np.dtype(DT[fr["dtype"]]).itemsize
+                for d in dims:
+                    n = n * d % 2**64
+                assert n < 1 << 24
+                fr["shape"] = dims
+                fr["data"] = bytes(n)
+                fr["check"] = checksum(fr["data"])
+            return fr
+        rewrite_frames(sys.argv[2], sys.argv[3], fn)
+    elif cmd == "fr-input-key":
+        def fn(fr):
+            if fr.get("kind") == "header":
+                fr["meta"]["inputs"] = [{"name": "x", "key": sys.argv[4]}]
+            return fr
+        rewrite_frames(sys.argv[2], sys.argv[3], fn)
+    elif cmd == "st-extra":
+        header, payload = read_safetensors_raw(sys.argv[2])
+        dims = [int(d) for d in sys.argv[5].split(",")]
+        n = 4
+        for d in dims:
+            n = n * d % 2**64
+        assert n < 1 << 24
+        header[sys.argv[4]] = {"dtype": "F32", "shape": dims, "data_offsets": [len(payload), len(payload) + n]}
+        st_write(sys.argv[3], header, payload + bytes(n))
+    elif cmd == "st-set":
+        header, payload = read_safetensors_raw(sys.argv[2])
+        name, index, value = sys.argv[4], int(sys.argv[5]), float(sys.argv[6])
+        t = header[name]
+        dt = {"F32": "<f4", "F64": "<f8", "F16": "<f2", "BF16": "<f4"}[t["dtype"]]
+        if t["dtype"] == "BF16":
+            raw = (np.array([value], dtype="<f4").view("<u4") >> 16).astype("<u2").tobytes()
+        else:
+            raw = np.array([value], dtype=dt).tobytes()
+        at = t["data_offsets"][0] + index * len(raw)
+        st_write(sys.argv[3], header, payload[:at] + raw + payload[at + len(raw):])
     elif cmd == "fr-set":
         # fr-set SRC DST NAME INDEX VALUE: element INDEX (flat) of tensor NAME := VALUE, checksum kept valid
         name, index, value = sys.argv[4], int(sys.argv[5]), float(sys.argv[6])
