@@ -117,17 +117,18 @@ check "fsck: names the bad entry" grep -q "^bad $(basename "$(dirname "$gram")")
 check "fsck --repair removes it" bash -c "entk-cache -q fsck --repair | grep -q '^removed ' && test ! -e '$gram' && entk-cache -q fsck"
 # litter: temporary files of dead writers go, a live writer's stay; empty fan-out directories go
 sleep 0 & wait; dead=$!
-fan=$(dirname "$(find p/objects -type f | head -n 1)")
-echo partial > "$fan/0123456789abcdef0123456789abcd.tmp.$dead"
-echo partial > "$fan/0123456789abcdef0123456789abce.tmp.$$"
+fan=p/tmp   # entries are written in DIR/tmp, as NAME.tmp.HOST.PID, then renamed into place
+mkdir -p $fan
+echo partial > "$fan/0123456789abcdef0123456789abcd.tmp.$(hostname).$dead"
+echo partial > "$fan/0123456789abcdef0123456789abce.tmp.$(hostname).$$"
 mkdir p/objects/ee
-check "gc --dry-run removes nothing" bash -c "entk-cache gc --dry-run | grep -Eq '^would remove [2-9] pieces of litter' && test -e '$fan/0123456789abcdef0123456789abcd.tmp.$dead'"
+check "gc --dry-run removes nothing" bash -c "entk-cache gc --dry-run | grep -Eq '^would remove [2-9] pieces of litter' && test -e '$fan/0123456789abcdef0123456789abcd.tmp.$(hostname).$dead'"
 entk-cache gc > gc.out
-check "gc: a dead writer's temporary file is removed" test ! -e "$fan/0123456789abcdef0123456789abcd.tmp.$dead"
-check "gc: a live writer's temporary file is kept" test -e "$fan/0123456789abcdef0123456789abce.tmp.$$"
+check "gc: a dead writer's temporary file is removed" test ! -e "$fan/0123456789abcdef0123456789abcd.tmp.$(hostname).$dead"
+check "gc: a live writer's temporary file is kept" test -e "$fan/0123456789abcdef0123456789abce.tmp.$(hostname).$$"
 check "gc: an empty fan-out directory is removed" test ! -e p/objects/ee
 check "gc: the entries stay" test "$(entk-cache -q ls | wc -l)" -eq 3
-rm -f "$fan/0123456789abcdef0123456789abce.tmp.$$"
+rm -f "$fan/0123456789abcdef0123456789abce.tmp.$(hostname).$$"
 # trimming: by age, then least recently used first; a hit marks an entry used
 for f in $(find p/objects -type f); do touch -d '40 days ago' "$f"; done
 w2=$(grep -l 'block W2' $(find p/objects -type f))

@@ -77,21 +77,21 @@ entk-mkgemma -q -o g --preset tiny --dtype bf16 --seed 1
 mkdir -p gnan geps
 cp g/config.json gnan/ && $CRAFT st-set g/model.safetensors gnan/model.safetensors model.layers.1.mlp.up_proj.weight 7 nan
 check_fails "NaN in a Gemma 3 weight" 3 "tensor 'model.layers.1.mlp.up_proj.weight' has a non-finite value \(nan\) at element 7" \
-    entk-lmforward -q -m gnan --ids 1,2,3 --outputs hidden -o out.fr
+    entk-forward -q -m gnan --ids 1,2,3 --outputs hidden -o out.fr
 cp g/model.safetensors geps/ && sed 's/"rms_norm_eps": [^,]*/"rms_norm_eps": 0/' g/config.json > geps/config.json
-check_fails "rms_norm_eps = 0" 3 "'rms_norm_eps' must be positive" entk-lmforward -q -m geps --ids 1,2,3 --outputs hidden -o out.fr
+check_fails "rms_norm_eps = 0" 3 "'rms_norm_eps' must be positive" entk-forward -q -m geps --ids 1,2,3 --outputs hidden -o out.fr
 sed -i 's/"rms_norm_eps": [^,]*/"rms_norm_eps": -1e-6/' geps/config.json
-check_fails "rms_norm_eps < 0" 3 "'rms_norm_eps' must be positive" entk-lmforward -q -m geps --ids 1,2,3 --outputs hidden -o out.fr
+check_fails "rms_norm_eps < 0" 3 "'rms_norm_eps' must be positive" entk-forward -q -m geps --ids 1,2,3 --outputs hidden -o out.fr
 mkdir -p gbig && cp g/model.safetensors gbig/
 $PY -c "import json, sys; c = json.load(open('g/config.json')); c.pop('layer_types', None)
 c.update(vocab_size=1 << 24, hidden_size=1 << 16, num_hidden_layers=4096, head_dim=1 << 16, intermediate_size=1 << 20)
 json.dump(c, open('gbig/config.json', 'w'))"
 check_fails "config.json claiming 4096 layers of head_dim 65536 over a tiny model" 3 "tensor 'model.embed_tokens.weight' has shape \[512,64\], expected \[16777216,65536\]" \
-    limited entk-lmforward -q -m gbig --ids 1,2,3 --outputs hidden -o out.fr
+    limited entk-forward -q -m gbig --ids 1,2,3 --outputs hidden -o out.fr
 cp $S/stories260K.bin nan.bin
 printf '\x00\x00\xc0\x7f' | dd of=nan.bin bs=1 seek=$((28 + 4 * 1000)) conv=notrunc status=none
 check_fails "NaN in a llama2.c checkpoint" 3 "tensor 'token_embedding_table' has a non-finite value at element 1000" \
-    entk-lmforward -q -m nan.bin --ids 1,2,3 --outputs hidden -o out.fr
+    entk-forward -q -m nan.bin --ids 1,2,3 --outputs hidden -o out.fr
 check "no output after bad weights" test ! -e out.fr
 
 # --- option ranges

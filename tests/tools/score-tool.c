@@ -68,7 +68,7 @@ int main(int argc, char **argv) {
     if (argc != 3 || (strcmp(argv[1], "metrics") && strcmp(argv[1], "rank1")))
         entk_die(ENTK_EXIT_USAGE, "usage: score-tool metrics|rank1 IN");
     frame_reader r;
-    frame_reader_open(&r, argv[2]);
+    frame_reader_open_streams(&r, argv[2]);
     frame_writer w = {0};
     do one_stream(&r, &w, argv);
     while (frame_reader_next_stream(&r));
