@@ -13,27 +13,32 @@ args_are() {
     [ "$got" = "$want" ] || { echo "got: $(echo "$got" | tr '\n' ' ')"; return 1; }
 }
 cli-check >d.out
-check "defaults: every key policy prints its row (EQ, ARG, ARG_EQ, key_name, choice, flag 0, ONOFF off)" \
-    args_are d.out n=3 --big -5 --seed=7 fraction=0.10000000000000001 mode=exact --flag 0 --thing
-check "defaults: inputs, VIA, NOKEY rows and a custom row at its default stay out of the key" \
-    bash -c "! grep -Eq '^(--input|--via|--run-kind|pair=)' d.out"
-cli-check -n 4 --big=-3 --seed 9 --frac 0.3 --mode both --pair 2:5 --flag --set --no-thing -i f x y >g.out
+check "defaults: every key policy prints its row (EQ, ARG, ARG_EQ, key_name, choice, flag 0, ONOFF off, derived)" \
+    args_are d.out n=3 --big -5 --seed=7 fraction=0.10000000000000001 mode=exact --flag 0 --thing span=3
+check "defaults: inputs, VIA, NOKEY rows, a custom row at its default, a flag word not given, a string without default and a zero stay out of the key" \
+    bash -c "! grep -Eq '^(--input|--via|--run-kind|pair=|word|--label|zero=)' d.out"
+cli-check -n 4 --big=-3 --seed 9 --frac 0.3 --mode both --pair 2:5 --flag --set --no-thing --word --label L --span 2 --zero 5 \
+    -i f x y >g.out
 check "given: values reach their destinations, operands are left" \
-    grep -qx 'input=f n=4 big=-3 seed=9 frac=0.29999999999999999 str=abc mode=2 pair=2:5 via=v flag=1 set=1 off=1 operands=2' g.out
-check "given: the key follows the values, in table order" \
-    args_are g.out n=4 --big -3 --seed=9 fraction=0.29999999999999999 mode=both pair=2..5 --flag 1 --set --no-thing
+    grep -qx 'input=f n=4 big=-3 seed=9 frac=0.29999999999999999 str=abc mode=2 pair=2:5 via=v flag=1 set=1 off=1 word=1 label=L span=2 zero=5 operands=2' g.out
+check "given: the key follows the values, in table order (a derived row prints what the filter resolved)" \
+    args_are g.out n=4 --big -3 --seed=9 fraction=0.29999999999999999 mode=both pair=2..5 --flag 1 --set --no-thing word --label L span=8 zero=5
 cli-check --str q >m.out
 check "an option outside the run's kind is left out of the key and reported" \
     bash -c "grep -qx 'misplaced: --str' m.out && ! grep -qx -- '--str' m.out"
 cli-check --run-kind 2 --str q >k.out
 check "... and keyed in a run of its kind" bash -c "grep -qx -- '--str' k.out && ! grep -q misplaced k.out"
-check "--help lists every row, headings and long options' help on the next line" bash -c "
+check "--help lists every option row, headings and long options' help on the next line; not the derived row" bash -c "
     cli-check --help >h.out && for o in '-i, --input FILE' '  -n N' '--big L' '--seed S' '--frac F' '--str S' '--pair A:B' \
-        '--via V' '--flag' '--set' '--no-thing' '--run-kind K' 'Flags:' 'Example:' 'Common options:'; do
+        '--via V' '--flag' '--set' '--no-thing' '--word' '--label L' '--span N' '--zero Z' '--run-kind K' 'Flags:' 'More:' \
+        'Example:' 'Common options:'; do
         grep -qF -- \"\$o\" h.out || { echo \"missing \$o\"; exit 1; }; done &&
+    test \"\$(grep -c -- '--span' h.out)\" = 1 && ! grep -q 'n times' h.out &&
     grep -A1 -- '--mode fast|exact|both' h.out | tail -n 1 | grep -q '^ \{24\}a choice'"
 check_fails "a row without a key policy is refused before parsing" 1 "option table: --via does not say whether it enters the key" \
     env CLI_CHECK_BROKEN=1 cli-check
+check_fails "a derived row without its show is refused" 1 "option table: derived row --span needs a name, a show and a printing key policy" \
+    env CLI_CHECK_BROKEN=2 cli-check
 check_fails "a bad choice names the choices" 2 "--mode must be fast, exact or both, not 'slow'" cli-check --mode slow
 check_fails "an integer out of range" 2 "-n needs an integer in \[1, 9\], not '10'" cli-check -n 10
 check_fails "a custom parser's error" 2 "--pair needs A:B, not '3'" cli-check --pair 3

@@ -72,6 +72,10 @@ typedef enum {
     CLI_CHOICE,         /* int *dest = index of the argument in choices ("word|rest") */
     CLI_CUSTOM,         /* parse(option, argument, dest) */
     CLI_HEADING,        /* not an option: a heading line (help) in the --help list */
+    CLI_DERIVED,        /* not an option: a value the filter resolves (from several options, their
+                         * defaults or its input) that enters the key at this place in the table;
+                         * .show prints it (NULL: left out). The options it accounts for say
+                         * CLI_KEY_VIA and name it; it is neither parsed nor listed in --help */
 } cli_kind;
 
 /* Whether and how an option enters the cache key and the frame header's args. */
@@ -86,6 +90,7 @@ typedef enum {
     CLI_KEY_ARG_EQ,     /* one arg "--K=V" */
     CLI_KEY_SET,        /* a flag: one arg "--K" when given, none otherwise */
     CLI_KEY_ONOFF,      /* a flag: "--NAME" when given, else "--K" (key_name: the other spelling) */
+    CLI_KEY_VALUE,      /* one arg, the value alone; a flag: "K" when given, none otherwise */
 } cli_key;
 
 typedef struct cli_opt cli_opt;
@@ -102,10 +107,13 @@ struct cli_opt {
     long min, max;          /* CLI_INT, CLI_LONG, CLI_U64 */
     int ival;               /* CLI_FLAG: the value stored when given (0 means 1) */
     const char *key_name;   /* the name in the key when it is not the long name; CLI_KEY_VIA: the
-                             * row that carries this one's effect */
+                             * row that carries this one's effect (a CLI_DERIVED row of that name
+                             * first, so an option may enter through a derived row of its own name) */
     void (*parse)(const char *opt, const char *arg, void *dest);          /* CLI_CUSTOM */
-    /* the canonical value, when not the kind's own printing (decimal, %.17g, the string, the
-     * choice); writes it to buf (n bytes) and returns buf, or NULL to leave the option out */
+    /* the canonical value, when not the kind's own printing (decimal, %.17g, the string (a NULL
+     * string is left out), the choice); writes it to buf (n bytes) and returns buf, or NULL to
+     * leave the option out. Called by cli_args_key, so it may print what the filter resolved
+     * since parsing (a default that depends on the input, this stream's layer) */
     const char *(*show)(const cli_opt *o, char *buf, size_t n);
     unsigned only;          /* 0: the option applies to every run; else a mask of the filter's
                              * kinds of run (cli_spec.kind) it applies to: outside them it is
@@ -146,4 +154,8 @@ void cli_args_add(cli_args *a, const char *arg);
 /* Appends the keyed rows of s's table, in table order, as their key policy prints them. */
 void cli_args_key(cli_args *a, const cli_spec *s);
 void cli_args_free(cli_args *a);
+/* A .show for rows whose value is an int (CLI_FLAG, CLI_INT, CLI_CHOICE): the kind's printing, or
+ * NULL (left out) while it is 0 - an option that entered the key only when it was asked for, so
+ * that keys from before it existed stay what they were. */
+const char *cli_show_nonzero(const cli_opt *o, char *buf, size_t n);
 #endif

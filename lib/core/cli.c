@@ -161,6 +161,18 @@ static void set_value(cli_opt *o, const char *arg) {
     }
 }
 
+/* The row that carries key_name's effect for `from`: a derived row of that name first, then an
+ * option of that name other than `from` itself. */
+static const cli_opt *via_target(const cli_opt *t, const cli_opt *from) {
+    const cli_opt *opt = NULL;
+    for (const cli_opt *o = t; o->kind != CLI_END; o++) {
+        if (o == from || !o->name || strcmp(o->name, from->key_name) != 0) continue;
+        if (o->kind == CLI_DERIVED) return o;
+        if (o->kind != CLI_HEADING && !opt) opt = o;
+    }
+    return opt;
+}
+
 /* A table that cannot be right is the programmer's mistake: say so before anything runs. */
 static void check_table(const cli_opt *t) {
     for (int i = 0; t[i].kind != CLI_END; i++) {
@@ -168,21 +180,23 @@ static void check_table(const cli_opt *t) {
         if (o->kind == CLI_HEADING) continue;
         char nm[80];
         cli_opt_name(o, nm, sizeof nm);
-        if (o->key < CLI_NOKEY || o->key > CLI_KEY_ONOFF)
+        if (o->key < CLI_NOKEY || o->key > CLI_KEY_VALUE)
             entk_die(ENTK_EXIT_FAIL, "option table: %s does not say whether it enters the key", nm);
         if ((o->key == CLI_KEY_SET || o->key == CLI_KEY_ONOFF) && o->kind != CLI_FLAG)
             entk_die(ENTK_EXIT_FAIL, "option table: %s: only a flag can be keyed by being given", nm);
         if ((o->key == CLI_KEY_VIA || o->key == CLI_KEY_ONOFF) && !o->key_name)
             entk_die(ENTK_EXIT_FAIL, "option table: %s needs key_name", nm);
-        if (o->key == CLI_KEY_VIA) {
-            int found = 0;
-            for (int k = 0; t[k].kind != CLI_END; k++) found |= t[k].name && strcmp(t[k].name, o->key_name) == 0;
-            if (!found) entk_die(ENTK_EXIT_FAIL, "option table: %s enters the key via '%s', which is not an option", nm, o->key_name);
-        }
+        if (o->key == CLI_KEY_VIA && !via_target(t, o))
+            entk_die(ENTK_EXIT_FAIL, "option table: %s enters the key via '%s', which is not a row", nm, o->key_name);
+        if (o->kind == CLI_DERIVED && (!o->name || !o->show || o->key == CLI_NOKEY || o->key == CLI_INPUT || o->key == CLI_KEY_VIA))
+            entk_die(ENTK_EXIT_FAIL, "option table: derived row %s needs a name, a show and a printing key policy", nm);
         if ((o->kind == CLI_CUSTOM && !o->parse) || (o->kind == CLI_CHOICE && !o->arg) || (!o->name && !o->letter))
             entk_die(ENTK_EXIT_FAIL, "option table: row %d is incomplete", i);
     }
 }
+
+/* Rows that are options (not headings, not derived values). */
+static int is_option(const cli_opt *o) { return o->kind != CLI_HEADING && o->kind != CLI_DERIVED; }
 
 int cli_parse(cli_spec *s, int argc, char **argv) {
     cli_opt *t = s->opts;
@@ -197,7 +211,7 @@ int cli_parse(cli_spec *s, int argc, char **argv) {
     lo[nl++] = (struct option){"help", no_argument, 0, 'h'};
     for (int i = 0; i < n; i++) {
         const cli_opt *o = &t[i];
-        if (o->kind == CLI_HEADING) continue;
+        if (!is_option(o)) continue;
         int has_arg = o->kind != CLI_FLAG;
         if (o->name) lo[nl++] = (struct option){o->name, has_arg ? required_argument : no_argument, 0, o->letter ? o->letter : OPT_FIRST_CUSTOM + i};
         if (o->letter) {
@@ -216,7 +230,7 @@ int cli_parse(cli_spec *s, int argc, char **argv) {
         }
         cli_opt *o = NULL;
         for (int i = 0; i < n && !o; i++)
-            if (t[i].kind != CLI_HEADING && (t[i].letter ? t[i].letter == c : OPT_FIRST_CUSTOM + i == c)) o = &t[i];
+            if (is_option(&t[i]) && (t[i].letter ? t[i].letter == c : OPT_FIRST_CUSTOM + i == c)) o = &t[i];
         if (!o) cli_bad_option(argv);
         o->given++;
         set_value(o, optarg);
@@ -227,7 +241,7 @@ int cli_parse(cli_spec *s, int argc, char **argv) {
 
 cli_opt *cli_find(cli_spec *s, const char *name) {
     for (cli_opt *o = s->opts; o->kind != CLI_END; o++) {
-        if (o->kind == CLI_HEADING) continue;
+        if (!is_option(o)) continue;
         if ((o->name && strcmp(o->name, name) == 0) || (o->letter && name[0] == o->letter && !name[1])) return o;
     }
     return NULL;
@@ -263,7 +277,7 @@ void cli_help(const cli_spec *s, FILE *fp) {
     if (s->opts[0].kind != CLI_HEADING) fputs("Options:\n", fp);
     for (const cli_opt *o = s->opts; o->kind != CLI_END; o++) {
         if (o->kind == CLI_HEADING) fprintf(fp, "%s\n", o->help);
-        else help_row(fp, o);
+        else if (o->kind != CLI_DERIVED) help_row(fp, o);
     }
     if (s->examples) fputs(s->examples, fp);
     fputs(CLI_COMMON_HELP, fp);
@@ -282,20 +296,31 @@ void cli_args_free(cli_args *a) {
     a->argc = 0;
 }
 
-/* The canonical value of a row: its show(), or its kind's printing. NULL: left out. */
-static const char *canonical(const cli_opt *o, char *buf, size_t n) {
-    if (o->show) return o->show(o, buf, n);
+/* The kind's own printing of a row's value. NULL: left out (a string not given). */
+static const char *kind_value(const cli_opt *o, char *buf, size_t n) {
     switch (o->kind) {
     case CLI_FLAG:
     case CLI_INT: snprintf(buf, n, "%d", *(const int *)o->dest); break;
     case CLI_LONG: snprintf(buf, n, "%ld", *(const long *)o->dest); break;
     case CLI_U64: snprintf(buf, n, "%llu", (unsigned long long)*(const uint64_t *)o->dest); break;
     case CLI_DOUBLE: snprintf(buf, n, "%.17g", *(const double *)o->dest); break;
-    case CLI_STR: snprintf(buf, n, "%s", *(const char *const *)o->dest); break;
+    case CLI_STR:
+        if (!*(const char *const *)o->dest) return NULL;
+        snprintf(buf, n, "%s", *(const char *const *)o->dest);
+        break;
     case CLI_CHOICE: choice_name(o->arg, *(const int *)o->dest, buf, n); break;
     default: entk_die(ENTK_EXIT_FAIL, "option table: %s has no canonical value", o->name ? o->name : "?");
     }
     return buf;
+}
+
+const char *cli_show_nonzero(const cli_opt *o, char *buf, size_t n) {
+    return *(const int *)o->dest ? kind_value(o, buf, n) : NULL;
+}
+
+/* The canonical value of a row: its show(), or its kind's printing. NULL: left out. */
+static const char *canonical(const cli_opt *o, char *buf, size_t n) {
+    return o->show ? o->show(o, buf, n) : kind_value(o, buf, n);
 }
 
 void cli_args_key(cli_args *a, const cli_spec *s) {
@@ -305,16 +330,19 @@ void cli_args_key(cli_args *a, const cli_spec *s) {
         char letter[2] = {(char)o->letter, 0};
         const char *k = o->key_name ? o->key_name : o->name ? o->name : letter;
         char v[4096], one[4200];
-        if (o->key == CLI_KEY_SET || o->key == CLI_KEY_ONOFF) {
+        if (o->key == CLI_KEY_SET || o->key == CLI_KEY_ONOFF || (o->key == CLI_KEY_VALUE && o->kind == CLI_FLAG)) {
             int on = *(const int *)o->dest == (o->ival ? o->ival : 1);
-            if (!on && o->key == CLI_KEY_SET) continue;
-            snprintf(one, sizeof one, "--%s", on ? o->name : o->key_name);
+            if (!on && o->key != CLI_KEY_ONOFF) continue;
+            if (o->key == CLI_KEY_VALUE) snprintf(one, sizeof one, "%s", k);
+            else snprintf(one, sizeof one, "--%s", on ? o->name : o->key_name);
             cli_args_add(a, one);
             continue;
         }
         const char *val = canonical(o, v, sizeof v);
         if (!val) continue;
-        if (o->key == CLI_KEY_EQ) {
+        if (o->key == CLI_KEY_VALUE) {
+            cli_args_add(a, val);
+        } else if (o->key == CLI_KEY_EQ) {
             snprintf(one, sizeof one, "%s=%s", k, val);
             cli_args_add(a, one);
         } else if (o->key == CLI_KEY_ARG_EQ) {
