@@ -7,21 +7,47 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *help =
+static const char *usage =
     "Usage: entk-align [--range A:B] EIG FEATURES\n"
     "Overlap ||Q^T F||_F^2 between eigenvectors A..B (1-based, inclusive; default all) of an entk-eig\n"
     "stream and each family of an entk-features stream (columns centred, both orthonormalised). Writes\n"
     "one record 'overlap' per family {family, overlap, d, rank, percent (= 100 overlap / d), lo, hi,\n"
     "sigma (cosines of the principal angles)} and prints a summary line per family on stderr.\n"
-    "Either input may be '-'.\n"
+    "Either input may be '-'.\n";
+
+static const char *examples =
     "Example (the second cliff of the trained MLP against the sum and diff families):\n"
     "  entk-features -p 29 --family sum,diff > F.frames\n"
     "  entk-jacobian -m model.safetensors data.frames | entk-gram | entk-eig --top 200 \\\n"
     "    | entk-align --range 58:113 - F.frames | entk-show --fields family,overlap,d,percent\n";
 
+/* --range A:B; hi -1: to the last eigenvector, which each stream resolves (its k) into `end` */
+typedef struct {
+    long lo, hi, end;
+} range;
+
+static void parse_range(const char *opt, const char *arg, void *dest) {
+    range *r = dest;
+    const char *colon = strchr(arg, ':');
+    if (!colon) entk_die(ENTK_EXIT_USAGE, "%s needs A:B, not '%s'", opt, arg);
+    char a[64];
+    snprintf(a, sizeof a, "%.*s", (int)(colon - arg < 63 ? colon - arg : 63), arg);
+    r->lo = cli_long(opt, a, 1, 1L << 30);
+    r->hi = cli_long(opt, colon + 1, 1, 1L << 30);
+    if (r->hi < r->lo) entk_die(ENTK_EXIT_USAGE, "%s %ld:%ld is empty", opt, r->lo, r->hi);
+}
+
+/* "A:B" as this stream resolved it */
+static const char *show_range(const cli_opt *o, char *buf, size_t n) {
+    const range *r = o->dest;
+    snprintf(buf, n, "%ld:%ld", r->lo, r->end);
+    return buf;
+}
+
 /* The overlaps of eigenvectors lo..hi of one eigenpair stream with every family. */
-static void align_stream(frame_reader *er, frame_writer *w, const char *output, const frame_reader *fr,
-                         int nfam, char fam[][64], const tensor *F, long lo_i, long hi_i) {
+static void align_stream(frame_reader *er, frame_writer *w, const cli_spec *spec, range *rg, const frame_reader *fr,
+                         int nfam, char fam[][64], const tensor *F) {
+    long lo_i = rg->lo, hi_i = rg->hi;
     frame f;
     frame_read_tensor(er, &f, "eigenvalues");
     frame_read_tensor(er, &f, "eigenvectors");
@@ -39,14 +65,15 @@ static void align_stream(frame_reader *er, frame_writer *w, const char *output, 
     tensor_free(&all);
     if (frame_read(er, &f)) frame_fail(er, &f, "unexpected frame after eigenvectors");
 
-    char a0[64];
-    snprintf(a0, sizeof a0, "range=%ld:%ld", lo_i, hi_i);
-    char *args[] = {a0};
+    rg->end = hi_i;
+    cli_args a = {0};
+    cli_args_key(&a, spec);
     const char *inames[] = {er->src, fr->src};
     entk_key ikeys[] = {er->h.key, fr->h.key};
     frame_header h;
-    frame_header_make(&h, "entk-align", 1, args, 2, inames, ikeys);
-    frame_writer_stream(w, output, &h);
+    frame_header_make(&h, "entk-align", a.argc, a.argv, 2, inames, ikeys);
+    frame_writer_stream(w, spec->co.output, &h);
+    cli_args_free(&a);
     for (int i = 0; i < nfam; i++) {
         overlap_result o;
         align_overlap(&V, &F[i], &o);
@@ -69,32 +96,20 @@ static void align_stream(frame_reader *er, frame_writer *w, const char *output, 
 
 int main(int argc, char **argv) {
     cli_start(argc, argv);
-    cli_common co = {0};
-    long lo_i = 1, hi_i = -1;
-    enum { O_RANGE = OPT_FIRST_CUSTOM };
-    static struct option lo[] = {CLI_COMMON_LONGOPTS, {"range", required_argument, 0, O_RANGE}, {0}};
-    int c;
-    while ((c = getopt_long(argc, argv, "o:qh", lo, NULL)) != -1) {
-        if (cli_common_opt(c, &co, help)) continue;
-        switch (c) {
-        case O_RANGE: {
-            char *colon = strchr(optarg, ':');
-            if (!colon) entk_die(ENTK_EXIT_USAGE, "--range needs A:B, not '%s'", optarg);
-            *colon = 0;
-            lo_i = cli_long("--range", optarg, 1, 1L << 30);
-            hi_i = cli_long("--range", colon + 1, 1, 1L << 30);
-            if (hi_i < lo_i) entk_die(ENTK_EXIT_USAGE, "--range %ld:%ld is empty", lo_i, hi_i);
-            break;
-        }
-        default: cli_bad_option(argv);
-        }
-    }
-    if (argc - optind != 2) entk_die(ENTK_EXIT_USAGE, "need EIG and FEATURES inputs (see --help)");
-    if (strcmp(argv[optind], "-") == 0 && strcmp(argv[optind + 1], "-") == 0)
+    range rg = {1, -1, -1};
+    cli_opt opts[] = {
+        {"range", 0, CLI_CUSTOM, &rg, "A:B", CLI_KEY_EQ, .parse = parse_range, .show = show_range,
+         .help = "eigenvectors A..B, 1-based, inclusive (default: all of each stream)"},
+        CLI_TABLE_END,
+    };
+    cli_spec spec = {.usage = usage, .examples = examples, .opts = opts};
+    int first = cli_parse(&spec, argc, argv);
+    if (argc - first != 2) entk_die(ENTK_EXIT_USAGE, "need EIG and FEATURES inputs (see --help)");
+    if (strcmp(argv[first], "-") == 0 && strcmp(argv[first + 1], "-") == 0)
         entk_die(ENTK_EXIT_USAGE, "only one input can be stdin");
     /* the families first: they are small, and one set serves every eigenvector stream */
     frame_reader fr;
-    frame_reader_open(&fr, argv[optind + 1]);
+    frame_reader_open(&fr, argv[first + 1]);
     frame f;
     char fam[64][64];
     tensor F[64];
@@ -111,11 +126,11 @@ int main(int argc, char **argv) {
     if (nfam == 0) entk_die(ENTK_EXIT_INPUT, "%s: no feature families", fr.src);
 
     frame_reader er;
-    frame_reader_open_streams(&er, argv[optind]);
+    frame_reader_open_streams(&er, argv[first]);
     frame_writer w = {0};
     /* several eigenpair streams (one per checkpoint, say) give as many overlap streams */
     do {
-        align_stream(&er, &w, co.output, &fr, nfam, fam, F, lo_i, hi_i);
+        align_stream(&er, &w, &spec, &rg, &fr, nfam, fam, F);
     } while (frame_reader_next_stream(&er));
     frame_writer_close(&w);
     frame_reader_close(&er);

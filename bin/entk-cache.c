@@ -8,7 +8,7 @@
 #include <string.h>
 #include <time.h>
 
-static const char *help =
+static const char *usage =
     "Usage: entk-cache ls [--verify]\n"
     "       entk-cache fsck [--repair]\n"
     "       entk-cache gc [--max-size SIZE] [--max-age AGE] [--dry-run]\n"
@@ -23,7 +23,9 @@ static const char *help =
     "  gc      removes litter (temporary files whose writer is no longer running, empty fan-out\n"
     "          directories), then entries not used for AGE (--max-age 30d; s, m, h, d, w), then the\n"
     "          least recently used until the cache holds at most SIZE (--max-size 10G; K, M, G, T)\n"
-    "          (a hit marks an entry used). --dry-run says what it would remove\n"
+    "          (a hit marks an entry used). --dry-run says what it would remove\n";
+
+static const char *examples =
     "Examples:\n"
     "  entk-cache ls | sort -t$'\\t' -k2 -h | tail          # the largest entries\n"
     "  entk-cache ls | cut -f5 | sort | uniq -c            # entries per producer\n"
@@ -97,45 +99,48 @@ static int gc(const char *dir, int64_t max_size, int64_t max_age, int dry) {
     return 0;
 }
 
+/* The commands, as the kinds of run their options belong to (cli_opt.only). */
+enum { CMD_LS = 1, CMD_FSCK = 2, CMD_GC = 4 };
+
+static void parse_size(const char *opt, const char *arg, void *dest) {
+    if ((*(int64_t *)dest = cachefs_parse_size(arg)) < 0) entk_die(ENTK_EXIT_USAGE, "%s needs a size such as 10G, not '%s'", opt, arg);
+}
+
+static void parse_age(const char *opt, const char *arg, void *dest) {
+    if ((*(int64_t *)dest = cachefs_parse_age(arg)) < 0) entk_die(ENTK_EXIT_USAGE, "%s needs an age such as 30d, not '%s'", opt, arg);
+}
+
 int main(int argc, char **argv) {
     cli_start(argc, argv);
-    cli_common co = {0};
     int verify = 0, repair = 0, dry = 0;
     int64_t max_size = -1, max_age = -1;
-    enum { O_VERIFY = OPT_FIRST_CUSTOM, O_REPAIR, O_SIZE, O_AGE, O_DRY };
-    static struct option lo[] = {CLI_COMMON_LONGOPTS, {"verify", no_argument, 0, O_VERIFY}, {"repair", no_argument, 0, O_REPAIR},
-                                 {"max-size", required_argument, 0, O_SIZE}, {"max-age", required_argument, 0, O_AGE},
-                                 {"dry-run", no_argument, 0, O_DRY}, {0}};
-    int c;
-    while ((c = getopt_long(argc, argv, "o:qh", lo, NULL)) != -1) {
-        if (cli_common_opt(c, &co, help)) continue;
-        switch (c) {
-        case O_VERIFY: verify = 1; break;
-        case O_REPAIR: repair = 1; break;
-        case O_DRY: dry = 1; break;
-        case O_SIZE:
-            if ((max_size = cachefs_parse_size(optarg)) < 0) entk_die(ENTK_EXIT_USAGE, "--max-size needs a size such as 10G, not '%s'", optarg);
-            break;
-        case O_AGE:
-            if ((max_age = cachefs_parse_age(optarg)) < 0) entk_die(ENTK_EXIT_USAGE, "--max-age needs an age such as 30d, not '%s'", optarg);
-            break;
-        default: cli_bad_option(argv);
-        }
-    }
-    if (co.output) entk_die(ENTK_EXIT_USAGE, "-o: entk-cache writes no frames (its listing goes to stdout)");
-    if (optind >= argc) entk_die(ENTK_EXIT_USAGE, "a command is required: ls, fsck or gc (see --help)");
-    const char *cmd = argv[optind];
-    if (argc - optind > 1) entk_die(ENTK_EXIT_USAGE, "%s takes no arguments, got '%s'", cmd, argv[optind + 1]);
-    cache_init(co.cache_dir);
+    /* entk-cache writes no frames: no option enters a key */
+    cli_opt opts[] = {
+        {"verify", 0, CLI_FLAG, &verify, NULL, CLI_NOKEY, .only = CMD_LS, .help = "ls: check each entry whole"},
+        {"repair", 0, CLI_FLAG, &repair, NULL, CLI_NOKEY, .only = CMD_FSCK, .help = "fsck: remove the bad entries"},
+        {"max-size", 0, CLI_CUSTOM, &max_size, "SIZE", CLI_NOKEY, .only = CMD_GC, .parse = parse_size,
+         .help = "gc: trim to SIZE (K, M, G, T)"},
+        {"max-age", 0, CLI_CUSTOM, &max_age, "AGE", CLI_NOKEY, .only = CMD_GC, .parse = parse_age,
+         .help = "gc: remove entries not used for AGE (s, m, h, d, w)"},
+        {"dry-run", 0, CLI_FLAG, &dry, NULL, CLI_NOKEY, .only = CMD_GC, .help = "gc: say what would be removed"},
+        CLI_TABLE_END,
+    };
+    cli_spec spec = {.usage = usage, .examples = examples, .opts = opts};
+    int first = cli_parse(&spec, argc, argv);
+    if (spec.co.output) entk_die(ENTK_EXIT_USAGE, "-o: entk-cache writes no frames (its listing goes to stdout)");
+    if (first >= argc) entk_die(ENTK_EXIT_USAGE, "a command is required: ls, fsck or gc (see --help)");
+    const char *cmd = argv[first];
+    if (argc - first > 1) entk_die(ENTK_EXIT_USAGE, "%s takes no arguments, got '%s'", cmd, argv[first + 1]);
+    cache_init(spec.co.cache_dir);
     if (!cache_enabled()) entk_die(ENTK_EXIT_USAGE, "the cache is off (--cache-dir or ENTK_CACHE_DIR is 'off')");
     const char *dir = cache_dir();
-    int known = strcmp(cmd, "ls") == 0 || strcmp(cmd, "fsck") == 0 || strcmp(cmd, "gc") == 0;
-    if (!known) entk_die(ENTK_EXIT_USAGE, "unknown command '%s': ls, fsck or gc (see --help)", cmd);
-    if ((verify && strcmp(cmd, "ls") != 0) || (repair && strcmp(cmd, "fsck") != 0) ||
-        ((dry || max_size >= 0 || max_age >= 0) && strcmp(cmd, "gc") != 0))
-        entk_die(ENTK_EXIT_USAGE, "an option given does not belong to '%s' (see --help)", cmd);
-    if (strcmp(cmd, "ls") == 0) ls(dir, verify);
-    else if (strcmp(cmd, "fsck") == 0) fsck(dir, repair);
+    spec.kind = strcmp(cmd, "ls") == 0 ? CMD_LS : strcmp(cmd, "fsck") == 0 ? CMD_FSCK : strcmp(cmd, "gc") == 0 ? CMD_GC : 0;
+    if (!spec.kind) entk_die(ENTK_EXIT_USAGE, "unknown command '%s': ls, fsck or gc (see --help)", cmd);
+    const cli_opt *mis = cli_misplaced(&spec);
+    char nm[80];
+    if (mis) entk_die(ENTK_EXIT_USAGE, "%s does not belong to '%s' (see --help)", cli_opt_name(mis, nm, sizeof nm), cmd);
+    if (spec.kind == CMD_LS) ls(dir, verify);
+    else if (spec.kind == CMD_FSCK) fsck(dir, repair);
     else gc(dir, max_size, max_age, dry);
     return 0;
 }

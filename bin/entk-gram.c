@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *help =
+static const char *usage =
     "Usage: entk-gram [--reduce trace|mean|flat] [--params P1,P2] [--dtype f32|f64] [--factor] [--stats] [JACOBIAN|-]\n"
     "       entk-gram --sum GRAM GRAM...\n"
     "Accumulates the eNTK K = J J^T from an entk-jacobian stream, block by block, reduced over classes\n"
@@ -20,19 +20,9 @@ static const char *help =
     "Writes one tensor frame K. --params keeps only those parameters' blocks (a layerwise eNTK).\n"
     "--sum adds Gram streams of the same reduction and size (partial Grams from separate runs add\n"
     "up to the full one). Results are cached under a key of the content of their input stream (not\n"
-    "its header) and of the code (README, Cache).\n"
-    "  --reduce R     trace (default), mean or flat\n"
-    "  --params LIST  only these parameters (default: every parameter in the stream)\n"
-    "  --dtype D      accumulation precision (default: the Jacobian's)\n"
-    "  --stats        also write a record 'gram_stats' {flops, seconds} (not cached; for benchmarks)\n"
-    "  --factor       write the Gram as its factor 'K_factor' F [r, N], K = F^T F, when it has one:\n"
-    "                 exactly, without forming K, when every block is a final linear layer's (the\n"
-    "                 logits linear in it: W_U, W2; r = its input width), else when K has numerical\n"
-    "                 rank r <= N/4 (checked: ||K - F^T F||_F at rounding level). N/r times smaller,\n"
-    "                 and entk-eig solves it by one thin SVD; otherwise K as usual\n"
-    "  --spool-mb MB  when the cache has seen a stream with this header, hold up to MB MiB of its\n"
-    "                 blocks in memory until the stream's content key says hit or miss (default\n"
-    "                 1024; 0: never, accumulate as blocks come)\n"
+    "its header) and of the code (README, Cache).\n";
+
+static const char *examples =
     "Examples:\n"
     "  entk-jacobian -m model.safetensors data.frames | entk-gram --reduce trace > K.frames\n"
     "  entk-jacobian -m model.safetensors --params W1 data.frames | entk-gram -o K1.frames\n"
@@ -79,7 +69,28 @@ static tensor take_K(frame_reader *r, frame *f, dtype d) {
     return K;
 }
 
-static int sum_main(char **files, int n, cli_common *co) {
+/* The kinds of run (cli_spec.kind): Grams of Jacobian streams, or --sum of Gram streams. */
+enum { RUN_GRAM = 1, RUN_SUM = 2 };
+
+/* What the header's args name that each stream resolves: the parameters kept and the dtype (the
+ * options', or the Jacobian's), the number of streams summed; the derived rows print them. */
+typedef struct {
+    char params[512];
+    dtype dt;
+    int nsum;
+} gram_key;
+
+typedef struct {
+    const char *params;
+    int red;                /* reduction */
+    int dt;                 /* --dtype: index in f32|f64 (dtype), -1: the Jacobian's */
+    int stats, factor, sum;
+    long spool_mb;
+    cli_spec *spec;         /* the options, for the header's canonical args */
+    gram_key *key;
+} gram_opts;
+
+static int sum_main(char **files, int n, const gram_opts *op) {
     if (n < 1) entk_die(ENTK_EXIT_USAGE, "--sum needs at least one Gram stream");
     tensor acc = {0};
     char red[16] = "", params[1024] = "";
@@ -123,13 +134,14 @@ static int sum_main(char **files, int n, cli_common *co) {
         keys[i] = frame_reader_content(&r); /* the sum follows what its parts hold */
         frame_reader_close(&r);
     }
-    char a0[32];
-    snprintf(a0, sizeof a0, "sum=%d", n);
-    char *args[] = {a0};
+    op->key->nsum = n;
+    cli_args a = {0};
+    cli_args_key(&a, op->spec);
     frame_header h;
-    frame_header_make(&h, "entk-gram", 1, args, n, names, keys);
+    frame_header_make(&h, "entk-gram", a.argc, a.argv, n, names, keys);
     frame_writer w;
-    frame_writer_open(&w, co->output, &h);
+    frame_writer_open(&w, op->spec->co.output, &h);
+    cli_args_free(&a);
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     write_K(&w, &acc, NULL, red, params, N, C, 0, &sb);
@@ -234,22 +246,16 @@ static int hint_ok(const void *bytes, size_t n, const void *arg, char *why, size
  * hint entry, keyed by the stream's header key (a claim, never trusted for the result), says that
  * a stream with that header was seen before: then the blocks are spooled in memory (up to
  * --spool-mb) while the digest is computed, and only a miss adds them up. A wrong hint costs only
- * time; what is served is decided by the content key alone. */
-typedef struct {
-    const char *output, *red_s, *params;
-    reduction red;
-    dtype dt;
-    int stats, factor;
-    size_t spool_max;
-} gram_opts;
-
-/* One Jacobian stream in, one Gram stream out. */
+ * time; what is served is decided by the content key alone.
+ *
+ * One Jacobian stream in, one Gram stream out. */
 static void gram_stream(frame_reader *r, frame_writer *w, const gram_opts *op) {
     frame f;
     if (!frame_read(r, &f) || strcmp(f.name, "jacobian") != 0 || strcmp(f.kind, "record") != 0)
         frame_fail(r, &f, "not a Jacobian stream (expected a 'jacobian' record first)");
     int64_t N, C;
-    dtype dt = op->dt;
+    dtype dt = op->dt < 0 ? DT_NONE : (dtype)op->dt;
+    const char *red_s = reduction_name((reduction)op->red);
     char jparams[512], jdt[8];
     if (!meta_get_i64(&f.meta, "N", &N) || !meta_get_i64(&f.meta, "C", &C) || N < 1 || C < 1 ||
         !meta_get_str(&f.meta, "params", jparams, sizeof jparams) || !meta_get_str(&f.meta, "dtype", jdt, sizeof jdt))
@@ -260,7 +266,7 @@ static void gram_stream(frame_reader *r, frame_writer *w, const gram_opts *op) {
     if (meta_get_i64(&f.meta, "summed", &summed) && summed > 0) {
         if (C != 1) frame_fail(r, &f, "a summed-output Jacobian must have C = 1, not %lld", (long long)C);
         if (op->red != RED_MEAN)
-            entk_die(ENTK_EXIT_USAGE, "%s: a Jacobian of summed outputs (--outputs sum) gives only --reduce mean, not %s", r->src, op->red_s);
+            entk_die(ENTK_EXIT_USAGE, "%s: a Jacobian of summed outputs (--outputs sum) gives only --reduce mean, not %s", r->src, red_s);
     }
     int npl = 0;
     char **plist = cli_split(op->params ? op->params : jparams, &npl);
@@ -270,41 +276,35 @@ static void gram_stream(frame_reader *r, frame_writer *w, const gram_opts *op) {
         for (int i = 0; i < npl; i++)
             if (!in_list(plist[i], jl, nj)) entk_die(ENTK_EXIT_USAGE, "--params: '%s' is not in the Jacobian stream (%s)", plist[i], jparams);
     }
-    char used[512] = "";
+    char *used = op->key->params;
+    used[0] = 0;
     for (int i = 0; i < npl; i++) {
-        strncat(used, i ? "," : "", sizeof used - strlen(used) - 1);
-        strncat(used, plist[i], sizeof used - strlen(used) - 1);
+        strncat(used, i ? "," : "", sizeof op->key->params - strlen(used) - 1);
+        strncat(used, plist[i], sizeof op->key->params - strlen(used) - 1);
     }
-    char a[5][600];
-    snprintf(a[0], sizeof a[0], "reduce=%s", op->red_s);
-    snprintf(a[1], sizeof a[1], "params=%s", used);
-    snprintf(a[2], sizeof a[2], "dtype=%s", dtype_name(dt));
-    /* OpenBLAS's multithreaded gemm sums in another order than its single-threaded one: the
-     * factored Gram's last bits depend on the thread count, so the count is part of the key */
-    snprintf(a[3], sizeof a[3], "blas_threads=%d", openblas_get_num_threads());
-    snprintf(a[4], sizeof a[4], "factor=1");
-    char *args[] = {a[0], a[1], a[2], a[3], a[4]};
-    int nargs = op->factor ? 5 : 4; /* factor=1 only when asked for */
+    op->key->dt = dt;
+    cli_args args = {0};
+    cli_args_key(&args, op->spec);
     const char *iname[] = {r->src};
     int cached = !op->stats && cache_enabled();
-    entk_key hint = frame_derive_key("entk-gram hint", nargs, args, 1, &r->h.key);
+    entk_key hint = frame_derive_key("entk-gram hint", args.argc, args.argv, 1, &r->h.key);
     void *bytes;
     size_t nbytes;
-    int spooling = cached && op->spool_max > 0 && cache_get_hint(&hint, hint_ok, NULL, &bytes, &nbytes);
+    int spooling = cached && op->spool_mb > 0 && cache_get_hint(&hint, hint_ok, NULL, &bytes, &nbytes);
     if (spooling) free(bytes);
 
     gram g;
-    gram_init(&g, op->red, dt, N, C);
+    gram_init(&g, (reduction)op->red, dt, N, C);
     if (summed > 0) g.classes = summed;
     g.want_factor = op->factor;
     jblock *spool = NULL;
     long nspool = 0, nblocks = 0;
-    size_t spooled = 0;
+    size_t spooled = 0, spool_max = (size_t)op->spool_mb << 20;
     jblock b;
     while (read_block(r, N, C, plist, npl, dt, &b)) {
         nblocks++;
         entk_progress("blocks", nblocks, -1);
-        if (spooling && spooled + b.bytes > op->spool_max) { /* past the bound: add up what is spooled, then stream */
+        if (spooling && spooled + b.bytes > spool_max) { /* past the bound: add up what is spooled, then stream */
             for (long i = 0; i < nspool; i++) add_block(&g, &spool[i]);
             nspool = 0;
             spooling = 0;
@@ -321,9 +321,10 @@ static void gram_stream(frame_reader *r, frame_writer *w, const gram_opts *op) {
     /* the result's key, and the output's header key, follow the content that was read */
     entk_key content = frame_reader_content(r);
     frame_header h;
-    frame_header_make(&h, "entk-gram", nargs, args, 1, iname, &content);
-    frame_writer_stream(w, op->output, &h);
-    gram_spec spec = {op->red_s, used, dt, N, summed > 0 ? summed : C, op->red == RED_FLAT ? N * C : N};
+    frame_header_make(&h, "entk-gram", args.argc, args.argv, 1, iname, &content);
+    frame_writer_stream(w, op->spec->co.output, &h);
+    cli_args_free(&args);
+    gram_spec spec = {red_s, used, dt, N, summed > 0 ? summed : C, op->red == RED_FLAT ? N * C : N};
     /* looked up also when the blocks were added up already: the bits are the same, and the counts
      * in the report then say what was in the cache */
     if (cached && cache_get(&h.key, gram_ok, &spec, &bytes, &nbytes)) {
@@ -339,10 +340,10 @@ static void gram_stream(frame_reader *r, frame_writer *w, const gram_opts *op) {
     tensor *K = gram_finish(&g);
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
-    write_K(w, K, &g.F, op->red_s, used, N, summed > 0 ? summed : C, op->factor, &sb);
+    write_K(w, K, &g.F, red_s, used, N, summed > 0 ? summed : C, op->factor, &sb);
     if (cached) {
         char what[700], from[256];
-        snprintf(what, sizeof what, "gram %s %s %s%s", op->red_s, used, dtype_name(dt), op->factor ? " factor" : "");
+        snprintf(what, sizeof what, "gram %s %s %s%s", red_s, used, dtype_name(dt), op->factor ? " factor" : "");
         snprintf(from, sizeof from, "jacobian stream (content) %s, code %.8s/%.8s", content.hex, codeid_lib(), codeid_tool());
         cache_put(&h.key, &(cache_desc){what, from}, sb.data, sb.size);
         snprintf(what, sizeof what, "hint: the Gram of a stream with header key %s", r->h.key.hex);
@@ -359,38 +360,76 @@ static void gram_stream(frame_reader *r, frame_writer *w, const gram_opts *op) {
     gram_free(&g);
 }
 
+static const char *show_params(const cli_opt *o, char *buf, size_t n) {
+    snprintf(buf, n, "%s", ((const gram_key *)o->dest)->params);
+    return buf;
+}
+
+static const char *show_dtype(const cli_opt *o, char *buf, size_t n) {
+    snprintf(buf, n, "%s", dtype_name(((const gram_key *)o->dest)->dt));
+    return buf;
+}
+
+/* OpenBLAS's multithreaded gemm sums in another order than its single-threaded one: the factored
+ * Gram's last bits depend on the thread count, so the count is part of the key */
+static const char *show_blas_threads(const cli_opt *o, char *buf, size_t n) {
+    snprintf(buf, n, "%d", openblas_get_num_threads());
+    return buf;
+}
+
+static const char *show_nsum(const cli_opt *o, char *buf, size_t n) {
+    snprintf(buf, n, "%d", ((const gram_key *)o->dest)->nsum);
+    return buf;
+}
+
 int main(int argc, char **argv) {
     cli_start(argc, argv);
-    cli_common co = {0};
-    gram_opts op = {.red_s = "trace", .dt = DT_NONE, .spool_max = (size_t)1024 << 20};
-    int sum = 0;
-    enum { O_REDUCE = OPT_FIRST_CUSTOM, O_PARAMS, O_SUM, O_STATS, O_FACTOR, O_SPOOL };
-    static struct option lo[] = {CLI_COMMON_LONGOPTS, {"reduce", required_argument, 0, O_REDUCE},
-                                 {"params", required_argument, 0, O_PARAMS}, {"sum", no_argument, 0, O_SUM},
-                                 {"stats", no_argument, 0, O_STATS}, {"dtype", required_argument, 0, OPT_DTYPE},
-                                 {"factor", no_argument, 0, O_FACTOR}, {"spool-mb", required_argument, 0, O_SPOOL}, {0}};
-    int c;
-    while ((c = getopt_long(argc, argv, "o:qh", lo, NULL)) != -1) {
-        if (cli_common_opt(c, &co, help)) continue;
-        switch (c) {
-        case O_REDUCE: op.red_s = optarg; break;
-        case O_PARAMS: op.params = optarg; break;
-        case O_SUM: sum = 1; break;
-        case O_STATS: op.stats = 1; break;
-        case O_FACTOR: op.factor = 1; break;
-        case O_SPOOL: op.spool_max = (size_t)cli_long("--spool-mb", optarg, 0, 1L << 24) << 20; break;
-        case OPT_DTYPE: op.dt = dtype_float_option(optarg); break;
-        default: cli_bad_option(argv);
-        }
-    }
-    if (sum) return sum_main(argv + optind, argc - optind, &co);
-    op.red = reduction_parse(op.red_s);
-    op.output = co.output;
-    if (argc - optind > 1) entk_die(ENTK_EXIT_USAGE, "one Jacobian stream expected, got %d (use --sum to add Grams)", argc - optind);
-    cache_init(co.cache_dir);
+    gram_key key = {.nsum = 0};
+    gram_opts op = {.red = RED_TRACE, .dt = -1, .spool_mb = 1024, .key = &key};
+    cli_opt opts[] = {
+        {"reduce", 0, CLI_CHOICE, &op.red, "trace|mean|flat", CLI_KEY_EQ, .only = RUN_GRAM, .help = "trace (default), mean or flat"},
+        {"params", 0, CLI_STR, &op.params, "LIST", CLI_KEY_VIA, .key_name = "params", .only = RUN_GRAM,
+         .help = "only these parameters (default: every parameter in the stream)"},
+        {"params", 0, CLI_DERIVED, &key, NULL, CLI_KEY_EQ, .show = show_params, .only = RUN_GRAM,
+         .help = "the parameters kept: --params, or every one of the stream's"},
+        {"dtype", 0, CLI_CHOICE, &op.dt, "f32|f64", CLI_KEY_VIA, .key_name = "dtype", .only = RUN_GRAM,
+         .help = "accumulation precision (default: the Jacobian's)"},
+        {"dtype", 0, CLI_DERIVED, &key, NULL, CLI_KEY_EQ, .show = show_dtype, .only = RUN_GRAM,
+         .help = "--dtype, or the Jacobian's"},
+        {"blas_threads", 0, CLI_DERIVED, NULL, NULL, CLI_KEY_EQ, .show = show_blas_threads, .only = RUN_GRAM,
+         .help = "OpenBLAS's thread count (the environment's)"},
+        /* factor=1 only when asked for: Grams written whole keep their keys */
+        {"factor", 0, CLI_FLAG, &op.factor, NULL, CLI_KEY_EQ, .show = cli_show_nonzero, .only = RUN_GRAM,
+         .help = "write the Gram as its factor 'K_factor' F [r, N], K = F^T F, when it has one:\n"
+                 "exactly, without forming K, when every block is a final linear layer's (the\n"
+                 "logits linear in it: W_U, W2; r = its input width), else when K has numerical\n"
+                 "rank r <= N/4 (checked: ||K - F^T F||_F at rounding level). N/r times smaller,\n"
+                 "and entk-eig solves it by one thin SVD; otherwise K as usual"},
+        /* timings for benchmarks: a run with --stats is neither served from nor stored in the cache */
+        {"stats", 0, CLI_FLAG, &op.stats, NULL, CLI_NOKEY, .only = RUN_GRAM,
+         .help = "also write a record 'gram_stats' {flops, seconds} (not cached; for benchmarks)"},
+        {"spool-mb", 0, CLI_LONG, &op.spool_mb, "MB", CLI_NOKEY, .only = RUN_GRAM, .min = 0, .max = 1L << 24,
+         .help = "when the cache has seen a stream with this header, hold up to MB MiB of its\n"
+                 "blocks in memory until the stream's content key says hit or miss (default\n"
+                 "1024; 0: never, accumulate as blocks come)"},
+        {"sum", 0, CLI_FLAG, &op.sum, NULL, CLI_KEY_VIA, .key_name = "sum",
+         .help = "instead: add the Gram streams GRAM... (same reduction and size)"},
+        {"sum", 0, CLI_DERIVED, &key, NULL, CLI_KEY_EQ, .show = show_nsum, .only = RUN_SUM, .help = "how many streams --sum adds"},
+        CLI_TABLE_END,
+    };
+    cli_spec spec = {.usage = usage, .examples = examples, .opts = opts};
+    op.spec = &spec;
+    int first = cli_parse(&spec, argc, argv);
+    spec.kind = op.sum ? RUN_SUM : RUN_GRAM;
+    const cli_opt *mis = cli_misplaced(&spec);
+    char nm[80];
+    if (mis) entk_die(ENTK_EXIT_USAGE, "%s is for Grams of Jacobian streams, not --sum", cli_opt_name(mis, nm, sizeof nm));
+    if (op.sum) return sum_main(argv + first, argc - first, &op);
+    if (argc - first > 1) entk_die(ENTK_EXIT_USAGE, "one Jacobian stream expected, got %d (use --sum to add Grams)", argc - first);
+    cache_init(spec.co.cache_dir);
 
     frame_reader r;
-    frame_reader_open_streams(&r, optind < argc ? argv[optind] : "-");
+    frame_reader_open_streams(&r, first < argc ? argv[first] : "-");
     frame_writer w = {0};
     /* several Jacobian streams (entk-jacobian -m A -m B ...) give as many Gram streams */
     do {

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *help =
+static const char *usage =
     "Usage: entk-labels [--seed S] [--top K] WINDOWS SCORES\n"
     "Scores the labels of an entk-windows stream (WINDOWS: each UPOS class one-vs-rest, group pos; each\n"
     "feature label, group morph) against a scores stream (SCORES: entk-eig --pca, or eNTK rank-1 scores;\n"
@@ -23,12 +23,9 @@ static const char *help =
     "precision_at_quota, enrichment, prevalence, positives_train, positives_test, n_train, n_test} (a\n"
     "label without positives or negatives in a half: skipped = why, no metrics) and a record 'macro'\n"
     "per group {method, layer, group, labels, skipped, ap, auroc, precision_at_quota, enrichment}.\n"
-    "Several scores streams (one per layer, say) give as many output streams. Either input may be '-'.\n"
-    "  --seed S   seed of the split (default 0)\n"
-    "  --top K    directions to choose from (default 25; the scores must have at least K)\n"
-    "  --examples K  also a record 'examples' per scored label: the K test windows its direction ranks\n"
-    "             highest {method, layer, group, label, direction, sign, windows, positive, text: one line\n"
-    "             each, the window's last 12 tokens, a tab and the next word, when WINDOWS has its text}\n"
+    "Several scores streams (one per layer, say) give as many output streams. Either input may be '-'.\n";
+
+static const char *examples =
     "Example (PCA of stories260K's residual stream after block 2 against the window labels):\n"
     "  make -C pipelines/lm-windows OUT=lmw && W=lmw/stories260K/windows.frames\n"
     "  entk-forward -m ../shared/models/stories260K/stories260K.bin --outputs resid --layers 2 $W \\\n"
@@ -99,10 +96,18 @@ static void write_examples(frame_writer *w, const score_set *s, const win_labels
     free(text);
 }
 
+typedef struct {
+    long top;
+    uint64_t seed;
+    int examples;
+    cli_spec *spec;     /* the options, for the header's canonical args */
+} label_opts;
+
 /* One scores stream against the labels: one output stream. */
 static void score_stream(frame_reader *sr, const score_set *s, const win_labels *l, const char *wsrc, const uint8_t *train,
-                         const label_group *groups, int ngroups, long top, int top_given, uint64_t seed, int examples,
-                         frame_writer *w, const char *output) {
+                         const label_group *groups, int ngroups, const label_opts *o, frame_writer *w) {
+    long top = o->top;
+    int examples = o->examples;
     int64_t k = s->scores.shape[0], N = s->scores.shape[1];
     if (N != l->n)
         entk_die(ENTK_EXIT_INPUT, "%s scores %lld windows but %s labels %lld: not the same windows", sr->src, (long long)N, wsrc,
@@ -112,25 +117,22 @@ static void score_stream(frame_reader *sr, const score_set *s, const win_labels 
                  s->windows, wsrc, l->key.hex);
     if (!s->windows[0]) entk_log("note: %s does not say which windows it scores; only their number is checked", sr->src);
     if (k < top)
-        entk_die(top_given ? ENTK_EXIT_USAGE : ENTK_EXIT_INPUT, "%s has %lld directions, fewer than --top %ld", sr->src,
+        entk_die(cli_find(o->spec, "top")->given ? ENTK_EXIT_USAGE : ENTK_EXIT_INPUT, "%s has %lld directions, fewer than --top %ld", sr->src,
                  (long long)k, top);
-    char a0[32], a1[32], a2[32];
-    snprintf(a0, sizeof a0, "seed=%llu", (unsigned long long)seed);
-    snprintf(a1, sizeof a1, "top=%ld", top);
-    snprintf(a2, sizeof a2, "examples=%d", examples);
-    char *args[] = {a0, a1, a2};
+    cli_args a = {0};
+    cli_args_key(&a, o->spec);
     const char *inames[] = {wsrc, sr->src};
     entk_key ikeys[] = {l->key, sr->h.key};
     frame_header h;
-    /* examples=K only when asked for: plain runs keep their keys */
-    frame_header_make(&h, "entk-labels", examples ? 3 : 2, args, 2, inames, ikeys);
-    frame_writer_stream(w, output, &h);
+    frame_header_make(&h, "entk-labels", a.argc, a.argv, 2, inames, ikeys);
+    frame_writer_stream(w, o->spec->co.output, &h);
+    cli_args_free(&a);
     tensor split = tensor_1d(DT_U8, N);
     memcpy(split.data, train, (size_t)N);
     int64_t ntrain = 0;
     for (int64_t i = 0; i < N; i++) ntrain += train[i];
     meta ms = {0};
-    meta_i64(&ms, "seed", (int64_t)seed);
+    meta_i64(&ms, "seed", (int64_t)o->seed);
     meta_i64(&ms, "n_train", ntrain);
     meta_i64(&ms, "n_test", N - ntrain);
     frame_write_tensor(w, "split", &split, &ms);
@@ -159,44 +161,42 @@ static void score_stream(frame_reader *sr, const score_set *s, const win_labels 
 
 int main(int argc, char **argv) {
     cli_start(argc, argv);
-    cli_common co = {0};
-    long top = 25;
-    int top_given = 0;
-    uint64_t seed = 0;
-    int examples = 0;
-    enum { O_TOP = OPT_FIRST_CUSTOM, O_SEED, O_EXAMPLES };
-    static struct option lo[] = {CLI_COMMON_LONGOPTS, {"top", required_argument, 0, O_TOP}, {"seed", required_argument, 0, O_SEED},
-                                 {"examples", required_argument, 0, O_EXAMPLES}, {0}};
-    int c;
-    while ((c = getopt_long(argc, argv, "o:qh", lo, NULL)) != -1) {
-        if (cli_common_opt(c, &co, help)) continue;
-        switch (c) {
-        case O_TOP: top = cli_long("--top", optarg, 1, 1L << 30); top_given = 1; break;
-        case O_SEED: seed = (uint64_t)cli_long("--seed", optarg, 0, 0x7fffffffffffffffL); break;
-        case O_EXAMPLES: examples = (int)cli_long("--examples", optarg, 0, 1000); break;
-        default: cli_bad_option(argv);
-        }
-    }
-    if (argc - optind != 2) entk_die(ENTK_EXIT_USAGE, "need WINDOWS and SCORES inputs (see --help)");
-    if (strcmp(argv[optind], "-") == 0 && strcmp(argv[optind + 1], "-") == 0) entk_die(ENTK_EXIT_USAGE, "only one input can be stdin");
+    label_opts o = {.top = 25};
+    cli_opt opts[] = {
+        {"seed", 0, CLI_U64, &o.seed, "S", CLI_KEY_EQ, .min = 0, .max = 0x7fffffffffffffffL, .help = "seed of the split (default 0)"},
+        {"top", 0, CLI_LONG, &o.top, "K", CLI_KEY_EQ, .min = 1, .max = 1L << 30,
+         .help = "directions to choose from (default 25; the scores must have at least K)"},
+        /* examples=K only when asked for: plain runs keep their keys */
+        {"examples", 0, CLI_INT, &o.examples, "K", CLI_KEY_EQ, .min = 0, .max = 1000, .show = cli_show_nonzero,
+         .help = "also a record 'examples' per scored label: the K test windows its direction ranks\n"
+                 "highest {method, layer, group, label, direction, sign, windows, positive, text: one\n"
+                 "line each, the window's last 12 tokens, a tab and the next word, when WINDOWS has\n"
+                 "its text}"},
+        CLI_TABLE_END,
+    };
+    cli_spec spec = {.usage = usage, .examples = examples, .opts = opts};
+    o.spec = &spec;
+    int first = cli_parse(&spec, argc, argv);
+    if (argc - first != 2) entk_die(ENTK_EXIT_USAGE, "need WINDOWS and SCORES inputs (see --help)");
+    if (strcmp(argv[first], "-") == 0 && strcmp(argv[first + 1], "-") == 0) entk_die(ENTK_EXIT_USAGE, "only one input can be stdin");
     frame_reader wr;
-    frame_reader_open(&wr, argv[optind]);
+    frame_reader_open(&wr, argv[first]);
     win_labels l;
     win_labels_read(&wr, &l);
     char wsrc[256];
     snprintf(wsrc, sizeof wsrc, "%s", wr.src);
     frame_reader_close(&wr);
     uint8_t *train = xmalloc((size_t)l.n + 1);
-    score_split(l.cls, l.n, seed, train);
+    score_split(l.cls, l.n, o.seed, train);
     label_group groups[2] = {class_group(&l), feature_group(&l)};
 
     frame_reader sr;
-    frame_reader_open_streams(&sr, argv[optind + 1]);
+    frame_reader_open_streams(&sr, argv[first + 1]);
     frame_writer w = {0};
     do {
         score_set s;
         if (!scores_read(&sr, &s)) entk_die(ENTK_EXIT_INPUT, "%s: no 'scores' frame (entk-eig --pca writes one)", sr.src);
-        score_stream(&sr, &s, &l, wsrc, train, groups, 2, top, top_given, seed, examples, &w, co.output);
+        score_stream(&sr, &s, &l, wsrc, train, groups, 2, &o, &w);
         scores_free(&s);
     } while (frame_reader_next_stream(&sr));
     frame_writer_close(&w);

@@ -7,17 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *help =
+static const char *usage =
     "Usage: entk-show [--name NAME] [--data | --values | --fields F1,F2,...] [FILE|-]...\n"
-    "Prints a frame stream as JSON lines (one per frame, the header first) on stdout (or -o FILE).\n"
-    "  --name NAME      only frames called NAME\n"
-    "  --data           include tensor values in the JSON (\"data\": [...], row-major)\n"
-    "  --values         print tensor values as text, one row per line (last axis across), nothing else\n"
-    "  --fields F,...   print the named meta fields of each frame as a tab-separated line (tabs,\n"
-    "                   line breaks and backslashes in strings as \\t, \\n, \\r, \\\\)\n"
-    "  --check          validate the streams and print nothing (exit status tells)\n"
-    "  --blas           print the OpenBLAS kernel family entk runs with and exit (pipelines export\n"
-    "                   it as OPENBLAS_CORETYPE so their programs need not re-execute; blasenv.h)\n"
+    "Prints a frame stream as JSON lines (one per frame, the header first) on stdout (or -o FILE).\n";
+
+static const char *examples =
     "Examples:\n"
     "  entk-modadd -p 5 | entk-show\n"
     "  entk-show --name metrics --fields epoch,loss,test_acc metrics.frames\n"
@@ -36,34 +30,39 @@ static void put_tsv(FILE *out, const char *p, size_t n) {
 
 int main(int argc, char **argv) {
     cli_start(argc, argv);
-    cli_common co = {0};
     const char *name = NULL, *fields = NULL;
-    int data = 0, values = 0, check = 0;
-    static struct option lo[] = {CLI_COMMON_LONGOPTS, {"name", required_argument, 0, 'n'}, {"data", no_argument, 0, 'd'},
-                                 {"values", no_argument, 0, 'v'}, {"fields", required_argument, 0, 'f'},
-                                 {"check", no_argument, 0, 'c'}, {"blas", no_argument, 0, 'b'}, {0}};
-    int c;
-    while ((c = getopt_long(argc, argv, "o:qh", lo, NULL)) != -1) {
-        if (cli_common_opt(c, &co, help)) continue;
-        switch (c) {
-        case 'n': name = optarg; break;
-        case 'd': data = 1; break;
-        case 'v': values = 1; break;
-        case 'f': fields = optarg; break;
-        case 'c': check = 1; break;
-        case 'b': puts(blasenv_corename()); return 0;
-        default: cli_bad_option(argv);
-        }
+    int data = 0, values = 0, check = 0, blas = 0;
+    /* entk-show writes text, not frames: no option enters a key */
+    cli_opt opts[] = {
+        {"name", 0, CLI_STR, &name, "NAME", CLI_NOKEY, .help = "only frames called NAME"},
+        {"data", 0, CLI_FLAG, &data, NULL, CLI_NOKEY, .help = "include tensor values in the JSON (\"data\": [...], row-major)"},
+        {"values", 0, CLI_FLAG, &values, NULL, CLI_NOKEY, .help = "print tensor values as text, one row per line (last axis across),\nnothing else"},
+        {"fields", 0, CLI_STR, &fields, "F,...", CLI_NOKEY,
+         .help = "print the named meta fields of each frame as a tab-separated line\n"
+                 "(tabs, line breaks and backslashes in strings as \\t, \\n, \\r, \\\\)"},
+        {"check", 0, CLI_FLAG, &check, NULL, CLI_NOKEY, .help = "validate the streams and print nothing (exit status tells)"},
+        {"blas", 0, CLI_FLAG, &blas, NULL, CLI_NOKEY,
+         .help = "print the OpenBLAS kernel family entk runs with and exit (pipelines\n"
+                 "export it as OPENBLAS_CORETYPE so their programs need not re-execute;\n"
+                 "blasenv.h)"},
+        CLI_TABLE_END,
+    };
+    cli_spec spec = {.usage = usage, .examples = examples, .opts = opts};
+    int first = cli_parse(&spec, argc, argv);
+    if (blas) {
+        puts(blasenv_corename());
+        return 0;
     }
+    cli_common co = spec.co;
     outfile o;
     outfile_open(&o, co.output);
     FILE *out = o.fp;
     int nf = 0;
     char **fl = fields ? cli_split(fields, &nf) : NULL;
-    int ninputs = argc - optind;
+    int ninputs = argc - first;
     for (int in = 0; in < (ninputs ? ninputs : 1); in++) {
         frame_reader r;
-        frame_reader_open_streams(&r, ninputs ? argv[optind + in] : "-");
+        frame_reader_open_streams(&r, ninputs ? argv[first + in] : "-");
         do {
             int plain = !values && !fields && !check;
             if (plain && (!name || strcmp(name, r.h.producer) == 0 || strcmp(name, "header") == 0)) {
