@@ -14,9 +14,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *help =
+static const char *usage =
     "Usage: entk-jacobian -m MODEL [-m MODEL...] [--params P1,P2|all] [--form factored|explicit] [--block-rows R]\n"
     "                     [--dtype f32|f64] [DATA|-]\n"
+    "       entk-jacobian -m LM --layer LIST [--params W] [--form matfree|explicit | --jvp FILE | --vjp FILE]\n"
+    "                     [WINDOWS|-]\n"
     "Streams the Jacobian of all logits on every input of DATA (an entk-modadd stream) w.r.t. the\n"
     "chosen parameter tensors of MODEL (an entk-train checkpoint), as blocks over rows of each\n"
     "parameter: factored blocks (X, G: the Gram never forms J) or explicit blocks (J [N, C, rows*in]).\n"
@@ -25,36 +27,46 @@ static const char *help =
     "Several -m give one stream per model, in order, one after another (as `cat` would join them):\n"
     "entk-gram, entk-eig and entk-align answer each stream with one of theirs, so a whole training\n"
     "run goes through one pipeline.\n"
-    "  -m, --model FILE   checkpoint (.safetensors); repeatable\n"
-    "  --params LIST      comma-separated parameter names, or all (default)\n"
-    "  --form F           factored (default) or explicit\n"
-    "  --block-rows R     parameter rows per block (default: blocks of at most --block-mb)\n"
-    "  --block-mb MB      block size bound in MiB when --block-rows is not given (default 256)\n"
-    "  --dtype f32|f64    precision (default f64)\n"
-    "  --outputs all|sum  all (default): every logit, C of them; sum: the Jacobian of their sum (C = 1,\n"
-    "                     one backward pass instead of C), whose Gram is the class-mean eNTK times C^2:\n"
-    "                     entk-gram gives it with --reduce mean, the only reduction it supports\n"
     "Language models (-m a Gemma 3 directory or a llama2.c checkpoint; input: windows, e.g. from\n"
     "entk-windows, or ids from entk-tokenize, all of one length): the Setting 3 eNTK of the final hidden\n"
-    "state at each window's last position w.r.t. one weight of block L (METHOD.md):\n"
-    "  --layer LIST       blocks (required): '16', '0,2,-1' or all; one stream per block\n"
-    "  --params W         the weight: down (default), gate, up, o, q, k or v\n"
-    "  --form F           matfree (default): the linearisation entk-eig --lanczos runs on: the residual\n"
-    "                     entering block L of every window (one forward of the blocks before the deepest\n"
-    "                     L, cached per 64 windows), record lm_linear and frames x [n, T, D];\n"
-    "                     explicit: the (N D) x |W| Jacobian of the whitened outputs (U^T U)^1/2 h as\n"
-    "                     blocks J [N, D, rows*in]: entk-gram --reduce flat then gives K~ itself (small\n"
-    "                     problems: one VJP per row)\n"
-    "  --jvp FILE         instead: J u for the tensor frame u [out, in] of FILE: frame jvp [N, D]\n"
-    "  --vjp FILE         instead: J^T z for the tensor frame z [N, D] of FILE: frame vjp [out, in]\n"
-    "  --dtype f32|f64    precision (default f32; f64 for checks)\n"
-    "  --chunk W          windows per chunk for --form explicit, --jvp, --vjp (default: by memory)\n"
+    "state at each window's last position w.r.t. one weight of block L (METHOD.md): --form matfree\n"
+    "(default) writes the linearisation entk-eig --lanczos runs on: the residual entering block L of\n"
+    "every window (one forward of the blocks before the deepest L, cached per 64 windows), record\n"
+    "lm_linear and frames x [n, T, D]; --form explicit the (N D) x |W| Jacobian of the whitened outputs\n"
+    "(U^T U)^1/2 h as blocks J [N, D, rows*in]: entk-gram --reduce flat then gives K~ itself (small\n"
+    "problems: one VJP per row).\n"
+    "\n";
+
+static const char *examples =
     "Example:\n"
     "  entk-modadd -p 29 > data.frames\n"
     "  entk-jacobian -m ckpt/epoch-00500.safetensors data.frames | entk-gram --reduce trace | entk-eig --top 200\n"
     "  entk-jacobian $(printf -- '-m %s ' ckpt/*.safetensors) data.frames | entk-gram | entk-eig --top 10 \\\n"
     "    | entk-show --name eigenvalues --values | cut -f1   # lambda_1 over training\n"
     "  entk-jacobian -m stories260K.bin --layer 3 windows.frames | entk-eig --lanczos -m stories260K.bin -o eig.frames\n";
+
+/* The kinds of run (cli_spec.kind): a modular-addition checkpoint; a language model's
+ * linearisation (--form matfree); its explicit Jacobian or products (--form explicit, --jvp, --vjp). */
+enum { RUN_MODADD = 1, RUN_MATFREE = 2, RUN_EXPLICIT = 4, RUN_LM = RUN_MATFREE | RUN_EXPLICIT };
+
+/* What the header's args name that each stream resolves; the derived rows print them. */
+typedef struct {
+    char params[512];       /* a checkpoint's --params, its names in the order asked ("all": its own) */
+    int layer;              /* a language model's block, counted from 0 */
+    const char *param;      /* a language model's weight, canonically named */
+    const char *form;       /* factored or explicit; a language model's explicit, jvp or vjp */
+} jac_key;
+
+typedef struct {
+    const char **models;
+    int nmodels;
+    const char *params, *form, *layers, *jvp, *vjp;
+    int dt;                 /* index in f32|f64 (= dtype); -1 until the kind of run gives the default */
+    int outputs, chunk;     /* outputs: 0 all, 1 sum */
+    long block_rows, block_mb;
+    cli_spec *spec;         /* the options, for the header's canonical args */
+    jac_key key;
+} jac_cli;
 
 /* The indices of the --params tensors of model m (read from path); dies naming one it lacks. */
 static int select_params(const model *m, const char *path, const char *params, int *sel) {
@@ -75,29 +87,26 @@ static int select_params(const model *m, const char *path, const char *params, i
 
 /* One model's Jacobian stream. */
 static void jacobian_stream(const char *path, frame_reader *r, const entk_key *data_key, const modadd *d, frame_writer *w,
-                            const char *output, const char *params, const char *form_s, const jac_options *o, dtype dt) {
+                            jac_cli *c, const jac_options *o) {
+    dtype dt = (dtype)c->dt;
+    const char *form_s = c->key.form;
     model m;
     model_load(&m, path, dt);
-    int sel[MODEL_MAX_PARAMS], nsel = select_params(&m, path, params, sel);
-    char plist[512] = "";
+    int sel[MODEL_MAX_PARAMS], nsel = select_params(&m, path, c->params, sel);
+    char *plist = c->key.params;
+    plist[0] = 0;
     for (int i = 0; i < nsel; i++) {
-        strncat(plist, i ? "," : "", sizeof plist - strlen(plist) - 1);
-        strncat(plist, m.names[sel[i]], sizeof plist - strlen(plist) - 1);
+        strncat(plist, i ? "," : "", sizeof c->key.params - strlen(plist) - 1);
+        strncat(plist, m.names[sel[i]], sizeof c->key.params - strlen(plist) - 1);
     }
-
-    char a[5][600];
-    snprintf(a[0], sizeof a[0], "params=%s", plist);
-    snprintf(a[1], sizeof a[1], "form=%s", form_s);
-    snprintf(a[2], sizeof a[2], "dtype=%s", dtype_name(dt));
-    snprintf(a[3], sizeof a[3], "block_rows=%lld", (long long)o->block_rows);
-    snprintf(a[4], sizeof a[4], "outputs=sum");
-    char *args[] = {a[0], a[1], a[2], a[3], a[4]};
+    cli_args args = {0};
+    cli_args_key(&args, c->spec);
     const char *inames[] = {path, r->src};
     entk_key ikeys[] = {m.key, *data_key}; /* by content: the checkpoint's bytes, the data's frames */
     frame_header h;
-    /* outputs=sum only when asked for: other streams keep the keys they had */
-    frame_header_make(&h, "entk-jacobian", o->sum_outputs ? 5 : 4, args, 2, inames, ikeys);
-    frame_writer_stream(w, output, &h);
+    frame_header_make(&h, "entk-jacobian", args.argc, args.argv, 2, inames, ikeys);
+    frame_writer_stream(w, c->spec->co.output, &h);
+    cli_args_free(&args);
     meta mt = {0};
     meta_i64(&mt, "N", d->N);
     meta_i64(&mt, "C", o->sum_outputs ? 1 : m.n_out);
@@ -128,20 +137,18 @@ static double *read_vector(const char *path, const char *name, int64_t d0, int64
     return v;
 }
 
-typedef struct {
-    const char *layers, *param, *form, *jvp, *vjp;
-    int chunk, dtype_given;
-    dtype dt;
-} lm_opts;
-
 /* The language-model path: one stream per requested layer. */
-static int lm_main(const char *path, const char *input, const lm_opts *o, const char *output) {
+static int lm_main(const char *input, jac_cli *o) {
+    const char *path = o->models[0], *output = o->spec->co.output;
+    dtype dt = (dtype)o->dt;
     lm_model *m = lm_load(path); /* first: a model that cannot be read says so (exit 3) */
     if (!o->layers) entk_die(ENTK_EXIT_USAGE, "--layer is required for a language model (see --help)");
     entk_log("%s", m->desc);
     lm_param param;
-    if (!lm_param_parse(o->param, &param))
-        entk_die(ENTK_EXIT_USAGE, "--params: '%s' is not a weight of a block (down, gate, up, o, q, k, v)", o->param);
+    if (!lm_param_parse(o->params, &param))
+        entk_die(ENTK_EXIT_USAGE, "--params: '%s' is not a weight of a block (down, gate, up, o, q, k, v)", o->params);
+    o->key.param = lm_param_name(param);
+    o->key.form = o->jvp ? "jvp" : o->vjp ? "vjp" : o->form;
     int matfree = strcmp(o->form, "matfree") == 0;
     if (!matfree && strcmp(o->form, "explicit") != 0)
         entk_die(ENTK_EXIT_USAGE, "--form for a language model is matfree or explicit, not '%s'", o->form);
@@ -167,31 +174,28 @@ static int lm_main(const char *path, const char *input, const lm_opts *o, const 
     int32_t *ids = lm_read_windows(&r, &N, &T);
     entk_key wkey = r.h.key; /* the windows stream, as entk-forward and entk-labels name it */
     void **x = xcalloc((size_t)nl, sizeof(void *));
-    lm_prefix(m, o->dt, ids, N, T, layers, nl, x, 64);
+    lm_prefix(m, dt, ids, N, T, layers, nl, x, 64);
     frame_writer w = {0};
     for (int i = 0; i < nl; i++) {
-        char a[5][64];
-        snprintf(a[0], 64, "layer=%d", layers[i]);
-        snprintf(a[1], 64, "param=%s", lm_param_name(param));
-        snprintf(a[2], 64, "dtype=%s", dtype_name(o->dt));
-        snprintf(a[3], 64, "form=%s", o->jvp ? "jvp" : o->vjp ? "vjp" : o->form);
-        snprintf(a[4], 64, "chunk=%d", o->chunk);
-        char *args[] = {a[0], a[1], a[2], a[3], a[4]};
+        o->key.layer = layers[i];
+        cli_args args = {0};
+        cli_args_key(&args, o->spec);
         const char *inames[3] = {path, r.src, o->jvp ? o->jvp : o->vjp};
         entk_key ikeys[3] = {m->key, wkey};
         int nin = 2;
         if (o->jvp || o->vjp) ikeys[nin++] = hash_file(o->jvp ? o->jvp : o->vjp);
         frame_header h;
-        frame_header_make(&h, "entk-jacobian", matfree && !o->jvp && !o->vjp ? 3 : 5, args, nin, inames, ikeys);
+        frame_header_make(&h, "entk-jacobian", args.argc, args.argv, nin, inames, ikeys);
         frame_writer_stream(&w, output, &h);
+        cli_args_free(&args);
         int64_t out, in;
         lm_param_shape(m, param, &out, &in);
         if (matfree && !o->jvp && !o->vjp) {
-            lm_linear L = {m->key, wkey, layers[i], param, o->dt, N, T, m->dim, out, in, x[i]};
+            lm_linear L = {m->key, wkey, layers[i], param, dt, N, T, m->dim, out, in, x[i]};
             lm_linear_write(&w, &L, 64);
             continue;
         }
-        lm_entk *op = lm_entk_new(m, o->dt, layers[i], param, N, T, x[i], o->chunk, (size_t)1 << 30, 1);
+        lm_entk *op = lm_entk_new(m, dt, layers[i], param, N, T, x[i], o->chunk, (size_t)1 << 30, 1);
         if (o->jvp || o->vjp) {
             int64_t d0 = o->jvp ? out : N, d1 = o->jvp ? in : m->dim;
             double *v = read_vector(o->jvp ? o->jvp : o->vjp, o->jvp ? "u" : "z", d0, d1);
@@ -211,20 +215,20 @@ static int lm_main(const char *path, const char *input, const lm_opts *o, const 
             meta_i64(&mt, "summed", 0);
             meta_str(&mt, "form", "explicit");
             meta_str(&mt, "params", lm_param_name(param));
-            meta_str(&mt, "dtype", dtype_name(o->dt));
+            meta_str(&mt, "dtype", dtype_name(dt));
             frame_write_record(&w, "jacobian", &mt);
             double *J = xmalloc((size_t)N * m->dim * op->P * sizeof(double));
             lm_explicit_jacobian(op, J);
             /* blocks of W's rows, at most 256 MB each */
-            int64_t rows = ((int64_t)256 << 20) / ((int64_t)N * m->dim * in * (int64_t)dtype_size(o->dt));
+            int64_t rows = ((int64_t)256 << 20) / ((int64_t)N * m->dim * in * (int64_t)dtype_size(dt));
             if (rows < 1) rows = 1;
             for (int64_t r0 = 0, b = 0; r0 < out; r0 += rows, b++) {
                 int64_t nr = out - r0 < rows ? out - r0 : rows;
-                tensor t = tensor_3d(o->dt, N, m->dim, nr * in);
+                tensor t = tensor_3d(dt, N, m->dim, nr * in);
                 for (int64_t n = 0; n < (int64_t)N * m->dim; n++)
                     for (int64_t j = 0; j < nr * in; j++) {
                         double v = J[n * op->P + r0 * in + j];
-                        if (o->dt == DT_F32) ((float *)t.data)[n * nr * in + j] = (float)v;
+                        if (dt == DT_F32) ((float *)t.data)[n * nr * in + j] = (float)v;
                         else ((double *)t.data)[n * nr * in + j] = v;
                     }
                 meta mb = {0};
@@ -253,66 +257,43 @@ static int lm_main(const char *path, const char *input, const lm_opts *o, const 
     return 0;
 }
 
-int main(int argc, char **argv) {
-    cli_start(argc, argv);
-    cli_common co = {0};
-    const char *params = NULL, *form_s = NULL;
-    lm_opts lo_ = {.layers = NULL, .chunk = 0};
-    const char **models = xcalloc((size_t)argc, sizeof(char *));
-    int nmodels = 0;
-    jac_options o = {0};
-    dtype dt = DT_F64;
-    enum { O_PARAMS = OPT_FIRST_CUSTOM, O_FORM, O_ROWS, O_MB, O_OUTPUTS, O_LAYER, O_JVP, O_VJP, O_CHUNK };
-    static struct option lo[] = {CLI_COMMON_LONGOPTS, {"model", required_argument, 0, 'm'},
-                                 {"params", required_argument, 0, O_PARAMS}, {"form", required_argument, 0, O_FORM},
-                                 {"block-rows", required_argument, 0, O_ROWS}, {"block-mb", required_argument, 0, O_MB},
-                                 {"dtype", required_argument, 0, OPT_DTYPE}, {"outputs", required_argument, 0, O_OUTPUTS},
-                                 {"layer", required_argument, 0, O_LAYER}, {"jvp", required_argument, 0, O_JVP},
-                                 {"vjp", required_argument, 0, O_VJP}, {"chunk", required_argument, 0, O_CHUNK}, {0}};
-    int c;
-    while ((c = getopt_long(argc, argv, "o:qhm:", lo, NULL)) != -1) {
-        if (cli_common_opt(c, &co, help)) continue;
-        switch (c) {
-        case 'm': models[nmodels++] = optarg; break;
-        case O_PARAMS: params = optarg; break;
-        case O_FORM: form_s = optarg; break;
-        case O_ROWS: o.block_rows = cli_long("--block-rows", optarg, 1, 1L << 40); break;
-        case O_MB: o.max_block_bytes = (size_t)cli_long("--block-mb", optarg, 1, 1L << 20) << 20; break;
-        case OPT_DTYPE: dt = dtype_float_option(optarg); lo_.dtype_given = 1; break;
-        case O_LAYER: lo_.layers = optarg; break;
-        case O_JVP: lo_.jvp = optarg; break;
-        case O_VJP: lo_.vjp = optarg; break;
-        case O_CHUNK: lo_.chunk = (int)cli_long("--chunk", optarg, 1, 1 << 30); break;
-        case O_OUTPUTS:
-            if (strcmp(optarg, "sum") == 0) o.sum_outputs = 1;
-            else if (strcmp(optarg, "all") != 0) entk_die(ENTK_EXIT_USAGE, "--outputs must be all or sum, not '%s'", optarg);
-            break;
-        default: cli_bad_option(argv);
-        }
-    }
-    if (!nmodels) entk_die(ENTK_EXIT_USAGE, "-m MODEL is required (see --help)");
-    if (lm_is_model(models[0])) {
-        if (nmodels > 1) entk_die(ENTK_EXIT_USAGE, "one language model at a time");
-        if (lo_.jvp && lo_.vjp) entk_die(ENTK_EXIT_USAGE, "--jvp and --vjp exclude each other");
-        if (argc - optind > 1) entk_die(ENTK_EXIT_USAGE, "one window stream expected, got %d", argc - optind);
-        lo_.param = params ? params : "down";
-        lo_.form = form_s ? form_s : "matfree";
-        lo_.dt = lo_.dtype_given ? dt : DT_F32;
-        cache_init(co.cache_dir);
-        return lm_main(models[0], optind < argc ? argv[optind] : "-", &lo_, co.output);
-    }
-    if (lo_.layers || lo_.jvp || lo_.vjp || lo_.chunk)
-        entk_die(ENTK_EXIT_USAGE, "--layer, --jvp, --vjp and --chunk are for language models; %s is an entk-train checkpoint", models[0]);
-    if (!params) params = "all";
-    if (!form_s) form_s = "factored";
-    if (strcmp(form_s, "factored") == 0) o.form = JAC_FACTORED;
-    else if (strcmp(form_s, "explicit") == 0) o.form = JAC_EXPLICIT;
-    else entk_die(ENTK_EXIT_USAGE, "--form must be factored or explicit, not '%s'", form_s);
-    if (argc - optind > 1) entk_die(ENTK_EXIT_USAGE, "one data stream expected, got %d", argc - optind);
-    cache_init(co.cache_dir);
+static void parse_model(const char *opt, const char *arg, void *dest) {
+    jac_cli *c = dest;
+    c->models[c->nmodels++] = arg;
+}
 
+static const char *show_key_str(const char *s, char *buf, size_t n) {
+    snprintf(buf, n, "%s", s);
+    return buf;
+}
+static const char *show_params(const cli_opt *o, char *buf, size_t n) { return show_key_str(((const jac_key *)o->dest)->params, buf, n); }
+static const char *show_param(const cli_opt *o, char *buf, size_t n) { return show_key_str(((const jac_key *)o->dest)->param, buf, n); }
+static const char *show_form(const cli_opt *o, char *buf, size_t n) { return show_key_str(((const jac_key *)o->dest)->form, buf, n); }
+static const char *show_layer(const cli_opt *o, char *buf, size_t n) {
+    snprintf(buf, n, "%d", ((const jac_key *)o->dest)->layer);
+    return buf;
+}
+
+/* An option of another kind of run than kind, as one line. */
+static noreturn void misplaced(const cli_opt *mis, unsigned kind, const char *model) {
+    char nm[80];
+    cli_opt_name(mis, nm, sizeof nm);
+    if (kind == RUN_MODADD)
+        entk_die(ENTK_EXIT_USAGE, "--layer, --jvp, --vjp and --chunk are for language models; %s is an entk-train checkpoint", model);
+    if (mis->only == RUN_MODADD) entk_die(ENTK_EXIT_USAGE, "%s is for entk-train checkpoints; %s is a language model", nm, model);
+    entk_die(ENTK_EXIT_USAGE, "%s is for --form explicit, --jvp and --vjp", nm);
+}
+
+/* The checkpoints' path: every model checked against the data before anything is written. */
+static int modadd_main(const char *input, jac_cli *c) {
+    jac_options o = {.block_rows = c->block_rows, .max_block_bytes = (size_t)c->block_mb << 20, .sum_outputs = c->outputs};
+    if (strcmp(c->form, "factored") == 0) o.form = JAC_FACTORED;
+    else if (strcmp(c->form, "explicit") == 0) o.form = JAC_EXPLICIT;
+    else entk_die(ENTK_EXIT_USAGE, "--form must be factored or explicit, not '%s'", c->form);
+    c->key.form = c->form;
+    cache_init(c->spec->co.cache_dir);
     frame_reader r;
-    frame_reader_open(&r, optind < argc ? argv[optind] : "-");
+    frame_reader_open(&r, input);
     modadd d;
     modadd_read(&r, &d);
     frame f;
@@ -322,19 +303,98 @@ int main(int argc, char **argv) {
     entk_key data_key = frame_reader_content(&r);
     /* every model is checked before anything is written: a bad file late in a long list must not
      * leave downstream filters a shorter series that looks complete */
-    for (int i = 0; i < nmodels; i++) {
+    for (int i = 0; i < c->nmodels; i++) {
         model m;
-        model_load(&m, models[i], dt);
+        model_load(&m, c->models[i], (dtype)c->dt);
         model_check_data(&m, &d, r.src);
         model_free(&m);
     }
     frame_writer w = {0};
-    for (int i = 0; i < nmodels; i++) jacobian_stream(models[i], &r, &data_key, &d, &w, co.output, params, form_s, &o, dt);
+    for (int i = 0; i < c->nmodels; i++) jacobian_stream(c->models[i], &r, &data_key, &d, &w, c, &o);
     frame_writer_close(&w);
     entk_progress_end();
     cache_report();
     frame_reader_close(&r);
     modadd_free(&d);
-    free(models);
     return 0;
+}
+
+int main(int argc, char **argv) {
+    cli_start(argc, argv);
+    jac_cli c = {.models = xcalloc((size_t)argc, sizeof(char *)), .dt = -1};
+    jac_key *k = &c.key;
+    /* The args of a checkpoint's streams: params= form= dtype= block_rows= [outputs=sum]; of a
+     * language model's: layer= param= dtype= [form= chunk=] (matfree: the first three). Both
+     * orders come from the one table: derived rows (in --help they are not) print what each
+     * stream resolved, where it stands. */
+    cli_opt opts[] = {
+        {"model", 'm', CLI_CUSTOM, &c, "FILE", CLI_INPUT, .parse = parse_model,
+         .help = "checkpoint (.safetensors), Gemma 3 directory or llama2.c checkpoint;\n"
+                 "repeatable (checkpoints)"},
+        {"params", 0, CLI_STR, &c.params, "LIST", CLI_KEY_VIA, .key_name = "params",
+         .help = "comma-separated parameter names, or all (default); a language model:\n"
+                 "the weight: down (default), gate, up, o, q, k or v"},
+        {"form", 0, CLI_STR, &c.form, "F", CLI_KEY_VIA, .key_name = "form",
+         .help = "factored (default) or explicit; a language model: matfree (default) or\nexplicit"},
+        {"layer", 0, CLI_DERIVED, k, NULL, CLI_KEY_EQ, .show = show_layer, .only = RUN_LM, .help = "this stream's block"},
+        {"param", 0, CLI_DERIVED, k, NULL, CLI_KEY_EQ, .show = show_param, .only = RUN_LM, .help = "--params, canonical"},
+        {"params", 0, CLI_DERIVED, k, NULL, CLI_KEY_EQ, .show = show_params, .only = RUN_MODADD,
+         .help = "--params resolved against this checkpoint"},
+        {"form", 0, CLI_DERIVED, k, NULL, CLI_KEY_EQ, .show = show_form, .only = RUN_MODADD, .help = "--form or its default"},
+        {"dtype", 0, CLI_CHOICE, &c.dt, "f32|f64", CLI_KEY_EQ,
+         .help = "precision (default f64; a language model: f32, f64 for checks)"},
+        {"form", 0, CLI_DERIVED, k, NULL, CLI_KEY_EQ, .show = show_form, .only = RUN_EXPLICIT, .help = "explicit, jvp or vjp"},
+        {"block-rows", 0, CLI_LONG, &c.block_rows, "R", CLI_KEY_EQ, .key_name = "block_rows", .only = RUN_MODADD, .min = 1,
+         .max = 1L << 40, .help = "parameter rows per block (default: blocks of at most --block-mb)"},
+        /* Not in the key (as before the tables): it draws the blocks' boundaries only, which each
+         * block's own cache key names (row0, rows), and a Gram is keyed by what its stream holds. */
+        {"block-mb", 0, CLI_LONG, &c.block_mb, "MB", CLI_NOKEY, .only = RUN_MODADD, .min = 1, .max = 1L << 20,
+         .help = "block size bound in MiB when --block-rows is not given (default 256)"},
+        /* outputs=sum only when asked for: other streams keep the keys they had */
+        {"outputs", 0, CLI_CHOICE, &c.outputs, "all|sum", CLI_KEY_EQ, .show = cli_show_nonzero, .only = RUN_MODADD,
+         .help = "all (default): every logit, C of them; sum: the Jacobian of their sum\n"
+                 "(C = 1, one backward pass instead of C), whose Gram is the class-mean eNTK\n"
+                 "times C^2: entk-gram gives it with --reduce mean, the only reduction it\n"
+                 "supports"},
+        {.kind = CLI_HEADING, .help = "Language models:"},
+        {"layer", 0, CLI_STR, &c.layers, "LIST", CLI_KEY_VIA, .key_name = "layer", .only = RUN_LM,
+         .help = "blocks (required): '16', '0,2,-1' or all; one stream per block"},
+        {"jvp", 0, CLI_STR, &c.jvp, "FILE", CLI_INPUT, .only = RUN_LM,
+         .help = "instead: J u for the tensor frame u [out, in] of FILE: frame jvp [N, D]"},
+        {"vjp", 0, CLI_STR, &c.vjp, "FILE", CLI_INPUT, .only = RUN_LM,
+         .help = "instead: J^T z for the tensor frame z [N, D] of FILE: frame vjp [out, in]"},
+        {"chunk", 0, CLI_INT, &c.chunk, "W", CLI_KEY_EQ, .only = RUN_EXPLICIT, .min = 1, .max = 1 << 30,
+         .help = "windows per chunk for --form explicit, --jvp, --vjp (default: by memory)"},
+        CLI_TABLE_END,
+    };
+    cli_spec spec = {.usage = usage, .examples = examples, .opts = opts};
+    c.spec = &spec;
+    int first = cli_parse(&spec, argc, argv);
+    if (!c.nmodels) entk_die(ENTK_EXIT_USAGE, "-m MODEL is required (see --help)");
+    const char *input = first < argc ? argv[first] : "-";
+    int lm = lm_is_model(c.models[0]);
+    if (lm) {
+        if (c.nmodels > 1) entk_die(ENTK_EXIT_USAGE, "one language model at a time");
+        if (c.jvp && c.vjp) entk_die(ENTK_EXIT_USAGE, "--jvp and --vjp exclude each other");
+        if (!c.params) c.params = "down";
+        if (!c.form) c.form = "matfree";
+        spec.kind = strcmp(c.form, "matfree") == 0 && !c.jvp && !c.vjp ? RUN_MATFREE : RUN_EXPLICIT;
+    } else {
+        if (!c.params) c.params = "all";
+        if (!c.form) c.form = "factored";
+        spec.kind = RUN_MODADD;
+    }
+    const cli_opt *mis = cli_misplaced(&spec);
+    if (mis) misplaced(mis, spec.kind, c.models[0]);
+    if (c.dt < 0) c.dt = lm ? DT_F32 : DT_F64;
+    if (argc - first > 1) entk_die(ENTK_EXIT_USAGE, "one %s stream expected, got %d", lm ? "window" : "data", argc - first);
+    int rc;
+    if (lm) {
+        cache_init(spec.co.cache_dir);
+        rc = lm_main(input, &c);
+    } else {
+        rc = modadd_main(input, &c);
+    }
+    free(c.models);
+    return rc;
 }

@@ -107,25 +107,25 @@ static int cmd_train(int argc, char **argv) {
         CLI_TABLE_END,
     };
     cli_spec spec = {.usage = usage_train, .examples = examples_train, .opts = opts};
-    optind = cli_parse(&spec, argc, argv);
+    int first = cli_parse(&spec, argc, argv);
     cli_common co = spec.co;
     long every = ho.every;
     const char **skip = ho.skip;
     int nskip = ho.nskip;
     if (!co.output) entk_die(ENTK_EXIT_USAGE, "train needs -o MODEL (see --help)");
-    if (optind >= argc) entk_die(ENTK_EXIT_USAGE, "train needs CoNLL-U files (see --help)");
+    if (first >= argc) entk_die(ENTK_EXIT_USAGE, "train needs CoNLL-U files (see --help)");
     for (int k = 0; k < nskip; k++) {
         int found = 0;
-        for (int i = optind; i < argc; i++) found |= strcmp(argv[i], skip[k]) == 0;
+        for (int i = first; i < argc; i++) found |= strcmp(argv[i], skip[k]) == 0;
         if (!found) entk_die(ENTK_EXIT_USAGE, "--holdout %s is not one of the input files", skip[k]);
     }
-    int nfiles = argc - optind;
+    int nfiles = argc - first;
     conllu_file *files = xcalloc((size_t)nfiles, sizeof *files);
     size_t cap = 0, ns = 0, nheld = 0, nwords = 0;
     tag_sentence *sents = NULL;
     int used = 0;
     for (int i = 0; i < nfiles; i++) {
-        const char *path = argv[optind + i];
+        const char *path = argv[first + i];
         int skipped = 0;
         for (int k = 0; k < nskip; k++) skipped |= strcmp(path, skip[k]) == 0;
         if (skipped) { entk_log("%s: held out", path); continue; }
@@ -174,18 +174,18 @@ static int cmd_eval(int argc, char **argv) {
         CLI_TABLE_END,
     };
     cli_spec spec = {.usage = usage_eval, .examples = examples_eval, .opts = opts};
-    optind = cli_parse(&spec, argc, argv);
+    int first = cli_parse(&spec, argc, argv);
     cli_common co = spec.co;
     if (!model) entk_die(ENTK_EXIT_USAGE, "eval needs -m MODEL (see --help)");
-    if (optind >= argc) entk_die(ENTK_EXIT_USAGE, "eval needs CoNLL-U files (see --help)");
+    if (first >= argc) entk_die(ENTK_EXIT_USAGE, "eval needs CoNLL-U files (see --help)");
     tagger *t = tagger_load(model);
     tag_eval ev;
     tag_eval_init(&ev, t);
-    int nfiles = argc - optind;
+    int nfiles = argc - first;
     entk_key *keys = xmalloc((size_t)(nfiles + 1) * sizeof *keys);
     for (int i = 0; i < nfiles; i++) {
         conllu_file f;
-        conllu_read(&f, argv[optind + i]);
+        conllu_read(&f, argv[first + i]);
         keys[i] = f.key;
         int has_feats = conllu_has_feats(&f);
         for (size_t j = 0; j < f.nsents; j++)
@@ -213,7 +213,7 @@ static int cmd_eval(int argc, char **argv) {
         h.input_key[0] = hash_file(model);
         if (nfiles < FRAME_MAX_INPUTS) {
             for (int i = 0; i < nfiles; i++) {
-                snprintf(h.input_name[h.ninputs], sizeof h.input_name[0], "%s", argv[optind + i]);
+                snprintf(h.input_name[h.ninputs], sizeof h.input_name[0], "%s", argv[first + i]);
                 h.input_key[h.ninputs++] = keys[i];
             }
         } else {   /* too many to list: one key for all of them */
@@ -444,13 +444,13 @@ static int cmd_tag(int argc, char **argv) {
         CLI_TABLE_END,
     };
     cli_spec spec = {.usage = usage_tag, .examples = examples_tag, .opts = opts};
-    optind = cli_parse(&spec, argc, argv);
+    int first = cli_parse(&spec, argc, argv);
     cli_common co = spec.co;
     if (!model) entk_die(ENTK_EXIT_USAGE, "tag needs -m MODEL (see --help)");
-    if (argc - optind > 1) entk_die(ENTK_EXIT_USAGE, "tag reads one input (FILE or -), got %d", argc - optind);
+    if (argc - first > 1) entk_die(ENTK_EXIT_USAGE, "tag reads one input (FILE or -), got %d", argc - first);
     if (keep_partial && !stories) entk_die(ENTK_EXIT_USAGE, "--keep-partial goes with --stories");
     if (conllu && (stories || tsv)) entk_die(ENTK_EXIT_USAGE, "--conllu goes with neither --stories nor --tsv");
-    const char *in = optind < argc ? argv[optind] : "-";
+    const char *in = first < argc ? argv[first] : "-";
     tagger *t = tagger_load(model);
     if (conllu) return tag_conllu(t, in, co.output);
     size_t n;

@@ -311,11 +311,11 @@ int main(int argc, char **argv) {
         CLI_TABLE_END,
     };
     cli_spec spec = {.usage = usage, .examples = examples, .opts = opts};
-    int optind_ = cli_parse(&spec, argc, argv);
+    int first = cli_parse(&spec, argc, argv);
     o.filter = !no_filter;
     if (!model_path) entk_die(ENTK_EXIT_USAGE, "-m/--model is required (see --help)");
     if (!tagger_path) entk_die(ENTK_EXIT_USAGE, "--tagger is required: the entk-tag model that tagged the stories (see --help)");
-    if (argc - optind_ > 1) entk_die(ENTK_EXIT_USAGE, "one input (TAGS.frames or -), got %d", argc - optind_);
+    if (argc - first > 1) entk_die(ENTK_EXIT_USAGE, "one input (TAGS.frames or -), got %d", argc - first);
     if (rejected && !o.filter) entk_die(ENTK_EXIT_USAGE, "--rejected needs the filter (drop --no-filter)");
     o.classes = cli_split(classes_arg, &o.nclasses);
     if (o.nclasses == 0) entk_die(ENTK_EXIT_USAGE, "--classes is empty");
@@ -330,7 +330,7 @@ int main(int argc, char **argv) {
         snprintf(tok_default, len, "%s/tokenizer.json", model_path);
         tok_path = tok_default;
     }
-    const char *in_path = optind_ < argc ? argv[optind_] : "-";
+    const char *in_path = first < argc ? argv[first] : "-";
 
     tagger *tg = tagger_load(tagger_path);
     tags_in in = {0};

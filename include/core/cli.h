@@ -8,12 +8,12 @@
  * whether and how it enters the cache key and the frame header's args. From that one table come
  * the getopt_long parser (cli_parse, common options included), the --help option list (cli_help)
  * and the canonical header args (cli_key_args), so an option cannot be parsed but forgotten in a
- * key: every row must say CLI_NOKEY, CLI_INPUT, CLI_KEY_VIA or how it is printed. README.md
- * ("Declaring a filter's options") shows a table. The older helpers below (CLI_COMMON_LONGOPTS,
- * cli_common_opt) serve the filters not yet converted. */
+ * key: every row must say CLI_NOKEY, CLI_INPUT, CLI_KEY_VIA or how it is printed. What a filter
+ * resolves after parsing (a default that depends on the input, the layer of this stream, a value
+ * made of several options) enters through CLI_DERIVED rows at its place in the key. Every filter
+ * in bin/ declares its options so; README.md ("Declaring a filter's options") shows a table. */
 #ifndef ENTK_CLI_H
 #define ENTK_CLI_H
-#include <getopt.h>
 #include <stdio.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -27,19 +27,11 @@
     "  -h, --help          this help\n" \
     "Exit codes: 0 ok, 1 runtime failure, 2 usage error, 3 bad input data (README.md, Exit codes).\n"
 
-enum { OPT_CACHE_DIR = 1000, OPT_DTYPE, OPT_FIRST_CUSTOM = 1100 };
-
-#define CLI_COMMON_LONGOPTS \
-    {"output", required_argument, 0, 'o'}, {"quiet", no_argument, 0, 'q'}, \
-    {"cache-dir", required_argument, 0, OPT_CACHE_DIR}, {"help", no_argument, 0, 'h'}
-
 typedef struct {
     const char *output;
     const char *cache_dir;
 } cli_common;
 
-/* Handles a common option; returns 1 if c was one. help is printed for -h. */
-int cli_common_opt(int c, cli_common *co, const char *help);
 /* Call at the top of main: sets the program name, disables getopt's own messages and records the
  * program's code identity (ENTK_TOOL_ID, which the Makefile defines for each bin/ program as a
  * hash of its source: core/codeid.h). */
@@ -48,7 +40,6 @@ void cli_start_tool(int argc, char **argv, const char *tool_id);
 #define ENTK_TOOL_ID ""
 #endif
 #define cli_start(argc, argv) cli_start_tool(argc, argv, ENTK_TOOL_ID)
-noreturn void cli_bad_option(char **argv);
 long cli_long(const char *opt, const char *s, long min, long max);
 double cli_double(const char *opt, const char *s);
 /* A number > min (strict) or >= min, else a usage error saying so: a learning rate of -1 is not

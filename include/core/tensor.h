@@ -18,8 +18,6 @@ const char *dtype_name(dtype d);
 int dtype_parse(const char *s, dtype *out);      /* 1 on success */
 size_t dtype_size(dtype d);
 int dtype_is_float(dtype d);
-/* Parses a --dtype option value (f32 or f64) or dies with a usage error. */
-dtype dtype_float_option(const char *s);
 
 tensor tensor_new(dtype d, int ndim, const int64_t *shape);   /* zero-filled */
 tensor tensor_1d(dtype d, int64_t a);

@@ -81,7 +81,6 @@ void factored_free(factored_jac *fj);
 /* out, in and T of parameter k as a linear map (the shape of its factored Jacobian), cheaply. */
 int model_separable(const model *m, int k);   /* does parameter k's factored G separate? */
 void model_linear_shape(const model *m, int k, int64_t *out, int64_t *in, int64_t *T);
-model_kind model_kind_parse(const char *s);
 /* 1 if path is an entk-train checkpoint (a safetensors file with entk_model in its __metadata__);
  * 0 if it is a directory or no safetensors file (then perhaps a language model: lm/load.h). A
  * safetensors file without entk_model dies naming it (a Gemma 3 model is given as its directory). */

@@ -28,7 +28,6 @@ typedef struct {
     tensor F;
 } gram;
 
-reduction reduction_parse(const char *s);   /* dies with a usage error */
 const char *reduction_name(reduction r);
 void gram_init(gram *g, reduction red, dtype dt, int64_t N, int64_t C);
 /* X [N, T, in], G [N, T, C, rows]; or separable: A [C, rows] and G [N, T, 1, rows] (A NULL if dense) */

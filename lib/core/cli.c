@@ -3,6 +3,7 @@
 #include "core/codeid.h"
 #include "core/err.h"
 #include <errno.h>
+#include <getopt.h>
 #include <malloc.h>
 #include <math.h>
 #include <stdio.h>
@@ -24,23 +25,17 @@ void cli_start_tool(int argc, char **argv, const char *tool_id) {
     opterr = 0;
 }
 
-noreturn void cli_bad_option(char **argv) {
+/* getopt_long's codes for the options without a letter: the common --cache-dir, and table row i
+ * as OPT_FIRST_CUSTOM + i */
+enum { OPT_CACHE_DIR = 1000, OPT_FIRST_CUSTOM = 1100 };
+
+static noreturn void bad_option(char **argv) {
     const char *arg = argv[optind - 1];
     if (optopt && optopt < 256 && (!arg || arg[0] != '-' || arg[1] == '-' || strchr(arg, optopt) == NULL))
         entk_die(ENTK_EXIT_USAGE, "unknown option '-%c' (see --help)", optopt);
     if (optopt && optopt < 256 && arg && arg[1] != '-')
         entk_die(ENTK_EXIT_USAGE, "option '-%c' is unknown or needs a value (see --help)", optopt);
     entk_die(ENTK_EXIT_USAGE, "unknown option or missing value: '%s' (see --help)", arg ? arg : "?");
-}
-
-int cli_common_opt(int c, cli_common *co, const char *help) {
-    switch (c) {
-    case 'o': co->output = optarg; return 1;
-    case 'q': entk_quiet = 1; return 1;
-    case OPT_CACHE_DIR: co->cache_dir = optarg; return 1;
-    case 'h': fputs(help, stdout); fputs(CLI_COMMON_HELP, stdout); exit(0);
-    default: return 0;
-    }
 }
 
 long cli_long(const char *opt, const char *s, long min, long max) {
@@ -231,7 +226,7 @@ int cli_parse(cli_spec *s, int argc, char **argv) {
         cli_opt *o = NULL;
         for (int i = 0; i < n && !o; i++)
             if (is_option(&t[i]) && (t[i].letter ? t[i].letter == c : OPT_FIRST_CUSTOM + i == c)) o = &t[i];
-        if (!o) cli_bad_option(argv);
+        if (!o) bad_option(argv);
         o->given++;
         set_value(o, optarg);
     }

@@ -17,13 +17,6 @@ int dtype_parse(const char *s, dtype *out) {
     return 0;
 }
 
-dtype dtype_float_option(const char *s) {
-    dtype d;
-    if (!dtype_parse(s, &d) || !dtype_is_float(d))
-        entk_die(ENTK_EXIT_USAGE, "--dtype must be f32 or f64, not '%s'", s);
-    return d;
-}
-
 int64_t tensor_numel(const tensor *t) {
     int64_t n = 1;
     for (int i = 0; i < t->ndim; i++) n *= t->shape[i];

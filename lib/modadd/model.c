@@ -11,12 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-model_kind model_kind_parse(const char *s) {
-    if (strcmp(s, "mlp") == 0) return MODEL_MLP;
-    if (strcmp(s, "transformer") == 0) return MODEL_TRANSFORMER;
-    entk_die(ENTK_EXIT_USAGE, "--model must be mlp or transformer, not '%s'", s);
-}
-
 static const char *mlp_names[] = {"W1", "W2"};
 
 static void mlp_shapes(const model *m, int64_t shapes[][2]) {

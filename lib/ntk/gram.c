@@ -5,13 +5,6 @@
 #include <math.h>
 #include <string.h>
 
-reduction reduction_parse(const char *s) {
-    if (strcmp(s, "trace") == 0) return RED_TRACE;
-    if (strcmp(s, "mean") == 0) return RED_MEAN;
-    if (strcmp(s, "flat") == 0) return RED_FLAT;
-    entk_die(ENTK_EXIT_USAGE, "--reduce must be trace, mean or flat, not '%s'", s);
-}
-
 const char *reduction_name(reduction r) { return r == RED_TRACE ? "trace" : r == RED_MEAN ? "mean" : "flat"; }
 
 void gram_init(gram *g, reduction red, dtype dt, int64_t N, int64_t C) {
