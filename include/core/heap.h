@@ -1,5 +1,5 @@
 /* heap: a binary min-heap over an array of the caller's element type, for priority queues such as
- * the BPE tokenizers' "best merge first" loops (text/bpe.c, text/llama2tok.c).
+ * the BPE tokenizers' "best merge first" loops (text/bpe_codec.c, text/llama2tok.c).
  *
  * HEAP_DEFINE(name, T, LESS) defines the type `name` (a growable array a[0, n) of T) and static
  * inline functions on it; LESS(x, y) is an expression (usually a macro) that is true when element

@@ -1,4 +1,4 @@
-/* Fuzz harness: Hugging Face tokenizer.json (text/bpe.c): compile, then encode and decode a text. */
+/* Fuzz harness: Hugging Face tokenizer.json (lib/text/bpe*.c): compile, then encode and decode a text. */
 #include "fuzz.h"
 #include "text/bpe.h"
 
