@@ -134,161 +134,205 @@ static int item_cmp(const void *pa, const void *pb) {
     return a->word < b->word ? -1 : a->word > b->word;
 }
 
-win_result *win_build(const win_story *st, size_t ns, const tokenizer *tk, const lm_model *m, const tagger *tg,
-                      const win_opts *o) {
-    int T = o->T, G = o->filter ? o->gen_tokens : 0, nc = o->nclasses;
-    win_result *r = xcalloc(1, sizeof *r);
-    r->T = T;
-    r->G = G;
-    r->nclasses = nc;
-    r->class_upos = xmalloc((size_t)nc * sizeof *r->class_upos);
-    r->stats = xcalloc((size_t)nc, sizeof *r->stats);
-    int nup = tagger_nclasses(tg, TAG_UPOS);
-    int *cls_of_upos = xmalloc((size_t)nup * sizeof *cls_of_upos);
-    for (int u = 0; u < nup; u++) cls_of_upos[u] = -1;
-    for (int c = 0; c < nc; c++) {
-        int u = tagger_class_id(tg, TAG_UPOS, o->classes[c], strlen(o->classes[c]));
-        if (u < 0) entk_die(ENTK_EXIT_USAGE, "class '%s' is not a UPOS tag of the tagger", o->classes[c]);
-        if (cls_of_upos[u] >= 0) entk_die(ENTK_EXIT_USAGE, "class '%s' is given twice", o->classes[c]);
-        r->class_upos[c] = u;
-        cls_of_upos[u] = c;
-    }
+/* What building the window set keeps between its steps. */
+typedef struct {
+    const win_story *st;
+    size_t ns;
+    const win_opts *o;
+    win_result *r;
+    int nup, *cls_of_upos;  /* the tagger's UPOS ids -> class, or -1 */
+    tok_seq all;            /* every story's tokens, one after another */
+    size_t *tok0;           /* story s's first token in all */
+    cand *cands;
+    size_t ncand;
+    size_t *cstart, *order; /* class c's candidates: order[cstart[c] .. cstart[c + 1]), in sampling order */
+    /* per candidate, once examined: the predicted UPOS, the continuation, 1 kept / 2 dropped */
+    int32_t *gen_all;
+    int *pred_all, *ngen_all;
+    uint8_t *status;
+} build;
 
-    /* tokenize every story; candidates */
-    size_t *tok0 = xmalloc((ns + 1) * sizeof *tok0);
-    tok_seq all = {0};
-    size_t ncand = 0, candcap = 1024;
-    cand *cands = xmalloc(candcap * sizeof *cands);
+/* The classes as the tagger's UPOS ids, both ways. */
+static void class_map(build *bd, const tagger *tg) {
+    win_result *r = bd->r;
+    int nc = bd->o->nclasses;
+    bd->nup = tagger_nclasses(tg, TAG_UPOS);
+    bd->cls_of_upos = xmalloc((size_t)bd->nup * sizeof *bd->cls_of_upos);
+    for (int u = 0; u < bd->nup; u++) bd->cls_of_upos[u] = -1;
+    for (int c = 0; c < nc; c++) {
+        const char *name = bd->o->classes[c];
+        int u = tagger_class_id(tg, TAG_UPOS, name, strlen(name));
+        if (u < 0) entk_die(ENTK_EXIT_USAGE, "class '%s' is not a UPOS tag of the tagger", name);
+        if (bd->cls_of_upos[u] >= 0) entk_die(ENTK_EXIT_USAGE, "class '%s' is given twice", name);
+        r->class_upos[c] = u;
+        bd->cls_of_upos[u] = c;
+    }
+}
+
+/* The candidates of story s, tokenized as ts: words of a class whose tokens cover exactly the
+ * word (up to spaces) and start at least T tokens into the story. */
+static void story_candidates(build *bd, size_t s, const tok_seq *ts, size_t *candcap) {
+    const win_story *S = &bd->st[s];
+    int T = bd->o->T;
+    /* p: the first non-empty token ending after the current word's start (offsets ascend) */
+    size_t p = 0, nt = ts->n;
+    for (size_t w = 0; w < S->nwords; w++) {
+        int64_t ws = S->offs[2 * w], we = S->offs[2 * w + 1];
+        while (p < nt && (ts->offs[2 * p + 1] <= ws || ts->offs[2 * p + 1] <= ts->offs[2 * p])) p++;
+        int u = S->upos[w];
+        int c = u >= 0 && u < bd->nup ? bd->cls_of_upos[u] : -1;
+        if (c < 0) continue;
+        win_class_stats *cs = &bd->r->stats[c];
+        cs->words++;
+        int64_t prev_end = w ? S->offs[2 * w - 1] : 0, next_start = w + 1 < S->nwords ? S->offs[2 * w + 2] : (int64_t)S->len;
+        int ok = p < nt && ts->offs[2 * p] <= ws && ts->offs[2 * p] >= prev_end && all_ws(S->text, ts->offs[2 * p], ws);
+        size_t q = p;   /* the word's last token */
+        while (ok && q + 1 < nt && ts->offs[2 * (q + 1)] < we) q++;
+        int64_t e = ts->offs[2 * q + 1];
+        if (ok) ok = e >= we ? e <= next_start && all_ws(S->text, we, e) : 0;
+        if (!ok) { cs->unaligned++; continue; }
+        if (p < (size_t)T) { cs->early++; continue; }
+        cs->candidates++;
+        if (bd->ncand == *candcap) bd->cands = xrealloc(bd->cands, (*candcap *= 2) * sizeof *bd->cands);
+        bd->cands[bd->ncand++] = (cand){(int32_t)s, (int32_t)w, c, (int32_t)p};
+    }
+}
+
+/* Every story tokenized into bd->all, and its candidates. */
+static void find_candidates(build *bd, const tokenizer *tk, const lm_model *m) {
+    bd->tok0 = xmalloc((bd->ns + 1) * sizeof *bd->tok0);
+    size_t candcap = 1024;
+    bd->cands = xmalloc(candcap * sizeof *bd->cands);
     tok_seq ts = {0};
-    for (size_t s = 0; s < ns; s++) {
-        const win_story *S = &st[s];
+    for (size_t s = 0; s < bd->ns; s++) {
+        const win_story *S = &bd->st[s];
         if (tk->hf) {
             size_t bad = utf8_invalid_at((const unsigned char *)S->text, S->len);
             if (bad < S->len) entk_die(ENTK_EXIT_INPUT, "story %zu: invalid UTF-8 at byte %zu", s, bad);
         }
         ts.n = 0;
         tokenizer_encode(tk, S->text, S->len, 0, 0, &ts);
-        tok0[s] = all.n;
+        bd->tok0[s] = bd->all.n;
         for (size_t k = 0; k < ts.n; k++) {
             if (ts.ids[k] < 0 || ts.ids[k] >= m->vocab)
                 entk_die(ENTK_EXIT_INPUT, "story %zu: token id %d is outside the model's vocabulary [0, %d): not this model's tokenizer?",
                          s, ts.ids[k], m->vocab);
-            tok_seq_push(&all, ts.ids[k], ts.offs[2 * k], ts.offs[2 * k + 1]);
+            tok_seq_push(&bd->all, ts.ids[k], ts.offs[2 * k], ts.offs[2 * k + 1]);
         }
-        /* p: the first non-empty token ending after the current word's start (offsets ascend) */
-        size_t p = 0, nt = ts.n;
-        for (size_t w = 0; w < S->nwords; w++) {
-            int64_t ws = S->offs[2 * w], we = S->offs[2 * w + 1];
-            while (p < nt && (ts.offs[2 * p + 1] <= ws || ts.offs[2 * p + 1] <= ts.offs[2 * p])) p++;
-            int u = S->upos[w];
-            int c = u >= 0 && u < nup ? cls_of_upos[u] : -1;
-            if (c < 0) continue;
-            win_class_stats *cs = &r->stats[c];
-            cs->words++;
-            int64_t prev_end = w ? S->offs[2 * w - 1] : 0, next_start = w + 1 < S->nwords ? S->offs[2 * w + 2] : (int64_t)S->len;
-            int ok = p < nt && ts.offs[2 * p] <= ws && ts.offs[2 * p] >= prev_end && all_ws(S->text, ts.offs[2 * p], ws);
-            size_t q = p;   /* the word's last token */
-            while (ok && q + 1 < nt && ts.offs[2 * (q + 1)] < we) q++;
-            int64_t e = ts.offs[2 * q + 1];
-            if (ok) ok = e >= we ? e <= next_start && all_ws(S->text, we, e) : 0;
-            if (!ok) { cs->unaligned++; continue; }
-            if (p < (size_t)T) { cs->early++; continue; }
-            cs->candidates++;
-            if (ncand == candcap) cands = xrealloc(cands, (candcap *= 2) * sizeof *cands);
-            cands[ncand++] = (cand){(int32_t)s, (int32_t)w, c, (int32_t)p};
-        }
+        story_candidates(bd, s, &ts, &candcap);
     }
-    tok0[ns] = all.n;
+    bd->tok0[bd->ns] = bd->all.n;
     tok_seq_free(&ts);
-    entk_log("%s; %s tokenizer of %d tokens; %zu stories, %zu tokens", m->desc, tk->kind, tk->ntokens, ns, all.n);
+    entk_log("%s; %s tokenizer of %d tokens; %zu stories, %zu tokens", m->desc, tk->kind, tk->ntokens, bd->ns, bd->all.n);
+}
 
-    /* sampling order: one permutation of all candidates; each class's list in that order */
+/* The sampling order: one permutation of all candidates; each class's list in that order. */
+static void class_orders(build *bd) {
+    size_t ncand = bd->ncand;
+    int nc = bd->o->nclasses;
     int64_t *perm = xmalloc((ncand ? ncand : 1) * sizeof *perm);
     rng g;
-    rng_seed(&g, o->seed);
+    rng_seed(&g, bd->o->seed);
     rng_permutation(&g, (int64_t)ncand, perm);
-    size_t *cstart = xcalloc((size_t)nc + 1, sizeof *cstart);
-    for (size_t i = 0; i < ncand; i++) cstart[cands[i].cls + 1]++;
+    size_t *cstart = bd->cstart = xcalloc((size_t)nc + 1, sizeof *cstart);
+    for (size_t i = 0; i < ncand; i++) cstart[bd->cands[i].cls + 1]++;
     for (int c = 0; c < nc; c++) cstart[c + 1] += cstart[c];
-    size_t *order = xmalloc((ncand ? ncand : 1) * sizeof *order), *fill = xmalloc((size_t)nc * sizeof *fill);
+    size_t *order = bd->order = xmalloc((ncand ? ncand : 1) * sizeof *order), *fill = xmalloc((size_t)nc * sizeof *fill);
     for (int c = 0; c < nc; c++) fill[c] = cstart[c];
-    for (size_t i = 0; i < ncand; i++) order[fill[cands[perm[i]].cls]++] = (size_t)perm[i];
+    for (size_t i = 0; i < ncand; i++) order[fill[bd->cands[perm[i]].cls]++] = (size_t)perm[i];
+    free(perm);
+    free(fill);
+}
 
-    /* the filter, lazily */
-    int32_t *gen_all = xmalloc((ncand ? ncand : 1) * (size_t)(G ? G : 1) * sizeof *gen_all);
-    int *pred_all = xmalloc((ncand ? ncand : 1) * sizeof *pred_all), *ngen_all = xmalloc((ncand ? ncand : 1) * sizeof *ngen_all);
-    uint8_t *status = xcalloc(ncand ? ncand : 1, 1);   /* 1 kept, 2 dropped */
+/* How many candidates each class still wants examined (want[c]); 0 when none does. */
+static int classes_wanting(const build *bd, const size_t *next, long *want, long *taken) {
+    const win_opts *o = bd->o;
+    int any = 0;
+    for (int c = 0; c < o->nclasses; c++) {
+        size_t avail = bd->cstart[c + 1] - bd->cstart[c] - next[c];
+        long kept = bd->r->stats[c].kept;
+        taken[c] = 0;
+        if (avail == 0 || (o->cap && kept >= o->cap)) { want[c] = 0; continue; }
+        if (!o->cap || !o->filter) {
+            want[c] = o->cap ? o->cap - kept : (long)avail;
+        } else {
+            /* enough to fill the class at the agreement rate seen so far */
+            double rate = (kept + 1.0) / (bd->r->stats[c].examined + 2.0);
+            want[c] = (long)ceil((o->cap - kept) / rate);
+        }
+        if (want[c] > (long)avail) want[c] = (long)avail;
+        any |= want[c] > 0;
+    }
+    return any;
+}
+
+/* The next batch (at most B): round robin over the classes that still want candidates, then
+ * grouped by class, each class in its order. Returns its size. */
+static int next_batch(const build *bd, const size_t *next, const long *want, long *taken, int B, size_t *bidx) {
+    int nc = bd->o->nclasses, nb = 0, more = 1;
+    while (nb < B && more) {
+        more = 0;
+        for (int c = 0; c < nc && nb < B; c++) {
+            if (taken[c] >= want[c]) continue;
+            bidx[nb++] = bd->order[bd->cstart[c] + next[c] + (size_t)taken[c]++];
+            more = 1;
+        }
+    }
+    nb = 0;
+    for (int c = 0; c < nc; c++)
+        for (long k = 0; k < taken[c]; k++) bidx[nb++] = bd->order[bd->cstart[c] + next[c] + (size_t)k];
+    return nb;
+}
+
+/* The filter, lazily: batches of candidates through the model (or, unfiltered, the tagger's own
+ * UPOS) until every class is full or out of candidates; each one examined kept or dropped. */
+static void examine(build *bd, judge_ctx *jc) {
+    const win_opts *o = bd->o;
+    win_result *r = bd->r;
+    int T = o->T, G = r->G, nc = o->nclasses, B = o->batch;
+    size_t nz = bd->ncand ? bd->ncand : 1;
+    bd->gen_all = xmalloc(nz * (size_t)(G ? G : 1) * sizeof *bd->gen_all);
+    bd->pred_all = xmalloc(nz * sizeof *bd->pred_all);
+    bd->ngen_all = xmalloc(nz * sizeof *bd->ngen_all);
+    bd->status = xcalloc(nz, 1);
     size_t *next = xcalloc((size_t)nc, sizeof *next);  /* examined prefix of each class's order */
-    int B = o->batch;
     size_t *bidx = xmalloc((size_t)B * sizeof *bidx);
     const int32_t **bwin = xmalloc((size_t)B * sizeof *bwin);
     int32_t *bgen = xmalloc((size_t)B * (size_t)(G ? G : 1) * sizeof *bgen);
     int *bngen = xmalloc((size_t)B * sizeof *bngen), *bpred = xmalloc((size_t)B * sizeof *bpred);
     long *want = xmalloc((size_t)nc * sizeof *want), *taken = xmalloc((size_t)nc * sizeof *taken);
-    judge_ctx jc = {.tk = tk, .m = m, .tg = tg, .o = o};
-    jc.both = xmalloc((size_t)(T + G + 1) * sizeof *jc.both);
     double t0 = entk_now();
     long total_examined = 0;
-    for (;;) {
-        int any = 0;
-        for (int c = 0; c < nc; c++) {
-            size_t avail = cstart[c + 1] - cstart[c] - next[c];
-            long kept = r->stats[c].kept;
-            taken[c] = 0;
-            if (avail == 0 || (o->cap && kept >= o->cap)) { want[c] = 0; continue; }
-            if (!o->cap || !o->filter) {
-                want[c] = o->cap ? o->cap - kept : (long)avail;
-            } else {
-                /* enough to fill the class at the agreement rate seen so far */
-                double rate = (kept + 1.0) / (r->stats[c].examined + 2.0);
-                want[c] = (long)ceil((o->cap - kept) / rate);
-            }
-            if (want[c] > (long)avail) want[c] = (long)avail;
-            any |= want[c] > 0;
-        }
-        if (!any) break;
-        /* a batch: round robin over the classes that still want candidates */
-        int nb = 0, more = 1;
-        while (nb < B && more) {
-            more = 0;
-            for (int c = 0; c < nc && nb < B; c++) {
-                if (taken[c] >= want[c]) continue;
-                bidx[nb++] = order[cstart[c] + next[c] + (size_t)taken[c]++];
-                more = 1;
-            }
-        }
-        /* the batch's candidates grouped by class, each class in its order */
-        nb = 0;
-        for (int c = 0; c < nc; c++)
-            for (long k = 0; k < taken[c]; k++) bidx[nb++] = order[cstart[c] + next[c] + (size_t)k];
+    while (classes_wanting(bd, next, want, taken)) {
+        int nb = next_batch(bd, next, want, taken, B, bidx);
         for (int b = 0; b < nb; b++) {
-            const cand *cd = &cands[bidx[b]];
-            bwin[b] = all.ids + tok0[cd->story] + (size_t)cd->token - (size_t)T;
+            const cand *cd = &bd->cands[bidx[b]];
+            bwin[b] = bd->all.ids + bd->tok0[cd->story] + (size_t)cd->token - (size_t)T;
         }
         if (o->filter) {
-            filter_batch(&jc, nb, bwin, bgen, bngen, bpred, &r->forwards, &r->gen_steps);
+            filter_batch(jc, nb, bwin, bgen, bngen, bpred, &r->forwards, &r->gen_steps);
         } else {
-            for (int b = 0; b < nb; b++) bngen[b] = 0, bpred[b] = st[cands[bidx[b]].story].upos[cands[bidx[b]].word];
+            for (int b = 0; b < nb; b++) bngen[b] = 0, bpred[b] = bd->st[bd->cands[bidx[b]].story].upos[bd->cands[bidx[b]].word];
         }
         for (int b = 0; b < nb; b++) {
             size_t ci = bidx[b];
-            const cand *cd = &cands[ci];
+            const cand *cd = &bd->cands[ci];
             win_class_stats *cs = &r->stats[cd->cls];
             /* past the cap: as if never examined, so the outcome does not depend on the batching */
             if (o->cap && cs->kept >= o->cap) continue;
             next[cd->cls]++;
             cs->examined++;
             total_examined++;
-            pred_all[ci] = bpred[b];
-            ngen_all[ci] = bngen[b];
-            if (G) memcpy(gen_all + ci * (size_t)G, bgen + (size_t)b * G, (size_t)G * sizeof *gen_all);
+            bd->pred_all[ci] = bpred[b];
+            bd->ngen_all[ci] = bngen[b];
+            if (G) memcpy(bd->gen_all + ci * (size_t)G, bgen + (size_t)b * G, (size_t)G * sizeof *bd->gen_all);
             if (bpred[b] == r->class_upos[cd->cls]) {
                 cs->kept++;
-                status[ci] = 1;
+                bd->status[ci] = 1;
             } else {
                 cs->dropped++;
                 cs->dropped_noword += bpred[b] < 0;
-                status[ci] = 2;
+                bd->status[ci] = 2;
             }
         }
         /* classes cut by the cap: the rest of their taken candidates are not examined */
@@ -298,34 +342,42 @@ win_result *win_build(const win_story *st, size_t ns, const tokenizer *tk, const
     }
     if (o->filter) entk_progress_end();
     r->seconds_model = entk_now() - t0;
+    free(next); free(bidx); free(bwin); free(bgen); free(bngen); free(bpred); free(want); free(taken);
+}
 
-    /* the items */
-    for (size_t i = 0; i < ncand; i++) {
-        if (status[i] == 1) r->nkept++;
-        if (status[i] == 2) r->ndropped++;
+/* The examined candidates as items, kept and dropped, each list by class, story, word. */
+static void collect_items(build *bd) {
+    win_result *r = bd->r;
+    int T = bd->o->T, G = r->G;
+    for (size_t i = 0; i < bd->ncand; i++) {
+        if (bd->status[i] == 1) r->nkept++;
+        if (bd->status[i] == 2) r->ndropped++;
     }
     r->kept = xmalloc((r->nkept ? r->nkept : 1) * sizeof *r->kept);
     r->dropped = xmalloc((r->ndropped ? r->ndropped : 1) * sizeof *r->dropped);
     size_t nk = 0, nd = 0;
-    for (size_t i = 0; i < ncand; i++) {
-        if (!status[i]) continue;
-        const cand *cd = &cands[i];
-        const win_story *S = &st[cd->story];
-        size_t t = tok0[cd->story] + (size_t)cd->token;
+    for (size_t i = 0; i < bd->ncand; i++) {
+        if (!bd->status[i]) continue;
+        const cand *cd = &bd->cands[i];
+        const win_story *S = &bd->st[cd->story];
+        size_t t = bd->tok0[cd->story] + (size_t)cd->token;
         win_item it = {
             .cls = cd->cls, .story = cd->story, .word = cd->word,
             .start = S->offs[2 * cd->word], .end = S->offs[2 * cd->word + 1],
-            .win_start = all.offs[2 * (t - (size_t)T)], .token = cd->token, .next_token = all.ids[t],
-            .predicted = pred_all[i], .ngen = ngen_all[i],
-            .ids = all.ids + t - T, .gen = G ? gen_all + i * (size_t)G : NULL,
+            .win_start = bd->all.offs[2 * (t - (size_t)T)], .token = cd->token, .next_token = bd->all.ids[t],
+            .predicted = bd->pred_all[i], .ngen = bd->ngen_all[i],
+            .ids = bd->all.ids + t - T, .gen = G ? bd->gen_all + i * (size_t)G : NULL,
         };
-        if (status[i] == 1) r->kept[nk++] = it;
+        if (bd->status[i] == 1) r->kept[nk++] = it;
         else r->dropped[nd++] = it;
     }
     qsort(r->kept, r->nkept, sizeof *r->kept, item_cmp);
     qsort(r->dropped, r->ndropped, sizeof *r->dropped, item_cmp);
+}
 
-    /* feature labels with enough support among the kept windows */
+/* The feature labels with enough support (--min-support) among the kept windows. */
+static void feature_labels(build *bd, const tagger *tg) {
+    win_result *r = bd->r;
     int cap = 0;
     for (int q = 0; q < TAG_NFEATS; q++) cap += tagger_nclasses(tg, TAG_FEAT0 + q);
     r->label_names = xmalloc((size_t)(cap ? cap : 1) * sizeof *r->label_names);
@@ -336,8 +388,8 @@ win_result *win_build(const win_story *st, size_t ns, const tokenizer *tk, const
         int nv = tagger_nclasses(tg, TAG_FEAT0 + q);
         for (int v = 1; v < nv; v++) {
             int64_t sup = 0;
-            for (size_t i = 0; i < r->nkept; i++) sup += st[r->kept[i].story].feats[(size_t)r->kept[i].word * TAG_NFEATS + q] == v;
-            if (sup < o->min_support) continue;
+            for (size_t i = 0; i < r->nkept; i++) sup += bd->st[r->kept[i].story].feats[(size_t)r->kept[i].word * TAG_NFEATS + q] == v;
+            if (sup < bd->o->min_support) continue;
             const char *vn = tagger_class(tg, TAG_FEAT0 + q, v);
             size_t len = strlen(tag_feat_names[q]) + strlen(vn) + 2;
             char *name = xmalloc(len);
@@ -349,13 +401,31 @@ win_result *win_build(const win_story *st, size_t ns, const tokenizer *tk, const
             r->nlabels++;
         }
     }
+}
 
-    r->mem[0] = all.ids;
-    r->mem[1] = gen_all;
-    free(all.offs);
-    free(tok0); free(cands); free(perm); free(cstart); free(order); free(fill);
-    free(pred_all); free(ngen_all); free(status); free(next); free(bidx); free(bwin); free(bgen); free(bngen); free(bpred);
-    free(want); free(taken); free(cls_of_upos);
+win_result *win_build(const win_story *st, size_t ns, const tokenizer *tk, const lm_model *m, const tagger *tg,
+                      const win_opts *o) {
+    int T = o->T, G = o->filter ? o->gen_tokens : 0, nc = o->nclasses;
+    win_result *r = xcalloc(1, sizeof *r);
+    r->T = T;
+    r->G = G;
+    r->nclasses = nc;
+    r->class_upos = xmalloc((size_t)nc * sizeof *r->class_upos);
+    r->stats = xcalloc((size_t)nc, sizeof *r->stats);
+    build bd = {.st = st, .ns = ns, .o = o, .r = r};
+    class_map(&bd, tg);
+    find_candidates(&bd, tk, m);
+    class_orders(&bd);
+    judge_ctx jc = {.tk = tk, .m = m, .tg = tg, .o = o};
+    jc.both = xmalloc((size_t)(T + G + 1) * sizeof *jc.both);
+    examine(&bd, &jc);
+    collect_items(&bd);
+    feature_labels(&bd, tg);
+    r->mem[0] = bd.all.ids;
+    r->mem[1] = bd.gen_all;
+    free(bd.all.offs);
+    free(bd.tok0); free(bd.cands); free(bd.cstart); free(bd.order);
+    free(bd.pred_all); free(bd.ngen_all); free(bd.status); free(bd.cls_of_upos);
     free(jc.ctx.p); free(jc.full.p); free(jc.words); free(jc.forms); free(jc.up); free(jc.xp); free(jc.fp); free(jc.both);
     return r;
 }
