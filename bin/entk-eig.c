@@ -1,4 +1,5 @@
 /* entk-eig: top-k eigenpairs of a Gram stream, or (--lanczos) of a language model's Setting 3 eNTK. */
+#include "core/blasenv.h"
 #include "core/cache.h"
 #include "core/cli.h"
 #include "ntk/eig.h"
@@ -70,7 +71,7 @@ typedef struct {
     uint64_t seed;
     cli_spec *spec;         /* the options, for the header's canonical args */
     /* what each stream resolves, printed by the derived rows */
-    dtype kdt;
+    int kdt;                /* K's dtype */
     long layer;
     double tol_used;
 } eig_opts;
@@ -229,7 +230,7 @@ static void eig_stream(frame_reader *r, frame_writer *w, eig_opts *o) {
     if (frame_read(r, &f)) frame_fail(r, &f, "unexpected frame after the Gram");
     entk_key content = frame_reader_content(r); /* the eigenpairs follow what the stream holds */
 
-    o->kdt = K.dt;
+    o->kdt = (int)K.dt;
     cli_args args = {0};
     cli_args_key(&args, o->spec);
     const char *iname[] = {r->src};
@@ -261,28 +262,6 @@ static void eig_stream(frame_reader *r, frame_writer *w, eig_opts *o) {
     tensor_free(&K);
 }
 
-static const char *show_kdt(const cli_opt *o, char *buf, size_t n) {
-    snprintf(buf, n, "%s", dtype_name(((const eig_opts *)o->dest)->kdt));
-    return buf;
-}
-
-/* the solvers' last bits depend on OpenBLAS's thread count (one unless OPENBLAS_NUM_THREADS says
- * otherwise): the key names it */
-static const char *show_blas_threads(const cli_opt *o, char *buf, size_t n) {
-    snprintf(buf, n, "%d", openblas_get_num_threads());
-    return buf;
-}
-
-static const char *show_layer(const cli_opt *o, char *buf, size_t n) {
-    snprintf(buf, n, "%ld", ((const eig_opts *)o->dest)->layer);
-    return buf;
-}
-
-static const char *show_tol(const cli_opt *o, char *buf, size_t n) {
-    snprintf(buf, n, "%.17g", ((const eig_opts *)o->dest)->tol_used);
-    return buf;
-}
-
 static void parse_tol(const char *opt, const char *arg, void *dest) {
     double v = cli_double(opt, arg);
     if (!(v > 0 && v < 1)) entk_die(ENTK_EXIT_USAGE, "%s must be in (0, 1), not '%s'", opt, arg);
@@ -312,13 +291,13 @@ int main(int argc, char **argv) {
         {"lanczos", 0, CLI_FLAG, &o.lanczos, NULL, CLI_KEY_EQ, .only = RUN_LANCZOS, .help = "instead: a language model's Setting 3 eNTK (above)"},
         {"top", 0, CLI_LONG, &o.top, "K", CLI_KEY_EQ, .min = 1, .max = 1L << 30,
          .help = "number of eigenpairs (default 200, at most N; --pca, --lanczos: 25)"},
-        {"layer", 0, CLI_DERIVED, &o, NULL, CLI_KEY_EQ, .show = show_layer, .only = RUN_PCA, .help = "the input's layer"},
+        {"layer", 0, CLI_LONG, &o.layer, NULL, CLI_KEY_EQ, .derived = 1, .only = RUN_PCA, .help = "the input's layer"},
         {.kind = CLI_HEADING, .help = "Gram streams:"},
         {"ridge", 0, CLI_DOUBLE, &o.ridge, "R", CLI_KEY_EQ, .only = RUN_GRAM, .help = "relative ridge (default 1e-8)"},
         {"dtype", 0, CLI_CHOICE, &o.dt, "f32|f64", CLI_KEY_VIA, .key_name = "dtype", .only = RUN_GRAM,
          .help = "solve precision (default: K's dtype)"},
-        {"dtype", 0, CLI_DERIVED, &o, NULL, CLI_KEY_EQ, .show = show_kdt, .only = RUN_GRAM, .help = "--dtype or K's"},
-        {"blas_threads", 0, CLI_DERIVED, NULL, NULL, CLI_KEY_EQ, .show = show_blas_threads, .only = RUN_GRAM,
+        {"dtype", 0, CLI_CHOICE, &o.kdt, DTYPE_CHOICES, CLI_KEY_EQ, .derived = 1, .only = RUN_GRAM, .help = "--dtype or K's"},
+        {"blas_threads", 0, CLI_CUSTOM, NULL, NULL, CLI_KEY_EQ, .derived = 1, .show = blasenv_show_threads, .only = RUN_GRAM,
          .help = "OpenBLAS's thread count"},
         /* solver=full only when asked for: the default keeps the key it had before there was a choice */
         {"solver", 0, CLI_CHOICE, &o.solver, "auto|full", CLI_KEY_EQ, .show = cli_show_nonzero, .only = RUN_GRAM,
@@ -338,7 +317,7 @@ int main(int argc, char **argv) {
          .help = "go on with thick restarts (a basis of M, the best kept) until the top K\nconverge"},
         {"tol", 0, CLI_CUSTOM, &o.tol, "X", CLI_KEY_VIA, .key_name = "tol", .only = RUN_LANCZOS, .parse = parse_tol,
          .help = "convergence (default 1e-4 in f32, 1e-10 in f64)"},
-        {"tol", 0, CLI_DERIVED, &o, NULL, CLI_KEY_EQ, .show = show_tol, .only = RUN_LANCZOS,
+        {"tol", 0, CLI_DOUBLE, &o.tol_used, NULL, CLI_KEY_EQ, .derived = 1, .only = RUN_LANCZOS,
          .help = "--tol, or the default for the linearisation's dtype"},
         /* Not in the key (as before the tables): with --converge a smaller budget can stop before
          * convergence, so two runs that differ only here share a header key; the records'

@@ -1,4 +1,5 @@
 /* entk-gram: eNTK Gram matrices from Jacobian blocks, and exact sums of partial Grams. */
+#include "core/blasenv.h"
 #include "core/cache.h"
 #include "core/codeid.h"
 #include "core/cli.h"
@@ -76,7 +77,8 @@ enum { RUN_GRAM = 1, RUN_SUM = 2 };
  * options', or the Jacobian's), the number of streams summed; the derived rows print them. */
 typedef struct {
     char params[512];
-    dtype dt;
+    const char *params_s;   /* = params */
+    int dt;                 /* dtype */
     int nsum;
 } gram_key;
 
@@ -282,7 +284,7 @@ static void gram_stream(frame_reader *r, frame_writer *w, const gram_opts *op) {
         strncat(used, i ? "," : "", sizeof op->key->params - strlen(used) - 1);
         strncat(used, plist[i], sizeof op->key->params - strlen(used) - 1);
     }
-    op->key->dt = dt;
+    op->key->dt = (int)dt;
     cli_args args = {0};
     cli_args_key(&args, op->spec);
     const char *iname[] = {r->src};
@@ -360,43 +362,22 @@ static void gram_stream(frame_reader *r, frame_writer *w, const gram_opts *op) {
     gram_free(&g);
 }
 
-static const char *show_params(const cli_opt *o, char *buf, size_t n) {
-    snprintf(buf, n, "%s", ((const gram_key *)o->dest)->params);
-    return buf;
-}
-
-static const char *show_dtype(const cli_opt *o, char *buf, size_t n) {
-    snprintf(buf, n, "%s", dtype_name(((const gram_key *)o->dest)->dt));
-    return buf;
-}
-
-/* OpenBLAS's multithreaded gemm sums in another order than its single-threaded one: the factored
- * Gram's last bits depend on the thread count, so the count is part of the key */
-static const char *show_blas_threads(const cli_opt *o, char *buf, size_t n) {
-    snprintf(buf, n, "%d", openblas_get_num_threads());
-    return buf;
-}
-
-static const char *show_nsum(const cli_opt *o, char *buf, size_t n) {
-    snprintf(buf, n, "%d", ((const gram_key *)o->dest)->nsum);
-    return buf;
-}
-
 int main(int argc, char **argv) {
     cli_start(argc, argv);
     gram_key key = {.nsum = 0};
+    key.params_s = key.params;
     gram_opts op = {.red = RED_TRACE, .dt = -1, .spool_mb = 1024, .key = &key};
     cli_opt opts[] = {
         {"reduce", 0, CLI_CHOICE, &op.red, "trace|mean|flat", CLI_KEY_EQ, .only = RUN_GRAM, .help = "trace (default), mean or flat"},
         {"params", 0, CLI_STR, &op.params, "LIST", CLI_KEY_VIA, .key_name = "params", .only = RUN_GRAM,
          .help = "only these parameters (default: every parameter in the stream)"},
-        {"params", 0, CLI_DERIVED, &key, NULL, CLI_KEY_EQ, .show = show_params, .only = RUN_GRAM,
+        {"params", 0, CLI_STR, &key.params_s, NULL, CLI_KEY_EQ, .derived = 1, .only = RUN_GRAM,
          .help = "the parameters kept: --params, or every one of the stream's"},
         {"dtype", 0, CLI_CHOICE, &op.dt, "f32|f64", CLI_KEY_VIA, .key_name = "dtype", .only = RUN_GRAM,
          .help = "accumulation precision (default: the Jacobian's)"},
-        {"dtype", 0, CLI_DERIVED, &key, NULL, CLI_KEY_EQ, .show = show_dtype, .only = RUN_GRAM,
+        {"dtype", 0, CLI_CHOICE, &key.dt, DTYPE_CHOICES, CLI_KEY_EQ, .derived = 1, .only = RUN_GRAM,
          .help = "--dtype, or the Jacobian's"},
-        {"blas_threads", 0, CLI_DERIVED, NULL, NULL, CLI_KEY_EQ, .show = show_blas_threads, .only = RUN_GRAM,
+        {"blas_threads", 0, CLI_CUSTOM, NULL, NULL, CLI_KEY_EQ, .derived = 1, .show = blasenv_show_threads, .only = RUN_GRAM,
          .help = "OpenBLAS's thread count (the environment's)"},
         /* factor=1 only when asked for: Grams written whole keep their keys */
         {"factor", 0, CLI_FLAG, &op.factor, NULL, CLI_KEY_EQ, .show = cli_show_nonzero, .only = RUN_GRAM,
@@ -414,7 +395,7 @@ int main(int argc, char **argv) {
                  "1024; 0: never, accumulate as blocks come)"},
         {"sum", 0, CLI_FLAG, &op.sum, NULL, CLI_KEY_VIA, .key_name = "sum",
          .help = "instead: add the Gram streams GRAM... (same reduction and size)"},
-        {"sum", 0, CLI_DERIVED, &key, NULL, CLI_KEY_EQ, .show = show_nsum, .only = RUN_SUM, .help = "how many streams --sum adds"},
+        {"sum", 0, CLI_INT, &key.nsum, NULL, CLI_KEY_EQ, .derived = 1, .only = RUN_SUM, .help = "how many streams --sum adds"},
         CLI_TABLE_END,
     };
     cli_spec spec = {.usage = usage, .examples = examples, .opts = opts};

@@ -52,6 +52,7 @@ enum { RUN_MODADD = 1, RUN_MATFREE = 2, RUN_EXPLICIT = 4, RUN_LM = RUN_MATFREE |
 /* What the header's args name that each stream resolves; the derived rows print them. */
 typedef struct {
     char params[512];       /* a checkpoint's --params, its names in the order asked ("all": its own) */
+    const char *params_s;   /* = params */
     int layer;              /* a language model's block, counted from 0 */
     const char *param;      /* a language model's weight, canonically named */
     const char *form;       /* factored or explicit; a language model's explicit, jvp or vjp */
@@ -262,18 +263,6 @@ static void parse_model(const char *opt, const char *arg, void *dest) {
     c->models[c->nmodels++] = arg;
 }
 
-static const char *show_key_str(const char *s, char *buf, size_t n) {
-    snprintf(buf, n, "%s", s);
-    return buf;
-}
-static const char *show_params(const cli_opt *o, char *buf, size_t n) { return show_key_str(((const jac_key *)o->dest)->params, buf, n); }
-static const char *show_param(const cli_opt *o, char *buf, size_t n) { return show_key_str(((const jac_key *)o->dest)->param, buf, n); }
-static const char *show_form(const cli_opt *o, char *buf, size_t n) { return show_key_str(((const jac_key *)o->dest)->form, buf, n); }
-static const char *show_layer(const cli_opt *o, char *buf, size_t n) {
-    snprintf(buf, n, "%d", ((const jac_key *)o->dest)->layer);
-    return buf;
-}
-
 /* An option of another kind of run than kind, as one line. */
 static noreturn void misplaced(const cli_opt *mis, unsigned kind, const char *model) {
     char nm[80];
@@ -323,6 +312,7 @@ int main(int argc, char **argv) {
     cli_start(argc, argv);
     jac_cli c = {.models = xcalloc((size_t)argc, sizeof(char *)), .dt = -1};
     jac_key *k = &c.key;
+    k->params_s = k->params;
     /* The args of a checkpoint's streams: params= form= dtype= block_rows= [outputs=sum]; of a
      * language model's: layer= param= dtype= [form= chunk=] (matfree: the first three). Both
      * orders come from the one table: derived rows (in --help they are not) print what each
@@ -336,14 +326,14 @@ int main(int argc, char **argv) {
                  "the weight: down (default), gate, up, o, q, k or v"},
         {"form", 0, CLI_STR, &c.form, "F", CLI_KEY_VIA, .key_name = "form",
          .help = "factored (default) or explicit; a language model: matfree (default) or\nexplicit"},
-        {"layer", 0, CLI_DERIVED, k, NULL, CLI_KEY_EQ, .show = show_layer, .only = RUN_LM, .help = "this stream's block"},
-        {"param", 0, CLI_DERIVED, k, NULL, CLI_KEY_EQ, .show = show_param, .only = RUN_LM, .help = "--params, canonical"},
-        {"params", 0, CLI_DERIVED, k, NULL, CLI_KEY_EQ, .show = show_params, .only = RUN_MODADD,
+        {"layer", 0, CLI_INT, &k->layer, NULL, CLI_KEY_EQ, .derived = 1, .only = RUN_LM, .help = "this stream's block"},
+        {"param", 0, CLI_STR, &k->param, NULL, CLI_KEY_EQ, .derived = 1, .only = RUN_LM, .help = "--params, canonical"},
+        {"params", 0, CLI_STR, &k->params_s, NULL, CLI_KEY_EQ, .derived = 1, .only = RUN_MODADD,
          .help = "--params resolved against this checkpoint"},
-        {"form", 0, CLI_DERIVED, k, NULL, CLI_KEY_EQ, .show = show_form, .only = RUN_MODADD, .help = "--form or its default"},
+        {"form", 0, CLI_STR, &k->form, NULL, CLI_KEY_EQ, .derived = 1, .only = RUN_MODADD, .help = "--form or its default"},
         {"dtype", 0, CLI_CHOICE, &c.dt, "f32|f64", CLI_KEY_EQ,
          .help = "precision (default f64; a language model: f32, f64 for checks)"},
-        {"form", 0, CLI_DERIVED, k, NULL, CLI_KEY_EQ, .show = show_form, .only = RUN_EXPLICIT, .help = "explicit, jvp or vjp"},
+        {"form", 0, CLI_STR, &k->form, NULL, CLI_KEY_EQ, .derived = 1, .only = RUN_EXPLICIT, .help = "explicit, jvp or vjp"},
         {"block-rows", 0, CLI_LONG, &c.block_rows, "R", CLI_KEY_EQ, .key_name = "block_rows", .only = RUN_MODADD, .min = 1,
          .max = 1L << 40, .help = "parameter rows per block (default: blocks of at most --block-mb)"},
         /* Not in the key (as before the tables): it draws the blocks' boundaries only, which each

@@ -319,7 +319,7 @@ int main(int argc, char **argv) {
         {"tokenizer", 't', CLI_STR, &o.tok_path, "PATH", CLI_INPUT, .help = "tokenizer.json or llama2.c tokenizer .bin (required)"},
         {"format", 0, CLI_CHOICE, &o.format, "hf|llama2", CLI_KEY_ARG, .help = "default: hf if the file is JSON"},
         {.kind = CLI_HEADING, .help = "Texts (default: each FILE is one text):"},
-        {"whole", 0, CLI_DERIVED, &o, NULL, CLI_KEY_VALUE, .show = show_whole, .help = "neither --lines nor --delim"},
+        {"whole", 0, CLI_CUSTOM, &o, NULL, CLI_KEY_VALUE, .derived = 1, .show = show_whole, .help = "neither --lines nor --delim"},
         {"lines", 0, CLI_FLAG, &o.lines, NULL, CLI_KEY_SET, .help = "one text per line (the newline is not part of the text)"},
         {"delim", 0, CLI_STR, &o.delim, "LINE", CLI_KEY_ARG,
          .help = "texts are separated by lines equal to LINE, e.g. '<|endoftext|>'"},

@@ -74,11 +74,6 @@ static const char *show_config(const cli_opt *o, char *buf, size_t n) {
     return buf;
 }
 
-static const char *show_init(const cli_opt *o, char *buf, size_t n) {
-    snprintf(buf, n, "%s", ((const train_opts *)o->dest)->init_key);
-    return buf;
-}
-
 /* The epochs: a step per minibatch of a fresh order of the training list each epoch; a checkpoint
  * and a metrics record every o->every epochs (and the last). */
 static void train_epochs(model *m, const modadd *d, const train_opts *o, mt19937 *torch, frame_writer *w) {
@@ -155,7 +150,7 @@ int main(int argc, char **argv) {
     cli_opt opts[] = {
         {"model", 0, CLI_CHOICE, &o.kind, "mlp|transformer", CLI_KEY_EQ,
          .help = "mlp (MSE, full batch) or transformer (cross-entropy, minibatches)"},
-        {"config", 0, CLI_DERIVED, &o, NULL, CLI_KEY_EQ, .show = show_config, .help = "the model's sizes (or --init's)"},
+        {"config", 0, CLI_CUSTOM, &o, NULL, CLI_KEY_EQ, .derived = 1, .show = show_config, .help = "the model's sizes (or --init's)"},
         {"hidden", 0, CLI_INT, &o.hidden, "H", CLI_KEY_VIA, .key_name = "config", .min = 1, .max = 1 << 20,
          .help = "mlp hidden width (default 512)"},
         {"d-model", 0, CLI_INT, &o.d_model, "D", CLI_KEY_VIA, .key_name = "config", .min = 1, .max = 1 << 16,
@@ -179,7 +174,7 @@ int main(int argc, char **argv) {
         {"dtype", 0, CLI_CHOICE, &o.dt, "f32|f64", CLI_KEY_EQ, .help = "training precision (default f32, as the PyTorch reference)"},
         {"init", 0, CLI_STR, &o.init, "FILE", CLI_KEY_VIA, .key_name = "init",
          .help = "start from these weights instead of a random initialisation"},
-        {"init", 0, CLI_DERIVED, &o, NULL, CLI_KEY_EQ, .show = show_init, .help = "--init's key, or random"},
+        {"init", 0, CLI_STR, &o.init_key, NULL, CLI_KEY_EQ, .derived = 1, .help = "--init's key, or random"},
         {"rng", 0, CLI_CHOICE, &o.torch_rng, "entk|torch", CLI_KEY_EQ,
          .help = "entk (default): entk's own generator; torch: torch.manual_seed(S), weights\n"
                  "drawn as the reference PyTorch modules draw them and every epoch's order as\n"

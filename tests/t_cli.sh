@@ -37,7 +37,7 @@ check "--help lists every option row, headings and long options' help on the nex
     grep -A1 -- '--mode fast|exact|both' h.out | tail -n 1 | grep -q '^ \{24\}a choice'"
 check_fails "a row without a key policy is refused before parsing" 1 "option table: --via does not say whether it enters the key" \
     env CLI_CHECK_BROKEN=1 cli-check
-check_fails "a derived row without its show is refused" 1 "option table: derived row --span needs a name, a show and a printing key policy" \
+check_fails "a derived row that nothing prints is refused" 1 "option table: derived row --span needs a name, a printing key policy and a kind \\(or show\\) to print it" \
     env CLI_CHECK_BROKEN=2 cli-check
 check_fails "a bad choice names the choices" 2 "--mode must be fast, exact or both, not 'slow'" cli-check --mode slow
 check_fails "an integer out of range" 2 "-n needs an integer in \[1, 9\], not '10'" cli-check -n 10

@@ -10,6 +10,7 @@
  * (see `entk-show --blas`) do not pay it. A user's own OPENBLAS_CORETYPE is always respected. */
 #ifndef ENTK_BLASENV_H
 #define ENTK_BLASENV_H
+#include <stddef.h>
 
 /* Re-executes the program with a better OPENBLAS_CORETYPE if that pays (see above); returns
  * otherwise. Call first thing in main, before reading any input. */
@@ -21,4 +22,9 @@ const char *blasenv_corename(void);
  * split a sum between threads, so its rounding would follow the thread count). */
 int blas_one_thread(void);
 void blas_threads_restore(int prev);
+/* The .show of a derived option-table row "blas_threads" (core/cli.h): OpenBLAS's thread count,
+ * for the key of a result whose last bits depend on it (a threaded routine splits its sums by
+ * the thread count: entk-gram's factored Grams, entk-eig's solvers). */
+struct cli_opt;
+const char *blasenv_show_threads(const struct cli_opt *o, char *buf, size_t n);
 #endif

@@ -10,7 +10,7 @@
  * and the canonical header args (cli_key_args), so an option cannot be parsed but forgotten in a
  * key: every row must say CLI_NOKEY, CLI_INPUT, CLI_KEY_VIA or how it is printed. What a filter
  * resolves after parsing (a default that depends on the input, the layer of this stream, a value
- * made of several options) enters through CLI_DERIVED rows at its place in the key. Every filter
+ * made of several options) enters through derived rows (.derived) at its place in the key. Every filter
  * in bin/ declares its options so; README.md ("Declaring a filter's options") shows a table. */
 #ifndef ENTK_CLI_H
 #define ENTK_CLI_H
@@ -63,10 +63,6 @@ typedef enum {
     CLI_CHOICE,         /* int *dest = index of the argument in choices ("word|rest") */
     CLI_CUSTOM,         /* parse(option, argument, dest) */
     CLI_HEADING,        /* not an option: a heading line (help) in the --help list */
-    CLI_DERIVED,        /* not an option: a value the filter resolves (from several options, their
-                         * defaults or its input) that enters the key at this place in the table;
-                         * .show prints it (NULL: left out). The options it accounts for say
-                         * CLI_KEY_VIA and name it; it is neither parsed nor listed in --help */
 } cli_kind;
 
 /* Whether and how an option enters the cache key and the frame header's args. */
@@ -98,14 +94,19 @@ struct cli_opt {
     long min, max;          /* CLI_INT, CLI_LONG, CLI_U64 */
     int ival;               /* CLI_FLAG: the value stored when given (0 means 1) */
     const char *key_name;   /* the name in the key when it is not the long name; CLI_KEY_VIA: the
-                             * row that carries this one's effect (a CLI_DERIVED row of that name
-                             * first, so an option may enter through a derived row of its own name) */
+                             * row that carries this one's effect (a derived row of that name first,
+                             * so an option may enter through a derived row of its own name) */
     void (*parse)(const char *opt, const char *arg, void *dest);          /* CLI_CUSTOM */
     /* the canonical value, when not the kind's own printing (decimal, %.17g, the string (a NULL
      * string is left out), the choice); writes it to buf (n bytes) and returns buf, or NULL to
      * leave the option out. Called by cli_args_key, so it may print what the filter resolved
      * since parsing (a default that depends on the input, this stream's layer) */
     const char *(*show)(const cli_opt *o, char *buf, size_t n);
+    /* 1: not an option but a value the filter resolves (from several options, their defaults or its
+     * input) that enters the key at this place in the table: dest holds it, printed by the kind
+     * (CLI_CUSTOM: by .show). The options it accounts for say CLI_KEY_VIA and name it; neither
+     * parsed nor listed in --help */
+    int derived;
     unsigned only;          /* 0: the option applies to every run; else a mask of the filter's
                              * kinds of run (cli_spec.kind) it applies to: outside them it is
                              * left out of the key, and cli_misplaced finds it given */

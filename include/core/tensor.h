@@ -5,6 +5,9 @@
 #include <stdint.h>
 
 typedef enum { DT_F32, DT_F64, DT_I32, DT_I64, DT_U8, DT_NONE } dtype;
+/* Every dtype's name, in order, as the choices of an option-table row (core/cli.h) whose int
+ * value is a dtype. */
+#define DTYPE_CHOICES "f32|f64|i32|i64|u8"
 #define TENSOR_MAXDIM 8
 
 typedef struct {

@@ -1,5 +1,6 @@
 #include "core/blasenv.h"
 #include <cblas.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <strings.h>
 #include <unistd.h>
@@ -33,3 +34,9 @@ int blas_one_thread(void) {
 }
 
 void blas_threads_restore(int prev) { openblas_set_num_threads(prev); }
+
+const char *blasenv_show_threads(const struct cli_opt *o, char *buf, size_t n) {
+    (void)o;
+    snprintf(buf, n, "%d", openblas_get_num_threads());
+    return buf;
+}

@@ -162,7 +162,7 @@ static const cli_opt *via_target(const cli_opt *t, const cli_opt *from) {
     const cli_opt *opt = NULL;
     for (const cli_opt *o = t; o->kind != CLI_END; o++) {
         if (o == from || !o->name || strcmp(o->name, from->key_name) != 0) continue;
-        if (o->kind == CLI_DERIVED) return o;
+        if (o->derived) return o;
         if (o->kind != CLI_HEADING && !opt) opt = o;
     }
     return opt;
@@ -183,15 +183,16 @@ static void check_table(const cli_opt *t) {
             entk_die(ENTK_EXIT_FAIL, "option table: %s needs key_name", nm);
         if (o->key == CLI_KEY_VIA && !via_target(t, o))
             entk_die(ENTK_EXIT_FAIL, "option table: %s enters the key via '%s', which is not a row", nm, o->key_name);
-        if (o->kind == CLI_DERIVED && (!o->name || !o->show || o->key == CLI_NOKEY || o->key == CLI_INPUT || o->key == CLI_KEY_VIA))
-            entk_die(ENTK_EXIT_FAIL, "option table: derived row %s needs a name, a show and a printing key policy", nm);
-        if ((o->kind == CLI_CUSTOM && !o->parse) || (o->kind == CLI_CHOICE && !o->arg) || (!o->name && !o->letter))
+        if (o->derived && (!o->name || (o->kind == CLI_CUSTOM && !o->show) || o->kind == CLI_FLAG || o->key == CLI_NOKEY ||
+                           o->key == CLI_INPUT || o->key == CLI_KEY_VIA))
+            entk_die(ENTK_EXIT_FAIL, "option table: derived row %s needs a name, a printing key policy and a kind (or show) to print it", nm);
+        if ((o->kind == CLI_CUSTOM && !o->parse && !o->derived) || (o->kind == CLI_CHOICE && !o->arg) || (!o->name && !o->letter))
             entk_die(ENTK_EXIT_FAIL, "option table: row %d is incomplete", i);
     }
 }
 
 /* Rows that are options (not headings, not derived values). */
-static int is_option(const cli_opt *o) { return o->kind != CLI_HEADING && o->kind != CLI_DERIVED; }
+static int is_option(const cli_opt *o) { return o->kind != CLI_HEADING && !o->derived; }
 
 int cli_parse(cli_spec *s, int argc, char **argv) {
     cli_opt *t = s->opts;
@@ -272,7 +273,7 @@ void cli_help(const cli_spec *s, FILE *fp) {
     if (s->opts[0].kind != CLI_HEADING) fputs("Options:\n", fp);
     for (const cli_opt *o = s->opts; o->kind != CLI_END; o++) {
         if (o->kind == CLI_HEADING) fprintf(fp, "%s\n", o->help);
-        else if (o->kind != CLI_DERIVED) help_row(fp, o);
+        else if (!o->derived) help_row(fp, o);
     }
     if (s->examples) fputs(s->examples, fp);
     fputs(CLI_COMMON_HELP, fp);

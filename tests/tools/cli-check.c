@@ -15,13 +15,6 @@ static void parse_pair(const char *opt, const char *arg, void *dest) {
     if (sscanf(arg, "%d:%d", &v[0], &v[1]) != 2) entk_die(ENTK_EXIT_USAGE, "%s needs A:B, not '%s'", opt, arg);
 }
 
-/* the derived row: n times --span, as a filter prints a value it resolved from several options */
-static int span_n;
-static const char *show_span(const cli_opt *o, char *buf, size_t n) {
-    snprintf(buf, n, "%d", span_n * *(const int *)o->dest);
-    return buf;
-}
-
 static const char *show_pair(const cli_opt *o, char *buf, size_t n) {
     const int *v = o->dest;
     if (v[0] == 0 && v[1] == 0) return NULL;   /* the default: left out of the key */
@@ -32,7 +25,7 @@ static const char *show_pair(const cli_opt *o, char *buf, size_t n) {
 int main(int argc, char **argv) {
     cli_start(argc, argv);
     int n = 3, flag = 0, set = 0, off = 0, choice = 1, pair[2] = {0, 0}, kind = 1, broken = getenv("CLI_CHECK_BROKEN") ? atoi(getenv("CLI_CHECK_BROKEN")) : 0;
-    int word = 0, span = 1, zero = 0;
+    int word = 0, span = 1, zero = 0, span_n = 0;   /* span_n: n times --span, resolved after parsing */
     const char *label = NULL;
     long big = -5;
     uint64_t seed = 7;
@@ -58,7 +51,7 @@ int main(int argc, char **argv) {
         {"label", 0, CLI_STR, &label, "L", CLI_KEY_ARG, .help = "a string without default: left out unless given"},
         {"span", 0, CLI_INT, &span, "N", CLI_KEY_VIA, .key_name = "span", .min = 1, .max = 9,
          .help = "enters through the derived row span"},
-        {"span", 0, CLI_DERIVED, &span, NULL, CLI_KEY_EQ, .show = broken == 2 ? NULL : show_span, .help = "n times --span"},
+        {"span", 0, broken == 2 ? CLI_CUSTOM : CLI_INT, &span_n, NULL, CLI_KEY_EQ, .derived = 1, .help = "n times --span"},
         {"zero", 0, CLI_INT, &zero, "Z", CLI_KEY_EQ, .min = 0, .max = 9, .show = cli_show_nonzero,
          .help = "left out while 0"},
         {"run-kind", 0, CLI_INT, &kind, "K", CLI_NOKEY, .min = 1, .max = 2, .help = "the kind of run"},
@@ -67,7 +60,7 @@ int main(int argc, char **argv) {
     cli_spec spec = {.usage = "Usage: cli-check [options]\n", .examples = "Example:\n  cli-check -n 4 --set\n", .opts = opts};
     int first = cli_parse(&spec, argc, argv);
     spec.kind = (unsigned)kind;
-    span_n = n;
+    span_n = n * span;
     printf("input=%s n=%d big=%ld seed=%llu frac=%.17g str=%s mode=%d pair=%d:%d via=%s flag=%d set=%d off=%d word=%d label=%s span=%d zero=%d operands=%d\n",
            in ? in : "(none)", n, big, (unsigned long long)seed, x, s, choice, pair[0], pair[1], via, flag, set, off, word,
            label ? label : "(none)", span, zero, argc - first);
