@@ -138,6 +138,65 @@ static double *read_vector(const char *path, const char *name, int64_t d0, int64
     return v;
 }
 
+/* --layer LIST ('16', '0,2,-1' or all) as block indices of a model of n blocks; *nl of them. */
+static int *parse_layers(const char *list, int n, int *nl) {
+    int *layers = xmalloc(((size_t)n + 1) * sizeof(int));
+    *nl = 0;
+    if (strcmp(list, "all") == 0) {
+        for (int l = 0; l < n; l++) layers[(*nl)++] = l;
+        return layers;
+    }
+    int k;
+    char **parts = cli_split(list, &k);
+    if (k < 1 || k > n) entk_die(ENTK_EXIT_USAGE, "--layer: give 1 to %d blocks or all", n);
+    for (int i = 0; i < k; i++) {
+        long v = cli_long("--layer", parts[i], -1000000, 1000000);
+        if (v < -n || v >= n) entk_die(ENTK_EXIT_USAGE, "--layer %ld is out of range: the model has blocks 0..%d", v, n - 1);
+        layers[(*nl)++] = (int)(v < 0 ? v + n : v);
+    }
+    free(parts);
+    return layers;
+}
+
+/* --form explicit: the record 'jacobian' and the (N D) x |W| Jacobian of op as blocks J of W's
+ * rows, at most 256 MB each. */
+static void write_explicit(frame_writer *w, lm_entk *op, const lm_model *m, lm_param param, dtype dt, int N, int64_t out,
+                           int64_t in) {
+    meta mt = {0};
+    meta_i64(&mt, "N", N);
+    meta_i64(&mt, "C", m->dim);
+    meta_i64(&mt, "summed", 0);
+    meta_str(&mt, "form", "explicit");
+    meta_str(&mt, "params", lm_param_name(param));
+    meta_str(&mt, "dtype", dtype_name(dt));
+    frame_write_record(w, "jacobian", &mt);
+    double *J = xmalloc((size_t)N * m->dim * op->P * sizeof(double));
+    lm_explicit_jacobian(op, J);
+    int64_t rows = ((int64_t)256 << 20) / ((int64_t)N * m->dim * in * (int64_t)dtype_size(dt));
+    if (rows < 1) rows = 1;
+    for (int64_t r0 = 0, b = 0; r0 < out; r0 += rows, b++) {
+        int64_t nr = out - r0 < rows ? out - r0 : rows;
+        tensor t = tensor_3d(dt, N, m->dim, nr * in);
+        for (int64_t n = 0; n < (int64_t)N * m->dim; n++)
+            for (int64_t j = 0; j < nr * in; j++) {
+                double v = J[n * op->P + r0 * in + j];
+                if (dt == DT_F32) ((float *)t.data)[n * nr * in + j] = (float)v;
+                else ((double *)t.data)[n * nr * in + j] = v;
+            }
+        meta mb = {0};
+        meta_str(&mb, "param", lm_param_name(param));
+        meta_str(&mb, "form", "explicit");
+        meta_i64(&mb, "block", b);
+        meta_i64(&mb, "row0", r0);
+        meta_i64(&mb, "rows", nr);
+        meta_i64(&mb, "out", out);
+        meta_i64(&mb, "in", in);
+        frame_write_tensor(w, "J", &t, &mb);
+        tensor_free(&t);
+    }
+    free(J);
+}
+
 /* The language-model path: one stream per requested layer. */
 static int lm_main(const char *input, jac_cli *o) {
     const char *path = o->models[0], *output = o->spec->co.output;
@@ -153,21 +212,7 @@ static int lm_main(const char *input, jac_cli *o) {
     int matfree = strcmp(o->form, "matfree") == 0;
     if (!matfree && strcmp(o->form, "explicit") != 0)
         entk_die(ENTK_EXIT_USAGE, "--form for a language model is matfree or explicit, not '%s'", o->form);
-    int *layers = xmalloc(((size_t)m->n_layers + 1) * sizeof(int)), nl = 0;
-    if (strcmp(o->layers, "all") == 0) {
-        for (int l = 0; l < m->n_layers; l++) layers[nl++] = l;
-    } else {
-        int k;
-        char **parts = cli_split(o->layers, &k);
-        if (k < 1 || k > m->n_layers) entk_die(ENTK_EXIT_USAGE, "--layer: give 1 to %d blocks or all", m->n_layers);
-        for (int i = 0; i < k; i++) {
-            long v = cli_long("--layer", parts[i], -1000000, 1000000);
-            if (v < -m->n_layers || v >= m->n_layers)
-                entk_die(ENTK_EXIT_USAGE, "--layer %ld is out of range: the model has blocks 0..%d", v, m->n_layers - 1);
-            layers[nl++] = (int)(v < 0 ? v + m->n_layers : v);
-        }
-        free(parts);
-    }
+    int nl, *layers = parse_layers(o->layers, m->n_layers, &nl);
     if ((o->jvp || o->vjp) && nl != 1) entk_die(ENTK_EXIT_USAGE, "--jvp and --vjp take one --layer");
     frame_reader r;
     frame_reader_open_streams(&r, input);
@@ -210,40 +255,7 @@ static int lm_main(const char *input, jac_cli *o) {
             tensor_free(&t);
             free(v);
         } else {
-            meta mt = {0};
-            meta_i64(&mt, "N", N);
-            meta_i64(&mt, "C", m->dim);
-            meta_i64(&mt, "summed", 0);
-            meta_str(&mt, "form", "explicit");
-            meta_str(&mt, "params", lm_param_name(param));
-            meta_str(&mt, "dtype", dtype_name(dt));
-            frame_write_record(&w, "jacobian", &mt);
-            double *J = xmalloc((size_t)N * m->dim * op->P * sizeof(double));
-            lm_explicit_jacobian(op, J);
-            /* blocks of W's rows, at most 256 MB each */
-            int64_t rows = ((int64_t)256 << 20) / ((int64_t)N * m->dim * in * (int64_t)dtype_size(dt));
-            if (rows < 1) rows = 1;
-            for (int64_t r0 = 0, b = 0; r0 < out; r0 += rows, b++) {
-                int64_t nr = out - r0 < rows ? out - r0 : rows;
-                tensor t = tensor_3d(dt, N, m->dim, nr * in);
-                for (int64_t n = 0; n < (int64_t)N * m->dim; n++)
-                    for (int64_t j = 0; j < nr * in; j++) {
-                        double v = J[n * op->P + r0 * in + j];
-                        if (dt == DT_F32) ((float *)t.data)[n * nr * in + j] = (float)v;
-                        else ((double *)t.data)[n * nr * in + j] = v;
-                    }
-                meta mb = {0};
-                meta_str(&mb, "param", lm_param_name(param));
-                meta_str(&mb, "form", "explicit");
-                meta_i64(&mb, "block", b);
-                meta_i64(&mb, "row0", r0);
-                meta_i64(&mb, "rows", nr);
-                meta_i64(&mb, "out", out);
-                meta_i64(&mb, "in", in);
-                frame_write_tensor(&w, "J", &t, &mb);
-                tensor_free(&t);
-            }
-            free(J);
+            write_explicit(&w, op, m, param, dt, N, out, in);
         }
         lm_entk_free(op);
     }
