@@ -68,14 +68,6 @@ struct lm_entk_priv {
 #define CARVE_TANGENTS lm_tangents_carve_f32
 #define FINAL_NORM(m) ((m)->final_norm)
 #include "entk_impl.h"
-#undef R
-#undef SUF
-#undef GEMM
-#undef ACTS
-#undef TANGENTS
-#undef CARVE_ACTS
-#undef CARVE_TANGENTS
-#undef FINAL_NORM
 #define R double
 #define SUF(name) name##_f64
 #define GEMM cblas_dgemm
@@ -85,14 +77,6 @@ struct lm_entk_priv {
 #define CARVE_TANGENTS lm_tangents_carve_f64
 #define FINAL_NORM(m) ((m)->final_norm64)
 #include "entk_impl.h"
-#undef R
-#undef SUF
-#undef GEMM
-#undef ACTS
-#undef TANGENTS
-#undef CARVE_ACTS
-#undef CARVE_TANGENTS
-#undef FINAL_NORM
 
 size_t lm_entk_chunk_bytes(const lm_model *m, dtype dt, int layer, int nwin, int T) {
     return cacts_elems_f32(m, layer, nwin, T) * dtype_size(dt);

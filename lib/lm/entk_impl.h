@@ -162,3 +162,13 @@ static void SUF(chunk_tangents)(const lm_entk *op, const R *rope, const SUF(cact
     GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, (int)op->out, (int)op->in, io.rows, (R)1, io.buf + io.col0, io.ldbuf,
          io.in, io.ldin, (R)0, grad, (int)op->in);
 }
+
+/* The template's parameters end with it, so the next instance defines them afresh. */
+#undef R
+#undef SUF
+#undef GEMM
+#undef ACTS
+#undef TANGENTS
+#undef CARVE_ACTS
+#undef CARVE_TANGENTS
+#undef FINAL_NORM

@@ -169,3 +169,17 @@ def tokenizer_bin(path):
         scores.append(score)
         off += n
     return pieces, scores
+
+
+def parse_ids(s):
+    """Token windows as the peers' command lines give them: "1,2,3;4,5,6", or @FILE holding that."""
+    if s.startswith("@"):
+        with open(s[1:]) as f:
+            s = f.read().strip()
+    return [[int(x) for x in w.split(",")] for w in s.split(";") if w.strip()]
+
+
+def relerr(a, b):
+    """max |a - b| over max |b| (1 where b is all zero), in float64."""
+    scale = float(np.max(np.abs(b))) if np.size(b) else 0.0
+    return float(np.max(np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64)))) / (scale if scale > 0 else 1.0)

@@ -283,16 +283,8 @@ def load_model(model_dir, bf16_embed_scale=False):
 read_frames = entkio.items
 
 
-def parse_ids(s):
-    if s.startswith("@"):
-        with open(s[1:]) as f:
-            s = f.read().strip()
-    return [[int(x) for x in w.split(",")] for w in s.split(";") if w.strip()]
-
-
-def relerr(a, b):
-    scale = float(np.max(np.abs(b))) if b.size else 0.0
-    return float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64)))) / (scale if scale > 0 else 1.0)
+parse_ids = entkio.parse_ids
+relerr = entkio.relerr
 
 
 # ----------------------------------------------------------------------------- commands

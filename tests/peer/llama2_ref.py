@@ -286,16 +286,8 @@ def decode(pieces, ids):
 read_frames = entkio.items
 
 
-def parse_ids(s):
-    if s.startswith("@"):
-        with open(s[1:]) as f:
-            s = f.read().strip()
-    return [[int(x) for x in w.split(",")] for w in s.split(";") if w.strip()]
-
-
-def relerr(a, b):
-    scale = float(np.max(np.abs(b))) if b.size else 0.0
-    return float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64)))) / (scale if scale > 0 else 1.0)
+parse_ids = entkio.parse_ids
+relerr = entkio.relerr
 
 
 def main():

@@ -216,9 +216,7 @@ def make_f(m, ids, layer, param):
 
 # ----------------------------------------------------------------------------- checks
 
-def relerr(a, b):
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    return float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-300))
+relerr = entkio.relerr
 
 
 def report(name, err, tol, extra=""):
