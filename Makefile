@@ -28,7 +28,7 @@ build/%.o: lib/%.c $(HEADERS)
 # contraction off); results change by float rounding only.
 build/modadd/transformer.o: CFLAGS += -ffp-contract=fast
 build/modadd/transformer.o: lib/modadd/transformer_impl.h
-build/text/tagger.o build/text/tagger_model.o: lib/text/tagger_impl.h
+build/text/tagger.o build/text/tagger_model.o build/text/tagger_train.o: lib/text/tagger_impl.h
 # AdamW's loop vectorises only if sqrt need not set errno (it never sees a negative argument).
 build/modadd/adamw.o: CFLAGS += -fno-math-errno
 

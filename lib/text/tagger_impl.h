@@ -1,5 +1,6 @@
-/* tagger_impl: what the tagger's two halves share (private to lib/text): tagger.c (words,
- * features, tagging, training) and tagger_model.c (feature tables, perceptrons, the model file). */
+/* tagger_impl: what the tagger's parts share (private to lib/text): tagger.c (words, features,
+ * tagging), tagger_train.c (training) and tagger_model.c (feature tables, perceptrons, the model
+ * file). */
 #ifndef ENTK_TAGGER_IMPL_H
 #define ENTK_TAGGER_IMPL_H
 #include <stddef.h>
@@ -107,4 +108,35 @@ struct tagger {
 void tag_dict_insert(tagger *t, uint64_t key, int upos, int xpos);
 /* The UPOS ids the agreement features use, from the UPOS class names. */
 void tag_set_pron_ids(tagger *t);
+/* One sentence prepared for feature extraction. Word arrays are indexed i + 2: two sentinels on
+ * each side stand for the words before the start and after the end. */
+typedef struct {
+    int n, cap;
+    char (*norm)[WMAX];    /* lowercased; numbers collapsed to !YEAR / !DIGITS */
+    char (*lower)[WMAX];   /* lowercased form, for prefixes and suffixes */
+    char (*shape)[WMAX];   /* Xx / d / punctuation of the form, runs collapsed to two */
+    const char **utag, **xtag;   /* predicted tag names, indexed i + 2, sentinels around */
+    const char **u2tag, **x2tag; /* the same from the second stage, while it runs */
+    const char **rtag, **rxtag;  /* the first stage's UPOS and XPOS: the second stage's right context */
+    uint64_t *dkey;        /* [i]: key of the form in the tag dictionary */
+    uint32_t *amb;         /* lexicon tag set of each word (0: not in the lexicon), indexed i + 2 */
+    char (*cased)[WMAX];   /* the form, quotes normalised, case kept, indexed i + 2 */
+} sctx;
+
+/* t may be NULL (or have no lexicon yet): the lexicon tag sets are then all 0. */
+void sctx_prepare(sctx *c, const tagger *t, int n, const char *const *form);
+void sctx_free(sctx *c);
+/* The form with quote variants replaced, truncated to WMAX - 1 bytes. */
+size_t norm_quotes(const char *f, char *out);
+/* The lexicon's key of a normalised (sctx.norm) form. */
+uint64_t lex_key(const char *norm);
+
+/* The feature keys of word i (tagger.c says which); each returns how many it wrote to k. */
+int word_keys(const sctx *c, int i, uint64_t *k);
+int history_keys(const sctx *c, int i, const char *const *tag, uint64_t *k);
+int right_keys(const sctx *c, int i, const char *const *tag, uint64_t *k);
+int upos_keys(const sctx *c, int i, const char *const *utag, uint64_t *k);
+int morph_keys(const tagger *t, const sctx *c, const int *upos, int i, uint64_t *k);
+/* Both POS stages over a prepared sentence: class ids into upos[n], xpos[n]. */
+void tag_pos(const tagger *t, sctx *c, int *upos, int *xpos);
 #endif
