@@ -58,10 +58,10 @@ void sctx_free(sctx *c) {
     free(c->shape);
     free(c->utag);
     free(c->xtag);
-    free(c->u2tag);
-    free(c->x2tag);
     free(c->rtag);
     free(c->rxtag);
+    free(c->ltag);
+    free(c->lxtag);
     free(c->dkey);
     free(c->amb);
     free(c->cased);
@@ -82,10 +82,10 @@ void sctx_prepare(sctx *c, const tagger *t, int n, const char *const *form) {
         c->shape = xrealloc(c->shape, (size_t)c->cap * WMAX);
         c->utag = xrealloc(c->utag, (size_t)c->cap * sizeof *c->utag);
         c->xtag = xrealloc(c->xtag, (size_t)c->cap * sizeof *c->xtag);
-        c->u2tag = xrealloc(c->u2tag, (size_t)c->cap * sizeof *c->u2tag);
-        c->x2tag = xrealloc(c->x2tag, (size_t)c->cap * sizeof *c->x2tag);
         c->rtag = xrealloc(c->rtag, (size_t)c->cap * sizeof *c->rtag);
         c->rxtag = xrealloc(c->rxtag, (size_t)c->cap * sizeof *c->rxtag);
+        c->ltag = xrealloc(c->ltag, (size_t)c->cap * sizeof *c->ltag);
+        c->lxtag = xrealloc(c->lxtag, (size_t)c->cap * sizeof *c->lxtag);
         c->dkey = xrealloc(c->dkey, (size_t)c->cap * sizeof *c->dkey);
         c->amb = xrealloc(c->amb, (size_t)c->cap * sizeof *c->amb);
         c->cased = xrealloc(c->cased, (size_t)c->cap * WMAX);
@@ -97,7 +97,7 @@ void sctx_prepare(sctx *c, const tagger *t, int n, const char *const *form) {
         set_sentinel(c->lower[s], pad[s]);
         set_sentinel(c->norm[n + 2 + s], pad[2 + s]);
         set_sentinel(c->lower[n + 2 + s], pad[2 + s]);
-        const char **tags[6] = {c->utag, c->xtag, c->u2tag, c->x2tag, c->rtag, c->rxtag};
+        const char **tags[6] = {c->utag, c->xtag, c->rtag, c->rxtag, c->ltag, c->lxtag};
         for (int q = 0; q < 6; q++) tags[q][s] = pad[s], tags[q][n + 2 + s] = pad[2 + s];
         c->amb[s] = c->amb[n + 2 + s] = LEX_PAD;
         set_sentinel(c->shape[s], pad[s]);
@@ -133,6 +133,34 @@ void sctx_prepare(sctx *c, const tagger *t, int n, const char *const *form) {
         const fslot *e = t && t->nlex ? ftable_get(&t->lex, lex_key(no)) : NULL;
         c->amb[i + 2] = e ? e->off : 0;
     }
+    int ncap = 0, nalpha = 0;
+    for (int i = 1; i < n; i++) {
+        char ch = c->cased[i + 2][0];
+        nalpha += (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z');
+        ncap += ch >= 'A' && ch <= 'Z';
+    }
+    c->title[0] = (char)('0' + (nalpha < 2 ? 1 : 3 * ncap < nalpha ? 0 : 3 * ncap < 2 * nalpha ? 1 : 2));
+    c->title[1] = 0;
+}
+
+void sctx_reverse(const sctx *c, sctx *r) {
+    static const char *const none[1] = {""};
+    int n = c->n;
+    const char **forms = xmalloc(((size_t)n + 1) * sizeof *forms);
+    for (int i = 0; i < n; i++) forms[i] = none[0];
+    sctx_prepare(r, NULL, n, forms);
+    free(forms);
+    for (int i = 0; i < n; i++) {
+        int a = i + 2, b = n - 1 - i + 2;
+        memcpy(r->norm[a], c->norm[b], WMAX);
+        memcpy(r->lower[a], c->lower[b], WMAX);
+        memcpy(r->shape[a], c->shape[b], WMAX);
+        memcpy(r->cased[a], c->cased[b], WMAX);
+        r->amb[a] = c->amb[b];
+        r->dkey[i] = c->dkey[n - 1 - i];
+    }
+    memcpy(r->title, c->title, sizeof r->title);
+    r->domain = c->domain;
 }
 
 static const char *suffix(const char *s, size_t k) {
@@ -145,6 +173,37 @@ static const char *prefix(const char *s, size_t k, char *buf) {
     memcpy(buf, s, n);
     buf[n] = 0;
     return buf;
+}
+
+/* Spelling features that help with rare and unknown words: longer affixes, the parts of a
+ * hyphenated word, and flags of case, digits and hyphens (with the suffix, and with how much of
+ * the sentence is capitalised: a capital says less in a headline). */
+static int char_keys(const sctx *c, int j, uint64_t *k) {
+    int n = 0;
+    char b4[8], fl[8], part[WMAX];
+    const char *lo = c->lower[j], *ca = c->cased[j];
+    k[n++] = fkey(69, suffix(lo, 5), NULL, NULL);
+    k[n++] = fkey(70, prefix(lo, 4, b4), NULL, NULL);
+    const char *h1 = strchr(lo, '-'), *h2 = strrchr(lo, '-');
+    if (h1 && h1 != lo && h2[1]) {
+        k[n++] = fkey(71, h2 + 1, NULL, NULL);
+        size_t len = (size_t)(h1 - lo);
+        memcpy(part, lo, len);
+        part[len] = 0;
+        k[n++] = fkey(72, part, NULL, NULL);
+    }
+    int up = 0, dig = 0, low = 0, hy = h1 != NULL;
+    for (const char *p = ca; *p; p++) up += *p >= 'A' && *p <= 'Z', dig += *p >= '0' && *p <= '9', low += *p >= 'a' && *p <= 'z';
+    int f = 0;
+    if (up) fl[f++] = ca[0] >= 'A' && ca[0] <= 'Z' ? (low ? 'I' : 'A') : 'U';
+    if (dig) fl[f++] = 'D';
+    if (hy) fl[f++] = 'H';
+    fl[f] = 0;
+    k[n++] = fkey(73, fl, NULL, NULL);
+    k[n++] = fkey(74, fl, suffix(lo, 3), NULL);
+    k[n++] = fkey(75, c->title, fl, NULL);
+    k[n++] = fkey(76, c->title, fl, c->norm[j]);
+    return n;
 }
 
 /* Features of word i that do not depend on predicted tags: shared by the UPOS and XPOS models. */
@@ -184,24 +243,28 @@ int word_keys(const sctx *c, int i, uint64_t *k) {
     k[n++] = fkey(66, c->shape[j - 1], c->shape[j], NULL);
     k[n++] = fkey(67, c->shape[j], c->shape[j + 1], NULL);
     k[n++] = fkey(68, c->cased[j], NULL, NULL);
+    n += char_keys(c, j, k + n);
     return n;
 }
 
-/* Features from the two previous predicted tags of the same model. */
-int history_keys(const sctx *c, int i, const char *const *tag, uint64_t *k) {
+/* Features from the two previous tags (t1 before t2) of the same model; r, when given (the
+ * second stage), is the previous UPOS, paired with the first stage's UPOS of the next word. */
+int history_keys(const sctx *c, int i, const char *t1, const char *t2, const char *r, uint64_t *k) {
     int n = 0, j = i + 2;
-    k[n++] = fkey(20, tag[j - 1], NULL, NULL);
-    k[n++] = fkey(21, tag[j - 2], NULL, NULL);
-    k[n++] = fkey(22, tag[j - 1], tag[j - 2], NULL);
-    k[n++] = fkey(23, tag[j - 1], c->norm[j], NULL);
-    k[n++] = fkey(24, tag[j - 1], suffix(c->lower[j], 3), NULL);
-    k[n++] = fkey(25, tag[j - 1], c->norm[j + 1], NULL);
+    k[n++] = fkey(20, t1, NULL, NULL);
+    k[n++] = fkey(21, t2, NULL, NULL);
+    k[n++] = fkey(22, t1, t2, NULL);
+    k[n++] = fkey(23, t1, c->norm[j], NULL);
+    k[n++] = fkey(24, t1, suffix(c->lower[j], 3), NULL);
+    k[n++] = fkey(25, t1, c->norm[j + 1], NULL);
+    if (r) k[n++] = fkey(85, r, c->rtag[j + 1], NULL);
+    if (r) k[n++] = fkey(95, c->norm[j], r, c->rtag[j + 1]);
     return n;
 }
 
 /* The second stage also sees the first stage's UPOS of the word and of the two after it: the
- * right context that a greedy left-to-right pass otherwise lacks. */
-int right_keys(const sctx *c, int i, const char *const *tag, uint64_t *k) {
+ * right context that a left-to-right pass otherwise lacks. */
+int right_keys(const sctx *c, int i, uint64_t *k) {
     int n = 0, j = i + 2;
     const char *r0 = c->rtag[j], *r1 = c->rtag[j + 1], *r2 = c->rtag[j + 2];
     k[n++] = fkey(80, r0, NULL, NULL);
@@ -209,21 +272,38 @@ int right_keys(const sctx *c, int i, const char *const *tag, uint64_t *k) {
     k[n++] = fkey(82, r1, r2, NULL);
     k[n++] = fkey(83, c->norm[j], r1, NULL);
     k[n++] = fkey(84, r0, r1, NULL);
-    k[n++] = fkey(85, tag[j - 1], r1, NULL);
     k[n++] = fkey(86, c->norm[j], r0, NULL);
     k[n++] = fkey(87, c->rxtag[j + 1], NULL, NULL);
     k[n++] = fkey(88, c->rxtag[j + 1], c->rxtag[j + 2], NULL);
     k[n++] = fkey(89, c->norm[j], c->rxtag[j + 1], NULL);
     k[n++] = fkey(90, c->rxtag[j], NULL, NULL);
+    const char *l0 = c->ltag[j];
+    k[n++] = fkey(100, l0, NULL, NULL);
+    k[n++] = fkey(101, l0, r0, NULL);
+    k[n++] = fkey(102, c->norm[j], l0, NULL);
+    k[n++] = fkey(103, c->ltag[j + 1], NULL, NULL);
+    k[n++] = fkey(104, c->ltag[j - 1], NULL, NULL);
+    k[n++] = fkey(105, c->lxtag[j], NULL, NULL);
+    k[n++] = fkey(106, c->norm[j], c->lxtag[j], NULL);
+    k[n++] = fkey(107, l0, c->ltag[j + 1], NULL);
+    k[n++] = fkey(108, c->lxtag[j], c->rxtag[j], NULL);
+    k[n++] = fkey(91, c->norm[j], r1, r2);
+    k[n++] = fkey(92, c->norm[j], c->rxtag[j + 1], c->rxtag[j + 2]);
+    /* the first verb or auxiliary to the right, within 6 words */
+    const char *v = "-NONE-";
+    for (int q = j + 1; q <= j + 6 && q < c->n + 2; q++)
+        if (c->rxtag[q][0] == 'V' || strcmp(c->rxtag[q], "MD") == 0) { v = c->rxtag[q]; break; }
+    k[n++] = fkey(93, c->norm[j], v, NULL);
+    for (int q = j + 1; q <= j + 4 && q < c->n + 2; q++) k[n++] = fkey(94, c->norm[j], c->rtag[q], NULL);
     return n;
 }
 
-/* The XPOS model also sees the word's UPOS as its pass predicted it. */
-int upos_keys(const sctx *c, int i, const char *const *utag, uint64_t *k) {
+/* The XPOS model also sees the word's UPOS u. */
+int upos_keys(const sctx *c, int i, const char *u, uint64_t *k) {
     int n = 0, j = i + 2;
-    k[n++] = fkey(30, utag[j], NULL, NULL);
-    k[n++] = fkey(31, utag[j], c->norm[j], NULL);
-    k[n++] = fkey(32, utag[j], suffix(c->lower[j], 3), NULL);
+    k[n++] = fkey(30, u, NULL, NULL);
+    k[n++] = fkey(31, u, c->norm[j], NULL);
+    k[n++] = fkey(32, u, suffix(c->lower[j], 3), NULL);
     return n;
 }
 
@@ -265,49 +345,30 @@ int morph_keys(const tagger *t, const sctx *c, const int *upos, int i, uint64_t 
     return n;
 }
 
-/* The best compatible pair: UPOS and XPOS scores added. */
-static void argmax_pair(const uint8_t *compat, int nu, int nx, const float *su, const float *sx, int *u, int *x) {
-    float best = -INFINITY;
-    *u = cls_argmax(su, nu);
-    *x = cls_argmax(sx, nx);
-    for (int a = 0; a < nu; a++)
-        for (int b = 0; b < nx; b++)
-            if (compat[(size_t)a * (size_t)nx + (size_t)b] && su[a] + sx[b] > best) { best = su[a] + sx[b]; *u = a; *x = b; }
+/* One stage (0: first, left to right; 1: second; 2: first, right to left) over c. */
+static void run_stage(const tagger *t, const sctx *c, tbeam *bm, int stage, int *upos, int *xpos) {
+    static const int mu[3] = {TAG_UPOS, TAG_UPOS2, TAG_UPOSR}, mx[3] = {TAG_XPOS, TAG_XPOS2, TAG_XPOSR};
+    tstage st = {t, {NULL, &t->m[mu[stage]]}, {NULL, &t->m[mx[stage]]}, (const char *const *)t->m[TAG_UPOS].cls,
+                 (const char *const *)t->m[TAG_XPOS].cls, t->m[TAG_UPOS].ncls, t->m[TAG_XPOS].ncls, stage == 1, TAG_BEAM};
+    beam_decode(&st, c, bm, upos, xpos);
 }
 
-/* Two greedy left-to-right stages, each choosing UPOS then XPOS word by word (the best
- * compatible pair); the second also sees the first's UPOS of the words to the right
- * (right_keys) and decides. Words of the tag dictionary are fixed in both. */
+/* The first stage in both directions, each a beam search (tagger_beam.c); then the second,
+ * which sees the first's tags of the words to the right (right_keys), decides. */
 void tag_pos(const tagger *t, sctx *c, int *upos, int *xpos) {
-    uint64_t keys[MAXKEYS];
-    int n = c->n, nu = t->m[TAG_UPOS].ncls, nx = t->m[TAG_XPOS].ncls;
-    float *tu = xmalloc((size_t)nu * sizeof *tu), *tx = xmalloc((size_t)nx * sizeof *tx);
-    for (int stage = 0; stage < 2; stage++) {
-        const pmodel *mu = &t->m[stage ? TAG_UPOS2 : TAG_UPOS], *mx = &t->m[stage ? TAG_XPOS2 : TAG_XPOS];
-        for (int i = 0; i < n; i++) {
-            const fslot *d = t->ndict ? ftable_get(&t->dict, c->dkey[i]) : NULL;
-            if (d) {
-                upos[i] = (int)d->off, xpos[i] = d->n;
-            } else {
-                int nw = word_keys(c, i, keys);
-                if (stage) nw += right_keys(c, i, c->utag, keys + nw);
-                int nk = nw + history_keys(c, i, c->utag, keys + nw);
-                pmodel_score(mu, keys, nk, tu);
-                c->utag[i + 2] = t->m[TAG_UPOS].cls[cls_argmax(tu, nu)];
-                nk = nw + history_keys(c, i, c->xtag, keys + nw);
-                nk += upos_keys(c, i, c->utag, keys + nk);
-                pmodel_score(mx, keys, nk, tx);
-                argmax_pair(t->compat, nu, nx, tu, tx, &upos[i], &xpos[i]);
-            }
-            c->utag[i + 2] = t->m[TAG_UPOS].cls[upos[i]];
-            c->xtag[i + 2] = t->m[TAG_XPOS].cls[xpos[i]];
-        }
-        if (!stage) {
-            memcpy(c->rtag + 2, c->utag + 2, (size_t)n * sizeof *c->rtag);
-            memcpy(c->rxtag + 2, c->xtag + 2, (size_t)n * sizeof *c->rxtag);
-        }
-    }
-    free(tu); free(tx);
+    tbeam bm = {0};
+    sctx r = {0};
+    int n = c->n;
+    const char *const *un = (const char *const *)t->m[TAG_UPOS].cls, *const *xn = (const char *const *)t->m[TAG_XPOS].cls;
+    run_stage(t, c, &bm, 0, upos, xpos);
+    for (int i = 0; i < n; i++) c->rtag[i + 2] = un[upos[i]], c->rxtag[i + 2] = xn[xpos[i]];
+    sctx_reverse(c, &r);
+    run_stage(t, &r, &bm, 2, upos, xpos);
+    for (int i = 0; i < n; i++) c->ltag[n - 1 - i + 2] = un[upos[i]], c->lxtag[n - 1 - i + 2] = xn[xpos[i]];
+    run_stage(t, c, &bm, 1, upos, xpos);
+    for (int i = 0; i < n; i++) c->utag[i + 2] = un[upos[i]], c->xtag[i + 2] = xn[xpos[i]];
+    sctx_free(&r);
+    tbeam_free(&bm);
 }
 
 static void tag_morph(const tagger *t, const sctx *c, const int *upos, int *feats) {

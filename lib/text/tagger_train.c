@@ -169,39 +169,24 @@ static void build_dict(tagger *t, const tag_sentence *s, size_t ns, const int *g
     free(obs);
 }
 
-/* One greedy left-to-right training pass of a stage over a prepared sentence, updating its UPOS
- * and XPOS perceptrons; gu, gx: the sentence's gold ids. Stage 1 writes its UPOS choices (made
- * before the update) into record when given; stage 2 reads the right context from c->rtag. Counts
- * the right tags into *cu, *cx when given. */
-static void train_pass(const tagger *t, sctx *c, const labelset *lab, int stage, ptrain *pu, ptrain *px, const int *gu,
-                       const int *gx, const char **record, size_t *cu, size_t *cx) {
-    uint64_t keys[MAXKEYS];
-    float sc[1024];
-    const char **ut = stage == 1 ? c->utag : c->u2tag, **xt = stage == 1 ? c->xtag : c->x2tag;
-    for (int i = 0; i < c->n; i++) {
-        int gu_i = gu[i], gx_i = gx[i], u, x;
-        const fslot *d = t->ndict ? ftable_get(&t->dict, c->dkey[i]) : NULL;
-        if (d) {
-            u = (int)d->off, x = d->n;
-        } else {
-            int nw = word_keys(c, i, keys);
-            if (stage == 2) nw += right_keys(c, i, ut, keys + nw);
-            int nk = nw + history_keys(c, i, ut, keys + nw);
-            ptrain_score(pu, keys, nk, sc);
-            u = cls_argmax(sc, pu->ncls);
-            ptrain_update(pu, gu_i, u, keys, nk);
-            ut[i + 2] = lab[TAG_UPOS].name[u];
-            nk = nw + history_keys(c, i, xt, keys + nw);
-            nk += upos_keys(c, i, ut, keys + nk);
-            ptrain_score(px, keys, nk, sc);
-            x = cls_argmax(sc, px->ncls);
-            if (gx_i >= 0) ptrain_update(px, gx_i, x, keys, nk);
-        }
-        if (record) record[2 * i] = lab[TAG_UPOS].name[u], record[2 * i + 1] = lab[TAG_XPOS].name[x];
-        if (cu) *cu += u == gu_i, *cx += x == gx_i;
-        ut[i + 2] = lab[TAG_UPOS].name[u];
-        xt[i + 2] = lab[TAG_XPOS].name[x];
+/* One training pass of a stage (0: first, 1: second, 2: first right to left, over the reversed
+ * sentence) over a prepared sentence (beam_train), updating its UPOS and XPOS perceptrons; gu,
+ * gx: the sentence's gold ids (in c's order). Writes its tags (made before the update) into
+ * record when given, in the original word order. Counts the right tags into *cu, *cx. */
+static void train_pass(const tagger *t, sctx *c, tbeam *bm, const labelset *lab, int stage, ptrain *pu, ptrain *px,
+                       const int *gu, const int *gx, const char **record, size_t *cu, size_t *cx) {
+    tstage st = {t, {pu, NULL}, {px, NULL}, (const char *const *)lab[TAG_UPOS].name, (const char *const *)lab[TAG_XPOS].name,
+                 lab[TAG_UPOS].n, lab[TAG_XPOS].n, stage == 1, TAG_BEAM};
+    int n = c->n;
+    int *u = xmalloc(2 * ((size_t)n + 1) * sizeof *u), *x = u + n + 1;
+    beam_train(&st, pu, px, c, bm, gu, gx, u, x);
+    for (int i = 0; i < n; i++) {
+        int o = stage == 2 ? n - 1 - i : i;
+        if (record)
+            record[2 * o] = st.un[u[i]], record[2 * o + 1] = st.xn[x[i]];
+        *cu += u[i] == gu[i], *cx += x[i] == gx[i];
     }
+    free(u);
 }
 
 #define LEX_MIN_FREQ 3
@@ -250,45 +235,66 @@ typedef struct {
     int *gu, *gx, *gf;  /* UPOS, XPOS (-1: none), features [nwords, TAG_NFEATS] */
 } gold_ids;
 
-/* Trains the two stages of UPOS and XPOS perceptrons into t (whose dictionary and lexicon are
- * built), taking the class lists out of lab. The second stage learns from the first stage's tags
- * as they were in the first epoch, each sentence tagged before the model had seen it: right
- * context as noisy as at run time. It starts one epoch later and ends one later. */
+/* Trains the UPOS and XPOS perceptrons of the first stage (both directions) and of the second
+ * into t (whose dictionary and lexicon are built), taking the class lists out of lab. The second
+ * stage learns from the first stage's tags as they were in the first epoch, each sentence tagged
+ * before the model had seen it: context as noisy as at run time. It starts one epoch later and
+ * ends one later. A sentence's domain (augment in tagger_beam.c) is whether its file annotates
+ * FEATS: of the shared treebanks, EWT (written) does and CHILDES (speech) does not. */
 static void train_pos(tagger *t, const tag_sentence *s, size_t ns, const gold_ids *g, labelset *lab, int epochs, uint64_t *rng) {
-    ptrain pu, px, p2u, p2x;
+    ptrain pu, px, p2u, p2x, pru, prx;
     ptrain_init(&pu, lab[TAG_UPOS].n);
     ptrain_init(&px, lab[TAG_XPOS].n);
     ptrain_init(&p2u, lab[TAG_UPOS].n);
     ptrain_init(&p2x, lab[TAG_XPOS].n);
+    ptrain_init(&pru, lab[TAG_UPOS].n);
+    ptrain_init(&prx, lab[TAG_XPOS].n);
     size_t *order = xmalloc((ns ? ns : 1) * sizeof *order);
     for (size_t i = 0; i < ns; i++) order[i] = i;
-    sctx c = {0};
+    sctx c = {0}, rc = {0};
     const char **forms = NULL;
     int formcap = 0;
     const char **first = xmalloc((2 * g->nwords + 1) * sizeof *first);   /* UPOS, XPOS name per word */
+    const char **firstr = xmalloc((2 * g->nwords + 1) * sizeof *firstr);  /* the same, right to left */
+    int *rg = NULL;
+    tbeam bm = {0};
     for (int ep = 0; ep <= epochs; ep++) {
         double te = entk_now();
         shuffle(order, ns, rng);
-        size_t cu = 0, cx = 0, c2u = 0, c2x = 0;
+        size_t cu = 0, cx = 0, c2u = 0, c2x = 0, cru = 0, crx = 0;
         for (size_t oi = 0; oi < ns; oi++) {
             const tag_sentence *S = &s[order[oi]];
             size_t base = g->start[order[oi]];
             const int *gu = g->gu + base, *gx = g->gx + base;
-            sctx_prepare(&c, t, S->n, sentence_forms(S, &forms, &formcap));
-            if (ep < epochs) train_pass(t, &c, lab, 1, &pu, &px, gu, gx, ep ? NULL : first + 2 * base, &cu, &cx);
+            int n = S->n;
+            sctx_prepare(&c, t, n, sentence_forms(S, &forms, &formcap));
+            c.domain = !S->has_feats;
+            if (ep < epochs) {
+                train_pass(t, &c, &bm, lab, 0, &pu, &px, gu, gx, ep ? NULL : first + 2 * base, &cu, &cx);
+                sctx_reverse(&c, &rc);
+                rg = xrealloc(rg, 2 * ((size_t)n + 1) * sizeof *rg);
+                for (int i = 0; i < n; i++) rg[i] = gu[n - 1 - i], rg[n + 1 + i] = gx[n - 1 - i];
+                train_pass(t, &rc, &bm, lab, 2, &pru, &prx, rg, rg + n + 1, ep ? NULL : firstr + 2 * base, &cru, &crx);
+            }
             if (ep == 0) continue;
-            for (int i = 0; i < S->n; i++) c.rtag[i + 2] = first[2 * (base + i)], c.rxtag[i + 2] = first[2 * (base + i) + 1];
-            train_pass(t, &c, lab, 2, &p2u, &p2x, gu, gx, NULL, &c2u, &c2x);
+            for (int i = 0; i < n; i++) {
+                const char **f = first + 2 * (base + i), **fr = firstr + 2 * (base + i);
+                c.rtag[i + 2] = f[0], c.rxtag[i + 2] = f[1];
+                c.ltag[i + 2] = fr[0], c.lxtag[i + 2] = fr[1];
+            }
+            train_pass(t, &c, &bm, lab, 1, &p2u, &p2x, gu, gx, NULL, &c2u, &c2x);
         }
         double nw = (double)g->nwords;
-        entk_log("epoch %d/%d: tags right while training on %zu words: stage 1 UPOS %.2f%% XPOS %.2f%%, stage 2 UPOS %.2f%% "
-                 "XPOS %.2f%% (%.1f s)", ep + 1, epochs + 1, g->nwords, 100.0 * (double)cu / nw, 100.0 * (double)cx / nw,
-                 100.0 * (double)c2u / nw, 100.0 * (double)c2x / nw, entk_now() - te);
+        entk_log("epoch %d/%d: tags right while training on %zu words: stage 1 UPOS %.2f%% XPOS %.2f%% (right to left %.2f%% "
+                 "%.2f%%), stage 2 UPOS %.2f%% XPOS %.2f%% (%.1f s)", ep + 1, epochs + 1, g->nwords, 100.0 * (double)cu / nw,
+                 100.0 * (double)cx / nw, 100.0 * (double)cru / nw, 100.0 * (double)crx / nw, 100.0 * (double)c2u / nw,
+                 100.0 * (double)c2x / nw, entk_now() - te);
     }
-    /* the second stage's models share the class lists, which the file stores with each model */
-    for (int k = 0; k < 2; k++) {
-        labelset *l = &lab[k ? TAG_XPOS : TAG_UPOS];
-        pmodel *m = &t->m[k ? TAG_XPOS2 : TAG_UPOS2];
+    /* the other stages' models share the class lists, which the file stores with each model */
+    static const int twins[4] = {TAG_UPOS2, TAG_XPOS2, TAG_UPOSR, TAG_XPOSR};
+    for (int k = 0; k < 4; k++) {
+        labelset *l = &lab[k % 2 ? TAG_XPOS : TAG_UPOS];
+        pmodel *m = &t->m[twins[k]];
         m->ncls = l->n;
         m->cls = xmalloc((size_t)l->n * sizeof *m->cls);
         for (int q = 0; q < l->n; q++) m->cls[q] = xstrdup(l->name[q]);
@@ -299,9 +305,13 @@ static void train_pos(tagger *t, const tag_sentence *s, size_t ns, const gold_id
     ptrain_finish(&px, &t->m[TAG_XPOS]);
     ptrain_finish(&p2u, &t->m[TAG_UPOS2]);
     ptrain_finish(&p2x, &t->m[TAG_XPOS2]);
-    ptrain_free(&pu); ptrain_free(&px); ptrain_free(&p2u); ptrain_free(&p2x);
-    free(first); free(order); free(forms);
+    ptrain_finish(&pru, &t->m[TAG_UPOSR]);
+    ptrain_finish(&prx, &t->m[TAG_XPOSR]);
+    ptrain_free(&pu); ptrain_free(&px); ptrain_free(&p2u); ptrain_free(&p2x); ptrain_free(&pru); ptrain_free(&prx);
+    free(first); free(firstr); free(rg); free(order); free(forms);
+    tbeam_free(&bm);
     sctx_free(&c);
+    sctx_free(&rc);
 }
 
 /* Trains the feature perceptrons on the sentences that annotate FEATS. Their features do not
@@ -314,7 +324,7 @@ static size_t train_morph(tagger *t, const tag_sentence *s, size_t ns, const gol
     for (size_t i = 0; i < ns; i++) nfs += s[i].has_feats;
     size_t *fsent = xmalloc((nfs ? nfs : 1) * sizeof *fsent);
     size_t *koff = xmalloc((g->nfeatwords + 1) * sizeof *koff);
-    uint64_t *mkeys = xmalloc((g->nfeatwords * MAXKEYS + 1) * sizeof *mkeys);
+    uint64_t *mkeys = xmalloc((g->nfeatwords * 32 + 1) * sizeof *mkeys);
     int *pu_ids = NULL, *px_ids = NULL;
     sctx c = {0};
     const char **forms = NULL;
