@@ -12,9 +12,10 @@
  * Each stage has a UPOS and a Penn XPOS perceptron (XPOS also sees the word's UPOS; only pairs that
  * occur in training are considered, so the two tags agree) and finds the best-scoring sequence of
  * (UPOS, XPOS) pairs by beam search; it is trained as a structured perceptron with max-violation
- * updates (lib/text/tagger_beam.c). Every feature also has a copy private to the sentence's domain:
- * treebanks that annotate FEATS (written text: EWT) or not (child speech: CHILDES); tagging uses
- * the written one. Then, once the sentence is tagged, one
+ * updates (lib/text/tagger_beam.c). While training, every feature also has a copy private to the
+ * sentence's domain: treebanks that annotate FEATS (written text: EWT) or not (child speech:
+ * CHILDES); the model keeps each feature's weights plus its written copy's (tagging reads written
+ * text) and drops the speech copies. Then, once the sentence is tagged, one
  * perceptron per UD morphological feature (tag_feat_names), whose classes are "_" (absent) and the
  * feature's values, and which see the predicted tags of the word, its neighbours and the nearest
  * preceding noun or pronoun (for verb agreement). The feature perceptrons learn only from

@@ -20,7 +20,7 @@ static uint64_t fkey(unsigned tmpl, const char *a, const char *b, const char *c)
         n += len;
         buf[n++] = '\x1f';
     }
-    uint64_t k = XXH3_64bits_withSeed(buf, n, tmpl);
+    uint64_t k = XXH3_64bits_withSeed(buf, n, tmpl) & KEY_FEATURE_MASK;
     return k ? k : 1;
 }
 

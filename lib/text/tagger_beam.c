@@ -74,26 +74,25 @@ static hist item_hist(const tbeam *bm, int i, int k) {
     return h;
 }
 
-/* Domain adaptation (Daume III, "Frustratingly easy domain adaptation", 2007): every feature
- * also in a copy private to the sentence's domain (sctx.domain), so the shared weights learn what
- * holds in both and each copy what holds in its domain alone. Child speech (CHILDES) tags many
- * words otherwise than web text ("well", "there", "like", interjections); without the copies it
- * pulls the shared weights towards it (EWT dev UPOS 95.28 % without, 95.55 % with). Tagging
- * always uses the written-text copy. k has room for 2 n keys. */
-static int augment(const sctx *c, uint64_t *k, int n) {
-    uint64_t salt = c->domain ? 0x5bd1e9955bd1e995ULL : 0x27d4eb2f165667c5ULL;
-    for (int q = 0; q < n; q++) {
-        uint64_t v = (k[q] ^ salt) * 0x9E3779B97F4A7C15ULL;
-        k[n + q] = v ? v : 1;
-    }
+/* Domain adaptation (Daume III, "Frustratingly easy domain adaptation", 2007): while training,
+ * every feature also in a copy private to the sentence's domain (sctx.domain), so the shared
+ * weights learn what holds in both and each copy what holds in its domain alone. Child speech
+ * (CHILDES) tags many words otherwise than web text ("well", "there", "like", interjections);
+ * without the copies it pulls the shared weights towards it (EWT dev UPOS 95.28 % without, 95.55 %
+ * with). A trained model has the written copies folded in (KEY_COPY_WRITTEN), so tagging adds
+ * none. k has room for 2 n keys. */
+static int augment(const tstage *st, const sctx *c, uint64_t *k, int n) {
+    if (!st->su.p) return n;
+    uint64_t salt = c->domain ? KEY_COPY_SPEECH : KEY_COPY_WRITTEN;
+    for (int q = 0; q < n; q++) k[n + q] = k[q] ^ salt;
     return 2 * n;
 }
 
 /* History keys of the UPOS (which = 0) or XPOS (1) model. */
 static int hist_keys(const tstage *st, const sctx *c, int i, hist h, int which, uint64_t *k) {
     const char *r = st->stage ? hname(st->un, h.u1) : NULL;
-    if (which == 0) return augment(c, k, history_keys(c, i, hname(st->un, h.u1), hname(st->un, h.u2), r, k));
-    return augment(c, k, history_keys(c, i, hname(st->xn, h.x1), hname(st->xn, h.x2), r, k));
+    if (which == 0) return augment(st, c, k, history_keys(c, i, hname(st->un, h.u1), hname(st->un, h.u2), r, k));
+    return augment(st, c, k, history_keys(c, i, hname(st->xn, h.x1), hname(st->xn, h.x2), r, k));
 }
 
 /* Word i's features (word_keys, and right_keys in the second stage) and their scores, once per
@@ -102,7 +101,7 @@ static void word_part(const tstage *st, const sctx *c, tbeam *bm, int i) {
     uint64_t *k = bm->wkeys + (size_t)i * MAXKEYS;
     int nw = word_keys(c, i, k);
     if (st->stage) nw += right_keys(c, i, k + nw);
-    nw = augment(c, k, nw);
+    nw = augment(st, c, k, nw);
     bm->nwk[i] = nw;
     float *wu = bm->wsu + (size_t)i * (size_t)bm->nu, *wx = bm->wsx + (size_t)i * (size_t)bm->nx;
     memset(wu, 0, (size_t)st->nu * sizeof *wu);
@@ -123,7 +122,7 @@ static void score_hist(const tstage *st, const sctx *c, const tbeam *bm, int i, 
 /* sx += the weights of the UPOS features of u. */
 static void score_upos(const tstage *st, const sctx *c, int i, int u, float *sx) {
     uint64_t k[16];
-    tscore_add(&st->sx, k, augment(c, k, upos_keys(c, i, st->un[u], k)), sx);
+    tscore_add(&st->sx, k, augment(st, c, k, upos_keys(c, i, st->un[u], k)), sx);
 }
 
 /* Inserts cand into the word's beam row (best first, at most B; an equal score goes after the
@@ -227,8 +226,8 @@ static void update_word(const tstage *st, ptrain *pu, ptrain *px, const sctx *c,
     if (gx < 0) return;
     ng = nw + hist_keys(st, c, i, hg, 1, kg + nw);
     hist_keys(st, c, i, hp, 1, kp + nw);
-    int nu = augment(c, kg + ng, upos_keys(c, i, st->un[gu], kg + ng));
-    augment(c, kp + ng, upos_keys(c, i, st->un[pru], kp + ng));
+    int nu = augment(st, c, kg + ng, upos_keys(c, i, st->un[gu], kg + ng));
+    augment(st, c, kp + ng, upos_keys(c, i, st->un[pru], kp + ng));
     update_pair(px, gx, kg, prx, kp, ng + nu);
 }
 

@@ -15,6 +15,16 @@ extern const char *const tag_model_names[TAG_ALLMODELS];
 #define WMAX 48        /* bytes kept of a word for features; longer words are truncated */
 #define MAXKEYS 160    /* features of one word for one model */
 
+/* While training, each feature of the POS models also has a copy private to the sentence's
+ * domain (augment in tagger_beam.c): its key XOR one of these. Feature keys keep their top two
+ * bits clear, so a key's top bits tell a feature (00) from its written-text (10) or speech (11)
+ * copy, and XOR gives the feature back. Tagging reads written text only, so the saved model
+ * keeps each feature's weights plus its written copy's under the feature's key and drops the
+ * speech copies (ptrain_finish_written): half the lookups when tagging. */
+#define KEY_FEATURE_MASK 0x3FFFFFFFFFFFFFFFULL
+#define KEY_COPY_WRITTEN 0xA7D4EB2F165667C5ULL
+#define KEY_COPY_SPEECH 0xDBD1E9955BD1E995ULL
+
 /* Open addressing from a feature's key to its row of (class, weight) entries; keys are already
  * hashes, so their low bits index directly. key 0 marks a free slot (fkey never returns 0). The
  * row lives in the slot itself, so scoring a feature costs two memory reads: slot, then entries. */
@@ -84,6 +94,8 @@ void ptrain_add_scores(const ptrain *p, const uint64_t *keys, int nk, float *sc)
 void pmodel_add_scores(const pmodel *m, const uint64_t *keys, int nk, float *sc);
 /* Averages the weights and packs them into m (whose classes the caller sets). */
 void ptrain_finish(ptrain *p, pmodel *m);
+/* The same for a POS model trained with domain copies: see KEY_COPY_WRITTEN. */
+void ptrain_finish_written(ptrain *p, pmodel *m);
 void pmodel_score(const pmodel *m, const uint64_t *keys, int nk, float *sc);
 void pmodel_free(pmodel *m);
 int cls_argmax(const float *sc, int n);

@@ -174,8 +174,16 @@ static int pmodel_index(pmodel *m) {
     return 1;
 }
 
-/* Averages the weights and packs them; entries that average to zero are dropped. */
-void ptrain_finish(ptrain *p, pmodel *m) {
+static float wavg(const ptrain *p, uint32_t at, double steps) {
+    const went *e = &p->e[at];
+    const wacc *a = &p->acc[at];
+    return (float)((a->total + (double)(p->i - a->ts) * e->w) / steps);
+}
+
+/* Averages the weights and packs them; entries that average to zero are dropped. With written,
+ * a feature's row also takes its written copy's weights, and copies get no row of their own. A
+ * copy's classes are among its feature's (both move in the same updates). */
+static void finish(ptrain *p, pmodel *m, int written) {
     m->ncls = p->ncls;
     m->rowkey = xmalloc((p->tab.n + 1) * sizeof *m->rowkey);
     m->off = xmalloc((p->tab.n + 1) * sizeof *m->off);
@@ -185,14 +193,15 @@ void ptrain_finish(ptrain *p, pmodel *m) {
     double steps = p->i > 0 ? p->i : 1;
     for (size_t s = 0; s < p->tab.cap; s++) {
         const fslot *row = &p->tab.slot[s];
-        if (!row->key) continue;
+        if (!row->key || (written && (row->key & ~KEY_FEATURE_MASK))) continue;
+        const fslot *copy = written ? ftable_get(&p->tab, row->key ^ KEY_COPY_WRITTEN) : NULL;
         size_t first = ne;
         for (int j = 0; j < row->n; j++) {
-            const went *e = &p->e[row->off + j];
-            const wacc *a = &p->acc[row->off + j];
-            float avg = (float)((a->total + (double)(p->i - a->ts) * e->w) / steps);
+            float avg = wavg(p, row->off + j, steps);
+            for (int q = 0; copy && q < copy->n; q++)
+                if (p->e[copy->off + q].cls == p->e[row->off + j].cls) avg += wavg(p, copy->off + q, steps);
             if (avg == 0) continue;
-            m->ecls[ne] = e->cls;
+            m->ecls[ne] = p->e[row->off + j].cls;
             m->w[ne++] = avg;
         }
         if (ne == first) continue;
@@ -204,6 +213,9 @@ void ptrain_finish(ptrain *p, pmodel *m) {
     m->ne = ne;
     pmodel_index(m);
 }
+
+void ptrain_finish(ptrain *p, pmodel *m) { finish(p, m, 0); }
+void ptrain_finish_written(ptrain *p, pmodel *m) { finish(p, m, 1); }
 
 void pmodel_score(const pmodel *m, const uint64_t *keys, int nk, float *sc) {
     memset(sc, 0, (size_t)m->ncls * sizeof *sc);

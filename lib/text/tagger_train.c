@@ -301,12 +301,12 @@ static void train_pos(tagger *t, const tag_sentence *s, size_t ns, const gold_id
     }
     take_labels(&t->m[TAG_UPOS], &lab[TAG_UPOS]);
     take_labels(&t->m[TAG_XPOS], &lab[TAG_XPOS]);
-    ptrain_finish(&pu, &t->m[TAG_UPOS]);
-    ptrain_finish(&px, &t->m[TAG_XPOS]);
-    ptrain_finish(&p2u, &t->m[TAG_UPOS2]);
-    ptrain_finish(&p2x, &t->m[TAG_XPOS2]);
-    ptrain_finish(&pru, &t->m[TAG_UPOSR]);
-    ptrain_finish(&prx, &t->m[TAG_XPOSR]);
+    ptrain_finish_written(&pu, &t->m[TAG_UPOS]);
+    ptrain_finish_written(&px, &t->m[TAG_XPOS]);
+    ptrain_finish_written(&p2u, &t->m[TAG_UPOS2]);
+    ptrain_finish_written(&p2x, &t->m[TAG_XPOS2]);
+    ptrain_finish_written(&pru, &t->m[TAG_UPOSR]);
+    ptrain_finish_written(&prx, &t->m[TAG_XPOSR]);
     ptrain_free(&pu); ptrain_free(&px); ptrain_free(&p2u); ptrain_free(&p2x); ptrain_free(&pru); ptrain_free(&prx);
     free(first); free(firstr); free(rg); free(order); free(forms);
     tbeam_free(&bm);
