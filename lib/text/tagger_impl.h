@@ -144,7 +144,7 @@ typedef struct {
                             * all-caps text make case a weaker cue for PROPN */
     int domain;            /* 1: the sentence is from a treebank without FEATS (CHILDES child
                             * speech; training only); 0: annotated written text, and always when
-                            * tagging (augment_keys in tagger_beam.c) */
+                            * tagging (augment in tagger_beam.c) */
 } sctx;
 
 /* t may be NULL (or have no lexicon yet): the lexicon tag sets are then all 0. */
@@ -174,7 +174,8 @@ typedef struct {
 } tscorer;
 
 /* Items kept per word by the beam search. 1 is greedy; 4 keeps the histories that the tags of a
- * few words later prove right, and costs about twice the time of greedy tagging. */
+ * few words later prove right: EWT dev UPOS 95.55 % instead of 95.45 %, for a third more time
+ * tagging and training. */
 #define TAG_BEAM 4
 
 /* One stage of POS tagging as tagger_beam.c runs it. */
