@@ -101,15 +101,15 @@ echo "INFO training on all $(cat "${UDFILES[@]}" | grep -c '^[0-9]*	') words too
 
 # ---- web text it never saw: trained on every shared file but EWT dev, evaluated on EWT dev. The
 # window labels of Setting 3 come from a tagger trained on every file; the issue asks for UPOS
-# >= 95.5 % here, which this tagger does not reach (95.29 %): the check guards what it does reach.
-EWT_UPOS_MIN=0.952
+# >= 95.5 % here (this tagger: 95.55 %).
+EWT_UPOS_MIN=0.955
 t0=$(date +%s.%N)
 check "train on every shared UD file except EWT dev (--holdout FILE)" \
     entk-tag train -q -o "$T/noewtdev.tag" --holdout "$UD/en_ewt-ud-dev.conllu" "${UDFILES[@]}"
 echo "INFO training without EWT dev took $(echo "$(date +%s.%N) - $t0" | bc) s"
 entk-tag eval -q -m "$T/noewtdev.tag" -o "$T/ewtdev.frames" "$UD/en_ewt-ud-dev.conllu" >"$T/ewtdev.txt"
 read -r upos xpos feats < <(entk-show --name tag_eval --fields upos_accuracy,xpos_accuracy,features_all_accuracy "$T/ewtdev.frames")
-check "EWT dev, never trained on: UPOS >= $EWT_UPOS_MIN (issue target 0.955 not reached; INFO)" \
+check "EWT dev, never trained on: UPOS >= $EWT_UPOS_MIN (the issue's target is met)" \
     awk -v u="$upos" -v m="$EWT_UPOS_MIN" 'BEGIN { exit !(u >= m) }'
 echo "INFO EWT dev (trained without it): UPOS $upos, XPOS $xpos, all 9 features $feats; issue target UPOS 0.955"
 grep -E '^  (Case|Definite|Gender|Mood|Number|Person|PronType|Tense|VerbForm) ' "$T/ewtdev.txt" | sed 's/^ */INFO EWT dev feature /'

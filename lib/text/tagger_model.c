@@ -15,7 +15,7 @@
 
 const char *const tag_model_names[TAG_ALLMODELS] = {"upos", "xpos", "Case", "Definite", "Gender",
                                                    "Mood", "Number", "Person", "PronType", "Tense",
-                                                   "VerbForm", "upos2", "xpos2"};
+                                                   "VerbForm", "upos2", "xpos2", "uposr", "xposr"};
 
 /* ------------------------------------------------------------------ feature table */
 
@@ -79,6 +79,11 @@ void ptrain_free(ptrain *p) {
 /* Sums the rows of the features; the slots, then the rows, are prefetched together, since each
  * is a likely cache miss and they are independent. */
 void ptrain_score(const ptrain *p, const uint64_t *keys, int nk, float *sc) {
+    memset(sc, 0, (size_t)p->ncls * sizeof *sc);
+    ptrain_add_scores(p, keys, nk, sc);
+}
+
+void ptrain_add_scores(const ptrain *p, const uint64_t *keys, int nk, float *sc) {
     const fslot *row[MAXKEYS];
     size_t m = p->tab.cap - 1;
     for (int k = 0; k < nk; k++) __builtin_prefetch(&p->tab.slot[keys[k] & m]);
@@ -86,7 +91,6 @@ void ptrain_score(const ptrain *p, const uint64_t *keys, int nk, float *sc) {
         row[k] = ftable_get(&p->tab, keys[k]);
         if (row[k]) __builtin_prefetch(p->e + row[k]->off);
     }
-    memset(sc, 0, (size_t)p->ncls * sizeof *sc);
     for (int k = 0; k < nk; k++) {
         if (!row[k]) continue;
         const went *e = p->e + row[k]->off;
@@ -135,6 +139,10 @@ static void ptrain_add(ptrain *p, uint64_t key, int cls, float v) {
     e->w += v;
 }
 
+void ptrain_step(ptrain *p, int cls, const uint64_t *keys, int nk, float v) {
+    for (int k = 0; k < nk; k++) ptrain_add(p, keys[k], cls, v);
+}
+
 void ptrain_update(ptrain *p, int truth, int guess, const uint64_t *keys, int nk) {
     p->i++;
     if (truth == guess) return;
@@ -166,8 +174,16 @@ static int pmodel_index(pmodel *m) {
     return 1;
 }
 
-/* Averages the weights and packs them; entries that average to zero are dropped. */
-void ptrain_finish(ptrain *p, pmodel *m) {
+static float wavg(const ptrain *p, uint32_t at, double steps) {
+    const went *e = &p->e[at];
+    const wacc *a = &p->acc[at];
+    return (float)((a->total + (double)(p->i - a->ts) * e->w) / steps);
+}
+
+/* Averages the weights and packs them; entries that average to zero are dropped. With written,
+ * a feature's row also takes its written copy's weights, and copies get no row of their own. A
+ * copy's classes are among its feature's (both move in the same updates). */
+static void finish(ptrain *p, pmodel *m, int written) {
     m->ncls = p->ncls;
     m->rowkey = xmalloc((p->tab.n + 1) * sizeof *m->rowkey);
     m->off = xmalloc((p->tab.n + 1) * sizeof *m->off);
@@ -177,14 +193,15 @@ void ptrain_finish(ptrain *p, pmodel *m) {
     double steps = p->i > 0 ? p->i : 1;
     for (size_t s = 0; s < p->tab.cap; s++) {
         const fslot *row = &p->tab.slot[s];
-        if (!row->key) continue;
+        if (!row->key || (written && (row->key & ~KEY_FEATURE_MASK))) continue;
+        const fslot *copy = written ? ftable_get(&p->tab, row->key ^ KEY_COPY_WRITTEN) : NULL;
         size_t first = ne;
         for (int j = 0; j < row->n; j++) {
-            const went *e = &p->e[row->off + j];
-            const wacc *a = &p->acc[row->off + j];
-            float avg = (float)((a->total + (double)(p->i - a->ts) * e->w) / steps);
+            float avg = wavg(p, row->off + j, steps);
+            for (int q = 0; copy && q < copy->n; q++)
+                if (p->e[copy->off + q].cls == p->e[row->off + j].cls) avg += wavg(p, copy->off + q, steps);
             if (avg == 0) continue;
-            m->ecls[ne] = e->cls;
+            m->ecls[ne] = p->e[row->off + j].cls;
             m->w[ne++] = avg;
         }
         if (ne == first) continue;
@@ -197,7 +214,15 @@ void ptrain_finish(ptrain *p, pmodel *m) {
     pmodel_index(m);
 }
 
+void ptrain_finish(ptrain *p, pmodel *m) { finish(p, m, 0); }
+void ptrain_finish_written(ptrain *p, pmodel *m) { finish(p, m, 1); }
+
 void pmodel_score(const pmodel *m, const uint64_t *keys, int nk, float *sc) {
+    memset(sc, 0, (size_t)m->ncls * sizeof *sc);
+    pmodel_add_scores(m, keys, nk, sc);
+}
+
+void pmodel_add_scores(const pmodel *m, const uint64_t *keys, int nk, float *sc) {
     const fslot *row[MAXKEYS];
     size_t mask = m->tab.cap - 1;
     for (int k = 0; k < nk; k++) __builtin_prefetch(&m->tab.slot[keys[k] & mask]);
@@ -205,7 +230,6 @@ void pmodel_score(const pmodel *m, const uint64_t *keys, int nk, float *sc) {
         row[k] = ftable_get(&m->tab, keys[k]);
         if (row[k]) { __builtin_prefetch(m->ecls + row[k]->off); __builtin_prefetch(m->w + row[k]->off); }
     }
-    memset(sc, 0, (size_t)m->ncls * sizeof *sc);
     for (int k = 0; k < nk; k++) {
         if (!row[k]) continue;
         const uint16_t *c = m->ecls + row[k]->off;
@@ -361,7 +385,7 @@ tagger *tagger_load(const char *path) {
         p->cls = xcalloc(ncls, sizeof *p->cls);
         for (uint32_t c = 0; c < ncls; c++) p->cls[c] = get_str(&r, "class name");
         if (m >= TAG_NMODELS) {   /* the second stage: the classes of the first */
-            const pmodel *twin = &t->m[m == TAG_UPOS2 ? TAG_UPOS : TAG_XPOS];
+            const pmodel *twin = &t->m[m == TAG_UPOS2 || m == TAG_UPOSR ? TAG_UPOS : TAG_XPOS];
             int same = p->ncls == twin->ncls;
             for (int c = 0; same && c < p->ncls; c++) same = strcmp(p->cls[c], twin->cls[c]) == 0;
             if (!same) entk_die(ENTK_EXIT_INPUT, "%s: corrupt model file: %s has other classes than %s", path, tag_model_names[m], twin == &t->m[TAG_UPOS] ? "upos" : "xpos");
