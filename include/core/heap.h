@@ -18,19 +18,23 @@
 #include <stdlib.h>
 #include "core/err.h"
 
+/* A user need not call every function a heap has (clang warns of unused static functions defined
+ * by a macro in a .c file; gcc does not). */
+#define HEAP_FN static inline __attribute__((unused))
+
 #define HEAP_DEFINE(name, T, LESS) \
     typedef struct { T *a; size_t n, cap; } name; \
-    static inline void name##_reserve(name *h, size_t need) { \
+    HEAP_FN void name##_reserve(name *h, size_t need) { \
         if (need <= h->cap) return; \
         h->cap = h->cap ? 2 * h->cap : 1024; \
         if (h->cap < need) h->cap = need; \
         h->a = xrealloc(h->a, h->cap * sizeof *h->a); \
     } \
-    static inline void name##_append(name *h, T e) { \
+    HEAP_FN void name##_append(name *h, T e) { \
         if (h->n == h->cap) name##_reserve(h, h->n + 1); \
         h->a[h->n++] = e; \
     } \
-    static inline void name##_push(name *h, T e) { \
+    HEAP_FN void name##_push(name *h, T e) { \
         if (h->n == h->cap) name##_reserve(h, h->n + 1); \
         T *a = h->a; \
         size_t i = h->n++; \
@@ -42,7 +46,7 @@
         } \
         a[i] = e; \
     } \
-    static inline void name##_sift_down_(T *a, size_t n, size_t i) { \
+    HEAP_FN void name##_sift_down_(T *a, size_t n, size_t i) { \
         T e = a[i]; \
         for (;;) { \
             size_t c = 2 * i + 1; \
@@ -54,16 +58,16 @@
         } \
         a[i] = e; \
     } \
-    static inline void name##_heapify(name *h) { \
+    HEAP_FN void name##_heapify(name *h) { \
         for (size_t i = h->n / 2; i-- > 0;) name##_sift_down_(h->a, h->n, i); \
     } \
-    static inline T name##_pop(name *h) { \
+    HEAP_FN T name##_pop(name *h) { \
         T top = h->a[0]; \
         h->a[0] = h->a[--h->n]; \
         if (h->n) name##_sift_down_(h->a, h->n, 0); \
         return top; \
     } \
-    static inline void name##_free(name *h) { \
+    HEAP_FN void name##_free(name *h) { \
         free(h->a); \
         h->a = NULL; \
         h->n = h->cap = 0; \
