@@ -33,10 +33,10 @@ static void apply(void *ctx, const double *x, double *y, double *side, int call)
         snprintf(left, sizeof left, ", about %s left", t);
     }
     if (c->expected > 0)
-        entk_log("lanczos: product %d/%d, %.1f s so far (%ld chunks computed, %ld from the cache, %.1f GFLOP/s)%s", call + 1,
+        entk_log("lanczos: product %d/%d, %.2f s so far (%ld chunks computed, %ld from the cache, %.1f GFLOP/s)%s", call + 1,
                  c->expected, el, computed, cached, seconds > 0 ? flops / seconds * 1e-9 : 0.0, left);
     else
-        entk_log("lanczos: product %d, %.1f s so far (%ld chunks computed, %ld from the cache, %.1f GFLOP/s)", call + 1, el,
+        entk_log("lanczos: product %d, %.2f s so far (%ld chunks computed, %ld from the cache, %.1f GFLOP/s)", call + 1, el,
                  computed, cached, seconds > 0 ? flops / seconds * 1e-9 : 0.0);
 }
 
