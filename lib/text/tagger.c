@@ -349,7 +349,7 @@ int morph_keys(const tagger *t, const sctx *c, const int *upos, int i, uint64_t 
 static void run_stage(const tagger *t, const sctx *c, tbeam *bm, int stage, int *upos, int *xpos) {
     static const int mu[3] = {TAG_UPOS, TAG_UPOS2, TAG_UPOSR}, mx[3] = {TAG_XPOS, TAG_XPOS2, TAG_XPOSR};
     tstage st = {t, {NULL, &t->m[mu[stage]]}, {NULL, &t->m[mx[stage]]}, (const char *const *)t->m[TAG_UPOS].cls,
-                 (const char *const *)t->m[TAG_XPOS].cls, t->m[TAG_UPOS].ncls, t->m[TAG_XPOS].ncls, stage == 1, TAG_BEAM};
+                 (const char *const *)t->m[TAG_XPOS].cls, t->m[TAG_UPOS].ncls, t->m[TAG_XPOS].ncls, stage == 1};
     beam_decode(&st, c, bm, upos, xpos);
 }
 

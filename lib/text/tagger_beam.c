@@ -24,17 +24,13 @@ void tbeam_free(tbeam *b) {
 }
 
 static void tbeam_reserve(tbeam *b, int n, const tstage *st) {
-    if (n <= b->cap && st->B <= b->Bcap && st->nu <= b->nu && st->nx <= b->nx) {
-        b->B = st->B;
-        return;
-    }
+    if (n <= b->cap && st->nu <= b->nu && st->nx <= b->nx) return;
     tbeam_free(b);
     b->cap = n + 64;
-    b->B = b->Bcap = st->B;
     b->nu = st->nu;
     b->nx = st->nx;
     size_t cap = (size_t)b->cap;
-    b->it = xmalloc(cap * (size_t)b->B * sizeof *b->it);
+    b->it = xmalloc(cap * TAG_BEAM * sizeof *b->it);
     b->cnt = xmalloc(cap * sizeof *b->cnt);
     b->wkeys = xmalloc(cap * MAXKEYS * sizeof *b->wkeys);
     b->nwk = xmalloc(cap * sizeof *b->nwk);
@@ -63,12 +59,12 @@ static int hist_eq(hist a, hist b) { return a.u1 == b.u1 && a.x1 == b.x1 && a.u2
 static hist item_hist(const tbeam *bm, int i, int k) {
     hist h = {HPAD1, HPAD1, HPAD2, HPAD2};
     if (i == 0) return h;
-    const bitem *p = &bm->it[(size_t)(i - 1) * (size_t)bm->B + (size_t)k];
+    const bitem *p = &bm->it[(size_t)(i - 1) * TAG_BEAM + (size_t)k];
     h.u1 = p->u, h.x1 = p->x;
     if (i == 1) {
         h.u2 = h.x2 = HPAD1;
     } else {
-        const bitem *g = &bm->it[(size_t)(i - 2) * (size_t)bm->B + (size_t)p->back];
+        const bitem *g = &bm->it[(size_t)(i - 2) * TAG_BEAM + (size_t)p->back];
         h.u2 = g->u, h.x2 = g->x;
     }
     return h;
@@ -125,10 +121,10 @@ static void score_upos(const tstage *st, const sctx *c, int i, int u, float *sx)
     tscore_add(&st->sx, k, augment(st, c, k, upos_keys(c, i, st->un[u], k)), sx);
 }
 
-/* Inserts cand into the word's beam row (best first, at most B; an equal score goes after the
+/* Inserts cand into the word's beam row (best first, at most TAG_BEAM; an equal score goes after the
  * items already there). Two items with the same tags at this word and the previous one have
  * the same future, so only the better is kept. prev: the previous word's row, or NULL. */
-static void beam_push(bitem *row, int *cnt, int B, bitem cand, const bitem *prev) {
+static void beam_push(bitem *row, int *cnt, bitem cand, const bitem *prev) {
     for (int q = 0; q < *cnt; q++) {
         if (row[q].u != cand.u || row[q].x != cand.x) continue;
         if (prev && (prev[row[q].back].u != prev[cand.back].u || prev[row[q].back].x != prev[cand.back].x)) continue;
@@ -137,8 +133,8 @@ static void beam_push(bitem *row, int *cnt, int B, bitem cand, const bitem *prev
         (*cnt)--;
         break;
     }
-    if (*cnt == B && !(cand.score > row[B - 1].score)) return;
-    int q = *cnt < B ? (*cnt)++ : B - 1;
+    if (*cnt == TAG_BEAM && !(cand.score > row[TAG_BEAM - 1].score)) return;
+    int q = *cnt < TAG_BEAM ? (*cnt)++ : TAG_BEAM - 1;
     while (q > 0 && row[q - 1].score < cand.score) {
         row[q] = row[q - 1];
         q--;
@@ -162,19 +158,19 @@ static int top_k(const float *sc, int n, int k, int *out) {
 }
 
 void beam_decode(const tstage *st, const sctx *c, tbeam *bm, int *u, int *x) {
-    int n = c->n, B = st->B, nx = st->nx;
+    int n = c->n, nx = st->nx;
     tbeam_reserve(bm, n, st);
     float su[MAXCLS], sxh[MAXCLS], sx[MAXCLS];
     for (int i = 0; i < n; i++) {
-        bitem *row = &bm->it[(size_t)i * (size_t)B];
-        const bitem *prev = i ? row - B : NULL;
+        bitem *row = &bm->it[(size_t)i * TAG_BEAM];
+        const bitem *prev = i ? row - TAG_BEAM : NULL;
         int np = i ? bm->cnt[i - 1] : 1, cnt = 0;
         const fslot *d = st->t->ndict ? ftable_get(&st->t->dict, c->dkey[i]) : NULL;
         if (!d) word_part(st, c, bm, i);
         for (int b = 0; b < np; b++) {
             float base = i ? prev[b].score : 0;
             if (d) {
-                beam_push(row, &cnt, B, (bitem){base, i ? b : -1, (uint16_t)d->off, d->n}, prev);
+                beam_push(row, &cnt, (bitem){base, i ? b : -1, (uint16_t)d->off, d->n}, prev);
                 continue;
             }
             score_hist(st, c, bm, i, item_hist(bm, i, b), su, sxh);
@@ -185,13 +181,13 @@ void beam_decode(const tstage *st, const sctx *c, tbeam *bm, int *u, int *x) {
                 score_upos(st, c, i, a, sx);
                 const uint8_t *ok = st->t->compat + (size_t)a * (size_t)nx;
                 for (int y = 0; y < nx; y++)
-                    if (ok[y]) beam_push(row, &cnt, B, (bitem){base + (su[a] + sx[y]), i ? b : -1, (uint16_t)a, (uint16_t)y}, prev);
+                    if (ok[y]) beam_push(row, &cnt, (bitem){base + (su[a] + sx[y]), i ? b : -1, (uint16_t)a, (uint16_t)y}, prev);
             }
         }
         bm->cnt[i] = cnt;
     }
     for (int i = n - 1, k = 0; i >= 0; i--) {
-        const bitem *e = &bm->it[(size_t)i * (size_t)B + (size_t)k];
+        const bitem *e = &bm->it[(size_t)i * TAG_BEAM + (size_t)k];
         u[i] = e->u, x[i] = e->x;
         k = e->back;
     }
@@ -234,7 +230,7 @@ static void update_word(const tstage *st, ptrain *pu, ptrain *px, const sctx *c,
 /* Whether the best item of word i's beam is the gold prefix tu, tx. */
 static int top_is_gold(const tbeam *bm, int i, const int *tu, const int *tx) {
     for (int k = 0; i >= 0; i--) {
-        const bitem *e = &bm->it[(size_t)i * (size_t)bm->B + (size_t)k];
+        const bitem *e = &bm->it[(size_t)i * TAG_BEAM + (size_t)k];
         if (e->u != tu[i] || e->x != tx[i]) return 0;
         k = e->back;
     }
@@ -265,13 +261,13 @@ void beam_train(const tstage *st, ptrain *pu, ptrain *px, const sctx *c, tbeam *
             score_upos(st, c, i, tu[i], sx);
             g = g + (su[tu[i]] + sx[tx[i]]);
         }
-        float v = bm->it[(size_t)i * (size_t)st->B].score - g;
+        float v = bm->it[(size_t)i * TAG_BEAM].score - g;
         if (v >= worst && (at < 0 || v > worst) && !top_is_gold(bm, i, tu, tx)) worst = v, at = i;
     }
     if (at >= 0) {
         int *pu_ = xmalloc(2 * ((size_t)at + 1) * sizeof *pu_), *px_ = pu_ + at + 1;
         for (int i = at, k = 0; i >= 0; i--) {
-            const bitem *e = &bm->it[(size_t)i * (size_t)st->B + (size_t)k];
+            const bitem *e = &bm->it[(size_t)i * TAG_BEAM + (size_t)k];
             pu_[i] = e->u, px_[i] = e->x;
             k = e->back;
         }

@@ -185,7 +185,6 @@ typedef struct {
     const char *const *un, *const *xn;   /* class names */
     int nu, nx;
     int stage;                     /* 1: the second stage (right_keys) */
-    int B;                         /* beam width */
 } tstage;
 
 typedef struct {
@@ -197,9 +196,8 @@ typedef struct {
 /* The beams of a sentence's words, and each word's features and scores that do not depend on
  * the history (computed once per word). Grows as needed; reused between sentences. */
 typedef struct {
-    int cap, Bcap, nu, nx;
-    int B;             /* the current stage's beam width */
-    bitem *it;         /* [word * B + k], best first */
+    int cap, nu, nx;
+    bitem *it;         /* [word * TAG_BEAM + k], best first */
     int *cnt;          /* items in each word's beam */
     uint64_t *wkeys;   /* [word * MAXKEYS] */
     int *nwk;

@@ -176,7 +176,7 @@ static void build_dict(tagger *t, const tag_sentence *s, size_t ns, const int *g
 static void train_pass(const tagger *t, sctx *c, tbeam *bm, const labelset *lab, int stage, ptrain *pu, ptrain *px,
                        const int *gu, const int *gx, const char **record, size_t *cu, size_t *cx) {
     tstage st = {t, {pu, NULL}, {px, NULL}, (const char *const *)lab[TAG_UPOS].name, (const char *const *)lab[TAG_XPOS].name,
-                 lab[TAG_UPOS].n, lab[TAG_XPOS].n, stage == 1, TAG_BEAM};
+                 lab[TAG_UPOS].n, lab[TAG_XPOS].n, stage == 1};
     int n = c->n;
     int *u = xmalloc(2 * ((size_t)n + 1) * sizeof *u), *x = u + n + 1;
     beam_train(&st, pu, px, c, bm, gu, gx, u, x);
